@@ -1,0 +1,68 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything else is a helper.
+# PYTHON=/path/to/python3.12 overrides the interpreter search in scripts/find-python.
+
+PYTHON ?= $(shell scripts/find-python)
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS := tests,docs,dev,celery,postgres,tasks
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv lint format test pytest docs demo fake bench test-django52 messages clean
+
+help:
+	@echo "make demo   run the example shop with the embedded fake Vipps and the worker (PORT=$(PORT))"
+	@echo "make test   create $(VENV), install, run ruff, the tests and the docs build"
+	@echo "make bench  run the benchmarks and print ratios"
+	@echo "make docs   build the documentation into docs/_build/html"
+
+$(BIN)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found; run make with PYTHON=..."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+venv: $(BIN)/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m django makemigrations vipps_order_management --check --dry-run --settings=tests.settings
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+pytest: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+docs: venv
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+test: lint pytest docs
+
+demo: venv
+	$(BIN)/python -m example_project.demo --port $(PORT)
+
+fake: venv
+	$(BIN)/python -m vipps_order_management.testing.fake_server --port 8765
+
+bench: venv
+	$(BIN)/python -m benchmarks
+
+# The same suite on the older supported Django (5.2 LTS), in its own environment.
+test-django52: PYTEST_ENV := .venv-django52
+test-django52:
+	$(PYTHON) -m venv $(PYTEST_ENV)
+	$(PYTEST_ENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PYTEST_ENV)/bin/python -m pip install --quiet -e ".[$(EXTRAS)]" "Django>=5.2,<5.3"
+	$(PYTEST_ENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+messages: venv
+	cd vipps_order_management && ../$(BIN)/django-admin makemessages -l nb -l da -l fi --no-obsolete
+	cd vipps_order_management && ../$(BIN)/django-admin compilemessages
+
+clean:
+	rm -rf $(VENV) .venv-django52 docs/_build build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,421 @@
+"""Payload dataclasses: exact JSON bodies, reading Vipps's answers, and local validation."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+import pytest
+
+from vipps_order_management.exceptions import PayloadValidationError, ReceiptValidationError
+from vipps_order_management.payloads import (
+    Barcode,
+    BottomLine,
+    Category,
+    CategoryType,
+    Image,
+    OrderLine,
+    OrderView,
+    PaymentSources,
+    PaymentType,
+    Receipt,
+    UnitInfo,
+    link_errors,
+    order_id_errors,
+)
+
+#: The request example of POST /v2/{paymentType}/receipts/{orderId} in Vipps's OpenAPI spec.
+SPEC_RECEIPT_EXAMPLE = {
+    "orderLines": [
+        {
+            "name": "socks",
+            "id": "line_item_1",
+            "totalAmount": 1000,
+            "totalAmountExcludingTax": 800,
+            "totalTaxAmount": 200,
+            "taxPercentage": 25,
+            "unitInfo": {"unitPrice": 400, "quantity": "2.5", "quantityUnit": "KG"},
+            "discount": 0,
+            "productUrl": "https://example.com/store/socks",
+            "isReturn": False,
+            "isShipping": False,
+        },
+        {
+            "name": "flip-flops",
+            "id": "line_item_2",
+            "totalAmount": 5000,
+            "totalAmountExcludingTax": 4000,
+            "totalTaxAmount": 1000,
+            "taxPercentage": 25,
+            "unitInfo": {"unitPrice": 2500, "quantity": "3", "quantityUnit": "PCS"},
+            "discount": 2500,
+            "productUrl": "https://example.com/store/flipflops",
+            "isReturn": False,
+            "isShipping": False,
+        },
+        {
+            "name": "Home Delivery",
+            "id": "delivery",
+            "totalAmount": 1000,
+            "totalAmountExcludingTax": 800,
+            "totalTaxAmount": 200,
+            "taxPercentage": 25,
+            "discount": 0,
+            "isReturn": False,
+            "isShipping": True,
+        },
+    ],
+    "bottomLine": {
+        "currency": "NOK",
+        "tipAmount": 0,
+        "posId": "pos_122",
+        "paymentSources": {"giftCard": 0, "card": 0, "voucher": 0, "cash": 0},
+        "barcode": {"format": "CODE 39", "data": "SC0527013501 "},
+        "receiptNumber": "0527013501",
+    },
+}
+
+
+def spec_lines_from_gross() -> list[OrderLine]:
+    """The spec example's three lines, built from the shop's own decimal numbers."""
+    return [
+        OrderLine.from_gross(
+            name="socks",
+            id="line_item_1",
+            unit_price=Decimal("4.00"),
+            quantity=Decimal("2.5"),
+            quantity_unit="KG",
+            vat_rate=Decimal(25),
+            product_url="https://example.com/store/socks",
+        ),
+        OrderLine.from_gross(
+            name="flip-flops",
+            id="line_item_2",
+            unit_price=Decimal("25.00"),
+            quantity=3,
+            vat_rate=Decimal(25),
+            discount=Decimal("25.00"),
+            product_url="https://example.com/store/flipflops",
+        ),
+        OrderLine.from_gross(
+            name="Home Delivery",
+            id="delivery",
+            unit_price=Decimal("10.00"),
+            quantity=1,
+            vat_rate=Decimal(25),
+            is_shipping=True,
+        ),
+    ]
+
+
+def test_spec_example_round_trips_exactly():
+    receipt = Receipt.from_api(SPEC_RECEIPT_EXAMPLE)
+    assert receipt.to_api() == SPEC_RECEIPT_EXAMPLE
+    receipt.validate()
+
+
+def test_from_gross_reproduces_the_spec_examples_amounts():
+    lines = spec_lines_from_gross()
+    for built, expected in zip(lines, SPEC_RECEIPT_EXAMPLE["orderLines"], strict=True):
+        data = built.to_api()
+        for key in (
+            "totalAmount",
+            "totalAmountExcludingTax",
+            "totalTaxAmount",
+            "discount",
+            "isShipping",
+        ):
+            assert data[key] == expected[key], key
+        assert data["taxRate"] == 2500
+        assert "taxPercentage" not in data  # deprecated: read, never sent
+    assert lines[0].unit_info == UnitInfo(unit_price=400, quantity="2.5", quantity_unit="KG")
+    assert lines[1].unit_info.to_api() == {
+        "unitPrice": 2500,
+        "quantity": "3",
+        "quantityUnit": "PCS",
+    }
+
+
+def test_from_gross_finnish_vat_and_return_line():
+    line = OrderLine.from_gross(
+        name="Returned jacket",
+        id="J-1",
+        unit_price=Decimal("129.90"),
+        quantity=1,
+        vat_rate=Decimal("25.5"),
+        currency="EUR",
+        is_return=True,
+    )
+    assert line.tax_rate == 2550
+    assert (line.total_amount, line.total_amount_excluding_tax, line.total_tax_amount) == (
+        12990,
+        10351,
+        2639,
+    )
+    assert line.is_return is True
+    assert line.signed_total == -12990
+    assert line.vat_percent == Decimal("25.5")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"unit_price": Decimal("-1")}, "unit_price: -1 is negative"),
+        ({"discount": Decimal("500")}, "discount: 500 is larger than the line's"),
+        ({"unit_price": 9.99}, "unit_price: pass a Decimal"),
+        ({"vat_rate": Decimal("12.345")}, "vat_rate: 12.345 % has more than two decimals"),
+        ({"quantity_unit": "BOXES"}, "BOXES"),
+    ],
+)
+def test_from_gross_refuses_bad_input_naming_the_field(kwargs, message):
+    arguments = {
+        "name": "x",
+        "id": "1",
+        "unit_price": Decimal(100),
+        "quantity": 2,
+        "vat_rate": Decimal(25),
+    }
+    with pytest.raises((ValueError, TypeError), match=message):
+        OrderLine.from_gross(**{**arguments, **kwargs})
+
+
+def test_tax_off_by_one_minor_unit_is_refused_naming_the_field():
+    lines = spec_lines_from_gross()
+    lines[1].total_tax_amount += 1
+    receipt = Receipt(lines, BottomLine("NOK"))
+    with pytest.raises(ReceiptValidationError) as caught:
+        receipt.validate()
+    assert caught.value.paths == ["orderLines[1].totalTaxAmount"]
+    assert "must match exactly" in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once_with_its_path():
+    body = copy.deepcopy(SPEC_RECEIPT_EXAMPLE)
+    body["orderLines"][0]["totalAmount"] = 10.5  # a decimal, not minor units
+    body["orderLines"][0]["unitInfo"]["quantity"] = 2  # a number, not a string
+    body["orderLines"][1]["taxPercentage"] = None  # no VAT at all
+    body["orderLines"][1]["discount"] = -5
+    body["orderLines"][2]["unitInfo"] = {
+        "unitPrice": 100,
+        "quantity": "12345678.123",
+        "quantityUnit": "BOX",
+    }
+    body["orderLines"][2]["productUrl"] = "http://example.com/shipping"
+    body["orderLines"][2]["isShipping"] = "yes"
+    body["bottomLine"]["currency"] = "SEK"
+    body["bottomLine"]["barcode"] = {"format": "EAN-13", "data": "4006381333932"}
+    body["bottomLine"]["tipAmount"] = -1
+    errors = dict(Receipt.from_api(body).errors())
+    assert set(errors) == {
+        "orderLines[0].totalAmount",
+        "orderLines[0].unitInfo.quantity",
+        "orderLines[1].taxRate",
+        "orderLines[1].discount",
+        "orderLines[2].unitInfo.quantity",
+        "orderLines[2].unitInfo.quantityUnit",
+        "orderLines[2].productUrl",
+        "orderLines[2].isShipping",
+        "bottomLine.currency",
+        "bottomLine.barcode.data",
+        "bottomLine.tipAmount",
+    }
+    assert "EAN-13 check digit is wrong: expected 1" in errors["bottomLine.barcode.data"]
+    assert "https" in errors["orderLines[2].productUrl"]
+
+
+def test_missing_required_fields_and_empty_receipt():
+    errors = dict(Receipt.from_api({"orderLines": [{"name": " "}], "bottomLine": {}}).errors())
+    assert errors["orderLines[0].name"] == "is required"
+    assert errors["orderLines[0].id"] == "is required"
+    assert errors["orderLines[0].totalAmount"] == "is required"
+    assert errors["bottomLine.currency"] == "is required"
+    assert dict(Receipt([], BottomLine("NOK")).errors()) == {
+        "orderLines": "must hold at least one line"
+    }
+
+
+@pytest.mark.parametrize(
+    ("rate", "ok"), [(0, True), (10000, True), (10001, False), (-1, False), (True, False)]
+)
+def test_tax_rate_bounds(rate, ok):
+    line = OrderLine("x", "1", 100, 100, 0, tax_rate=rate)
+    assert (not line.collect_errors("l")) is ok
+
+
+@pytest.mark.parametrize(
+    ("barcode", "ok"),
+    [
+        (Barcode("EAN-13", "4006381333931"), True),
+        (Barcode("EAN-13", "400638133393"), False),
+        (Barcode("EAN-13", "40063813339\uff131"), False),  # a full-width digit is not a digit here
+        (Barcode("CODE 39", "SC0527013501 "), True),
+        (Barcode("CODE 39", "lower"), False),
+        (Barcode("CODE 128", "Any ASCII 123!"), True),
+        (Barcode("CODE 128", "æøå"), False),
+        (Barcode("QR", "x"), False),
+    ],
+)
+def test_barcodes(barcode, ok):
+    assert (not barcode.collect_errors("b")) is ok
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://shop.example/orders/1?sig=abc", True),
+        ("ruter:///min/bilett", True),
+        ("myapp://orders/1", True),
+        ("http://shop.example/orders/1", False),
+        ("javascript:alert(1)", False),
+        ("data:text/html,hi", False),
+        ("https:///no-host", False),
+        ("/relative/path", False),
+        ("https://shop.example/a b", False),
+        ("", False),
+    ],
+)
+def test_links_are_https_or_an_app_scheme(url, ok):
+    assert (not link_errors("url", url)) is ok
+
+
+@pytest.mark.parametrize(
+    ("order_id", "ok"), [("abc-123_X.1", True), ("a/b", False), ("", False), ("æ", False)]
+)
+def test_order_ids(order_id, ok):
+    assert (not order_id_errors(order_id)) is ok
+
+
+def test_category_bodies_v2_and_v3():
+    category = Category(CategoryType.DELIVERY, "https://track.example/1", image_id="abc.jpg")
+    assert category.to_api() == {
+        "category": "DELIVERY",
+        "orderDetailsUrl": "https://track.example/1",
+        "imageId": "abc.jpg",
+    }
+    assert category.to_api_v3("order-1", "ecom") == {
+        "orderId": "order-1",
+        "paymentType": "ECOM",
+        "type": "DELIVERY",
+        "url": "https://track.example/1",
+        "imageId": "abc.jpg",
+    }
+    v3 = Category.from_api(
+        {
+            "categoryId": "880f5088-7708-4a5a-87d9-31e83aacc035",
+            "orderId": "o",
+            "paymentType": "ECOM",
+            "type": "RECEIPT",
+            "url": "https://x.example",
+        }
+    )
+    assert v3.category_id == "880f5088-7708-4a5a-87d9-31e83aacc035"
+    assert v3.category == "RECEIPT"
+    assert Category.from_api(category.to_api()).same_link(category)
+
+
+def test_category_validation_names_fields():
+    with pytest.raises(PayloadValidationError) as caught:
+        Category("SHOPPING", "http://x.example", image_id="has space").validate()
+    assert caught.value.paths == ["category", "orderDetailsUrl", "imageId"]
+    with pytest.raises(PayloadValidationError) as caught:
+        Category("RECEIPT", "ftp://x.example").validate(v3=True)
+    assert caught.value.paths == ["url"]
+
+
+def test_payment_type_is_case_insensitive():
+    assert PaymentType.parse("eCom") is PaymentType.ECOM
+    with pytest.raises(ValueError, match="paymentType: 'epayment'"):
+        PaymentType.parse("epayment")
+
+
+def test_image_body_is_raw_base64():
+    assert Image("id-1", b"\x89PNG").to_api() == {
+        "imageId": "id-1",
+        "src": "iVBORw==",
+        "type": "base64",
+    }
+    assert (
+        Image.from_api({"imageId": "id-1", "src": "iVBORw==", "type": "base64"}).data == b"\x89PNG"
+    )
+    assert [path for path, _ in Image("x" * 129, b"").errors()] == ["imageId", "src"]
+
+
+def test_bottom_line_reads_deprecated_fields_but_never_sends_them_itself():
+    bottom = BottomLine.from_api(
+        {"currency": "DKK", "terminalId": "t1", "totalAmount": 100, "giftCardAmount": 5}
+    )
+    assert bottom.terminal_id == "t1"
+    assert BottomLine("NOK", payment_sources=PaymentSources(card=100)).to_api() == {
+        "currency": "NOK",
+        "paymentSources": {"card": 100},
+    }
+
+
+def test_canonical_form_hides_spelling_differences_but_not_real_ones():
+    sent = Receipt(spec_lines_from_gross(), BottomLine("NOK", receipt_number="0527013501"))
+    echoed = copy.deepcopy(sent.to_api())
+    line = echoed["orderLines"][2]
+    del line["discount"], line["isReturn"]  # defaults omitted by the remote
+    line["taxPercentage"] = 25  # the deprecated spelling of the same rate
+    del line["taxRate"]
+    echoed["bottomLine"]["totalAmount"] = 7000  # recomputed by Vipps
+    remote = Receipt.from_api(echoed)
+    assert sent.diff(remote) == []
+    assert sent.content_hash() == remote.content_hash()
+
+    echoed["orderLines"][0]["totalAmount"] = 1100
+    echoed["orderLines"][0]["totalAmountExcludingTax"] = 880
+    echoed["orderLines"][0]["totalTaxAmount"] = 220
+    changed = Receipt.from_api(echoed)
+    differences = sent.diff(changed)
+    assert [d.path for d in differences] == [
+        "orderLines[0].totalAmount",
+        "orderLines[0].totalAmountExcludingTax",
+        "orderLines[0].totalTaxAmount",
+    ]
+    assert str(differences[0]) == "orderLines[0].totalAmount: 1000 here, 1100 at Vipps"
+    assert sent.content_hash() != changed.content_hash()
+
+
+def test_diff_reports_added_and_missing_lines():
+    lines = spec_lines_from_gross()
+    short = Receipt(lines[:2], BottomLine("NOK"))
+    full = Receipt(lines, BottomLine("NOK"))
+    [difference] = short.diff(full)
+    assert difference.path == "orderLines[2]"
+    assert difference.local is None
+    assert difference.remote["name"] == "Home Delivery"
+
+
+def test_receipt_totals_and_vat_summary():
+    lines = [
+        *spec_lines_from_gross(),
+        OrderLine.from_gross(
+            name="return",
+            id="r",
+            unit_price=Decimal(4),
+            quantity=1,
+            vat_rate=Decimal(15),
+            is_return=True,
+        ),
+    ]
+    receipt = Receipt(lines, BottomLine("NOK"))
+    assert receipt.total_amount == 1000 + 5000 + 1000 - 400
+    assert receipt.total_tax_amount == 200 + 1000 + 200 - 52
+    assert receipt.tax_by_rate() == {Decimal(25): (5600, 1400), Decimal(15): (-348, -52)}
+
+
+def test_order_view_reads_get_order_shape():
+    view = OrderView.from_api(
+        {
+            "category": {
+                "category": "GENERAL",
+                "orderDetailsUrl": "https://example.com",
+                "imageId": None,
+            },
+            "receipt": SPEC_RECEIPT_EXAMPLE,
+        }
+    )
+    assert view.category.category == "GENERAL"
+    assert view.receipt.to_api() == SPEC_RECEIPT_EXAMPLE
+    assert OrderView.from_api({"category": None, "receipt": None}) == OrderView(None, None)

@@ -1,0 +1,138 @@
+"""Settings: one ``VIPPS_ORDER_MANAGEMENT`` dict, read lazily.
+
+Modelled on DRF's ``api_settings``: ``app_settings.BASE_URL`` returns the project's value or the
+default, values are cached until Django's ``setting_changed`` fires (so ``override_settings``
+works in tests), and keys this app does not know are reported by the system checks instead of
+being silently ignored.
+
+The four credentials may also come from the environment (``VIPPS_ORDER_MANAGEMENT_CLIENT_ID``
+and so on), so they never have to be written into a settings file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTINGS_NAME = "VIPPS_ORDER_MANAGEMENT"
+ENVIRONMENT_PREFIX = "VIPPS_ORDER_MANAGEMENT_"
+
+#: Keys whose value may come from the environment when the settings dict leaves them out.
+CREDENTIAL_KEYS = ("CLIENT_ID", "CLIENT_SECRET", "SUBSCRIPTION_KEY", "MERCHANT_SERIAL_NUMBER")
+
+#: Keys whose value is a dict merged over its default, so a project can change one sub-key.
+NESTED_KEYS = ("RETRY",)
+
+DEFAULTS: dict[str, Any] = {
+    # Credentials from the Vipps MobilePay business portal (no defaults).
+    "CLIENT_ID": None,
+    "CLIENT_SECRET": None,
+    "SUBSCRIPTION_KEY": None,
+    "MERCHANT_SERIAL_NUMBER": None,
+    # The API root; the paths /accesstoken/get and /order-management/... are appended.
+    "BASE_URL": "https://api.vipps.no",
+    # {"shop.Order": "shop.vipps.ShopOrderAdapter"}: which models sync, and who maps them.
+    "ORDER_ADAPTERS": {},
+    # How drains are triggered: "worker", "django_tasks", "celery" or "immediate".
+    "DISPATCH": "worker",
+    # "v2": one category per order, last write wins. "v3": several links, created and deleted.
+    "CATEGORY_API": "v2",
+    # A STORAGES alias for order images.
+    "IMAGE_STORAGE": "default",
+    # Sent as Vipps-System-Name / Vipps-System-Version (at most 30 characters each).
+    "SYSTEM_NAME": "django",
+    "SYSTEM_VERSION": None,  # None: Django's version
+    # Seconds: a number, or (connect, read).
+    "TIMEOUT": (5.0, 30.0),
+    # Backoff for transient failures; rows give up by age, not after a small count of tries.
+    "RETRY": {
+        "BASE_SECONDS": 10,
+        "CAP_SECONDS": 3600,
+        "GIVE_UP_AFTER": timedelta(hours=72),
+        "JITTER": 0.25,
+    },
+    # How long a worker holds a claimed outbox row before another worker may take it over.
+    "LEASE_SECONDS": 120,
+    # How many outbox rows one drain call claims at a time.
+    "BATCH_SIZE": 20,
+    # Idle sleep of vipps_om_worker between polls, in seconds.
+    "WORKER_POLL_SECONDS": 5.0,
+    # Lifetime of signed customer links (order status page, printable receipt).
+    "PUBLIC_LINK_MAX_AGE": timedelta(days=400),
+    # DRF permission classes for the staff endpoints of the API.
+    "API_PERMISSION_CLASSES": ("rest_framework.permissions.DjangoModelPermissions",),
+    # Enqueue on every save of a configured order model.
+    "AUTO_SYNC": True,
+    # The cache alias that holds access tokens (shared between worker processes).
+    "TOKEN_CACHE": "default",
+    # For django.tasks and Celery dispatch.
+    "TASK_BACKEND": "default",
+    "CELERY_QUEUE": "vipps_om",
+    # The seller as shown on the printable receipt: a proof of purchase needs these.
+    "SELLER_NAME": "",
+    "SELLER_ORGANISATION_NUMBER": "",
+    "SELLER_ADDRESS": "",
+}
+
+
+class AppSettings:
+    """Lazy, cached view of ``settings.VIPPS_ORDER_MANAGEMENT`` over :data:`DEFAULTS`."""
+
+    def __init__(self, defaults: Mapping[str, Any] | None = None) -> None:
+        self.defaults = dict(DEFAULTS if defaults is None else defaults)
+        self._cached: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> Mapping[str, Any]:
+        value = getattr(settings, SETTINGS_NAME, None)
+        return value if isinstance(value, Mapping) else {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in self.defaults:
+            raise AttributeError(f"{SETTINGS_NAME} has no setting {name!r}")
+        try:
+            return self._cached[name]
+        except KeyError:
+            pass
+        value = self._resolve(name)
+        self._cached[name] = value
+        return value
+
+    def _resolve(self, name: str) -> Any:
+        user = self.user_settings
+        default = self.defaults[name]
+        if name in user:
+            value = user[name]
+            if name in NESTED_KEYS and isinstance(value, Mapping):
+                return {**default, **value}
+            return value
+        if name in CREDENTIAL_KEYS:
+            return os.environ.get(ENVIRONMENT_PREFIX + name) or default
+        return default
+
+    def unknown_keys(self) -> list[str]:
+        """Keys in the project's settings dict that this app does not read (likely typos)."""
+        return sorted(key for key in self.user_settings if key not in self.defaults)
+
+    def reload(self) -> None:
+        self._cached.clear()
+
+    @property
+    def timeout(self) -> float | tuple[float, float]:
+        value = self.TIMEOUT
+        return tuple(value) if isinstance(value, list | tuple) else value
+
+
+app_settings = AppSettings()
+
+
+@receiver(setting_changed, dispatch_uid="vipps_order_management.conf.reload")
+def _reload_app_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTINGS_NAME:
+        app_settings.reload()
