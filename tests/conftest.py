@@ -58,3 +58,67 @@ def png_bytes(
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+@pytest.fixture
+def vipps(vipps_fake_settings, settings):
+    """The fake Vipps, with the app's settings pointing at it and retries without long waits."""
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "RETRY": {"BASE_SECONDS": 0, "CAP_SECONDS": 0, "JITTER": 0},
+    }
+    return vipps_fake_settings
+
+
+@pytest.fixture
+def product(db, tmp_path, settings):
+    from decimal import Decimal
+
+    from django.core.files.base import ContentFile
+
+    from tests.shop.models import Product
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    item = Product(name="Wool socks", sku="SOCK-1", price=Decimal("129.00"), vat_rate=Decimal(25))
+    item.image.save("socks.png", ContentFile(png_bytes()), save=False)
+    item.save()
+    return item
+
+
+@pytest.fixture
+def make_order(db, product):
+    """Create a paid order (or what the keyword arguments say) with one line of socks."""
+    from decimal import Decimal
+
+    from tests.shop.models import Order, OrderItem
+
+    counter = iter(range(1001, 100_000))
+
+    def make(
+        *,
+        status="paid",
+        reference=True,
+        quantity=2,
+        unit_price=None,
+        shipping="49.00",
+        items=None,
+        **fields,
+    ):
+        number = str(next(counter))
+        order = Order.objects.create(
+            number=number,
+            status=status,
+            vipps_reference=f"order-{number}" if reference is True else (reference or ""),
+            shipping_price=Decimal(shipping),
+            **fields,
+        )
+        for item_product, item_quantity, item_price in items or [(product, quantity, unit_price)]:
+            OrderItem.objects.create(
+                order=order,
+                product=item_product,
+                unit_price=item_price or item_product.price,
+                quantity=Decimal(item_quantity),
+            )
+        return order
+
+    return make

@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "vipps_order_management",
+    "tests.shop",
 ]
 
 MIDDLEWARE = [
@@ -93,4 +94,10 @@ STORAGES = {
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-VIPPS_ORDER_MANAGEMENT: dict = {}
+VIPPS_ORDER_MANAGEMENT = {
+    "ORDER_ADAPTERS": {
+        "shop.Order": "tests.shop.vipps.ShopOrderAdapter",
+        "shop.Booking": "tests.shop.vipps.BookingAdapter",
+    },
+    "DISPATCH": "worker",
+}

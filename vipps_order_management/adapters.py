@@ -1,0 +1,331 @@
+"""The one place that knows the shop's order model.
+
+A shop subclasses :class:`OrderAdapter` for each order model it syncs and names it in
+``ORDER_ADAPTERS``::
+
+    VIPPS_ORDER_MANAGEMENT = {"ORDER_ADAPTERS": {"shop.Order": "shop.vipps.ShopOrderAdapter"}}
+
+    class ShopOrderAdapter(OrderAdapter):
+        def get_reference(self, order):
+            return order.vipps_reference  # None until the order has a Vipps payment
+
+        def is_final(self, order):
+            return order.status in {"paid", "shipped", "delivered"}
+
+        def get_order_lines(self, order):
+            return [
+                OrderLine.from_gross(name=item.product.name, id=item.product.sku,
+                                     unit_price=item.unit_price, quantity=item.quantity,
+                                     vat_rate=item.vat_rate)
+                for item in order.items.all()
+            ]
+
+Everything else has a default that works: links and images come from the rows staff add in the
+admin, and the receipt number is the order's primary key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
+from django.core.files.storage import storages
+from django.core.signals import setting_changed
+from django.db import models
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from .conf import SETTINGS_NAME, app_settings
+from .exceptions import VippsConfigurationError
+from .payloads import (
+    BottomLine,
+    CategoryType,
+    OrderLine,
+    PaymentSources,
+    PaymentType,
+    Receipt,
+)
+
+__all__ = [
+    "ImageSource",
+    "Link",
+    "OrderAdapter",
+    "adapter_for",
+    "get_adapter",
+    "registered_models",
+]
+
+#: Which link the v2 API shows when an order has several: the most useful one to the customer.
+PRIMARY_LINK_PRECEDENCE: tuple[CategoryType, ...] = (
+    CategoryType.TICKET,
+    CategoryType.BOOKING,
+    CategoryType.RECEIPT,
+    CategoryType.DELIVERY,
+    CategoryType.ORDER_CONFIRMATION,
+    CategoryType.GENERAL,
+)
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Image bytes read only when needed, with a name for error messages."""
+
+    name: str
+    read: Callable[[], bytes] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> ImageSource:
+        return cls(name, lambda: data)
+
+    @classmethod
+    def from_storage(cls, name: str, storage_alias: str | None = None) -> ImageSource:
+        """A file in one of the project's ``STORAGES`` (``IMAGE_STORAGE`` by default)."""
+        alias = storage_alias or app_settings.IMAGE_STORAGE
+
+        def read() -> bytes:
+            with storages[alias].open(name, "rb") as handle:
+                return handle.read()
+
+        return cls(name, read)
+
+    @classmethod
+    def from_field(cls, field_file: Any) -> ImageSource:
+        """A ``FieldFile`` of an ``ImageField``/``FileField``, e.g. ``product.image``."""
+
+        def read() -> bytes:
+            with field_file.storage.open(field_file.name, "rb") as handle:
+                return handle.read()
+
+        return cls(field_file.name, read)
+
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.read()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link to show on the order in the app; ``image`` overrides the order's own image."""
+
+    category: CategoryType
+    url: str
+    image: ImageSource | None = None
+    position: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "category", CategoryType(str(self.category)))
+
+
+class OrderAdapter:
+    """Maps one order model to what Vipps needs. Override what your model does differently.
+
+    Only :meth:`get_reference` and :meth:`get_order_lines` have no useful default.
+    """
+
+    #: The currency of every order of this model, unless :meth:`get_currency` says otherwise.
+    currency: str = "NOK"
+    #: ECOM for eCom and ePayment payments, RECURRING for Recurring charges.
+    payment_type: PaymentType = PaymentType.ECOM
+    #: Other models whose changes mean the order changed: ``{"shop.OrderItem": "order"}`` maps
+    #: a model label to the attribute path from its instance to the order.
+    sync_on: dict[str, str] = {}
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self.model = model
+
+    # -- identity -----------------------------------------------------------------------
+
+    def get_queryset(self) -> models.QuerySet:
+        """Where orders are loaded from when syncing; add ``select_related`` here."""
+        return self.model._default_manager.all()
+
+    def get_reference(self, order: models.Model) -> str | None:
+        """The Vipps orderId: the ePayment reference, eCom orderId or Recurring chargeId.
+
+        Return ``None`` while the order has no Vipps payment; nothing is sent until it has one.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__}.get_reference() must return the order's Vipps reference"
+        )
+
+    def get_payment_type(self, order: models.Model) -> PaymentType | None:
+        """ECOM or RECURRING; ``None`` while the order has no Vipps payment."""
+        return self.payment_type
+
+    def get_merchant_serial_number(self, order: models.Model) -> str | None:
+        """The sales unit the payment belongs to; the configured one unless you have several."""
+        return app_settings.MERCHANT_SERIAL_NUMBER
+
+    # -- what is ready ------------------------------------------------------------------
+
+    def is_final(self, order: models.Model) -> bool:
+        """Whether the order lines can no longer change; a receipt can be sent only once."""
+        return True
+
+    # -- receipt ------------------------------------------------------------------------
+
+    def get_currency(self, order: models.Model) -> str:
+        return self.currency
+
+    def get_order_lines(self, order: models.Model) -> list[OrderLine]:
+        """The receipt's lines; build them with :meth:`OrderLine.from_gross`."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.get_order_lines() must return the order's lines"
+        )
+
+    def get_receipt_number(self, order: models.Model) -> str | None:
+        """The shop's own order number, shown on the receipt in the app."""
+        return str(order.pk)
+
+    def get_payment_sources(self, order: models.Model) -> PaymentSources | None:
+        """How the total was paid (card, gift card...); makes the receipt a sales receipt."""
+        return None
+
+    def get_bottom_line(self, order: models.Model) -> BottomLine:
+        return BottomLine(
+            currency=self.get_currency(order),
+            receipt_number=self.get_receipt_number(order),
+            payment_sources=self.get_payment_sources(order),
+        )
+
+    def get_receipt(self, order: models.Model) -> Receipt:
+        return Receipt(self.get_order_lines(order), self.get_bottom_line(order))
+
+    # -- links and images -----------------------------------------------------------------
+
+    def get_links(self, order: models.Model) -> list[Link]:
+        """Stored links (from the admin or the API) first, then :meth:`get_default_links`."""
+        from .models import OrderLink
+
+        stored = [
+            Link(
+                category=row.category,
+                url=row.url,
+                image=ImageSource.from_field(row.image.image) if row.image_id else None,
+                position=row.position,
+            )
+            for row in OrderLink.objects.for_order(order).select_related("image")
+        ]
+        return stored + list(self.get_default_links(order))
+
+    def get_default_links(self, order: models.Model) -> Iterable[Link]:
+        """Links every order gets without a stored row, e.g. its order status page."""
+        return ()
+
+    def get_primary_link(self, order: models.Model, links: Sequence[Link]) -> Link | None:
+        """The one link the v2 API shows: by :data:`PRIMARY_LINK_PRECEDENCE`, then position."""
+        if not links:
+            return None
+        rank = {category: index for index, category in enumerate(PRIMARY_LINK_PRECEDENCE)}
+        return min(links, key=lambda link: (rank[link.category], -link.position))
+
+    def get_images(self, order: models.Model) -> list[ImageSource]:
+        """Images for the order: stored rows, else :meth:`get_product_images`."""
+        from .models import OrderImage
+
+        stored = [ImageSource.from_field(row.image) for row in OrderImage.objects.for_order(order)]
+        return stored or list(self.get_product_images(order))
+
+    def get_product_images(self, order: models.Model) -> Iterable[ImageSource]:
+        """Images of the products bought; several are combined into one collage."""
+        return ()
+
+    # -- customers ------------------------------------------------------------------------
+
+    def user_can_view(self, order: models.Model, user: Any) -> bool:
+        """Whether ``user`` may see this order's links; by default its owner and staff."""
+        if not getattr(user, "is_authenticated", False):
+            return False
+        if user.is_staff:
+            return True
+        owner_id = getattr(order, "user_id", None)
+        return owner_id is not None and owner_id == user.pk
+
+    def get_orders_for_user(self, user: Any) -> models.QuerySet:
+        """The orders a customer sees on their own pages and through the API."""
+        if not getattr(user, "is_authenticated", False):
+            return self.get_queryset().none()
+        try:
+            self.model._meta.get_field("user")
+        except FieldDoesNotExist:
+            return self.get_queryset().none()
+        return self.get_queryset().filter(user=user)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} for {self.model._meta.label}>"
+
+
+# ---------------------------------------------------------------------- registry
+
+
+@cache
+def _registry() -> dict[type[models.Model], OrderAdapter]:
+    configured = app_settings.ORDER_ADAPTERS or {}
+    registry: dict[type[models.Model], OrderAdapter] = {}
+    for model_label, adapter_path in configured.items():
+        registry[_resolve_model(model_label)] = _resolve_adapter(model_label, adapter_path)
+    return registry
+
+
+def _resolve_model(label: str) -> type[models.Model]:
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError):
+        raise VippsConfigurationError(
+            f"{SETTINGS_NAME}['ORDER_ADAPTERS'] names the model {label!r}, which is not "
+            "installed; use 'app_label.ModelName'"
+        ) from None
+
+
+def _resolve_adapter(label: str, path: str | type[OrderAdapter]) -> OrderAdapter:
+    model = apps.get_model(label)
+    try:
+        adapter_class = import_string(path) if isinstance(path, str) else path
+    except ImportError as exc:
+        raise VippsConfigurationError(
+            f"{SETTINGS_NAME}['ORDER_ADAPTERS'][{label!r}]: cannot import {path!r} ({exc})"
+        ) from None
+    if not (isinstance(adapter_class, type) and issubclass(adapter_class, OrderAdapter)):
+        raise VippsConfigurationError(
+            f"{SETTINGS_NAME}['ORDER_ADAPTERS'][{label!r}]: {path!r} is not an OrderAdapter subclass"
+        )
+    return adapter_class(model)
+
+
+def registered_models() -> list[type[models.Model]]:
+    """The order models configured in ``ORDER_ADAPTERS``."""
+    return list(_registry())
+
+
+def get_adapter(model_or_order: type[models.Model] | models.Model) -> OrderAdapter:
+    """The adapter for an order (or order model); raises when the model is not configured."""
+    model = model_or_order if isinstance(model_or_order, type) else type(model_or_order)
+    registry = _registry()
+    for candidate in (
+        model,
+        model._meta.concrete_model,
+        getattr(model._meta, "proxy_for_model", None),
+    ):
+        if candidate in registry:
+            return registry[candidate]
+    raise VippsConfigurationError(
+        f"{model._meta.label} has no adapter; add it to {SETTINGS_NAME}['ORDER_ADAPTERS']"
+    )
+
+
+def adapter_for(content_type: ContentType) -> OrderAdapter:
+    model = content_type.model_class()
+    if model is None:
+        raise VippsConfigurationError(f"the model of content type {content_type} is not installed")
+    return get_adapter(model)
+
+
+@receiver(setting_changed, dispatch_uid="vipps_order_management.adapters.reset")
+def _reset_registry(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTINGS_NAME:
+        _registry.cache_clear()

@@ -1,0 +1,58 @@
+"""How a committed change reaches a runner: the ``DISPATCH`` setting.
+
+A kick carries no data: the outbox is the only source of truth, so a lost kick (a broker
+outage, a crashed task) only delays a send until the next sweep. A kick never raises into the
+shop's request and never waits on a broker.
+
+* ``"worker"`` (default): nothing to do; ``manage.py vipps_om_worker`` polls the outbox.
+* ``"immediate"``: send in this process right after the commit (tests and tiny shops; the
+  request waits for Vipps).
+* ``"django_tasks"``: enqueue the drain task on Django's task framework.
+* ``"celery"``: publish the Celery drain task, without retrying if the broker is down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.db import models
+
+from .conf import app_settings
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_MODES = ("worker", "immediate", "django_tasks", "celery")
+
+
+def kick(orders: Sequence[tuple[int, str]] = ()) -> None:
+    """Wake a runner for these ``(content_type_id, object_id)`` keys. Never raises."""
+    mode = app_settings.DISPATCH
+    try:
+        if mode == "immediate":
+            _drain_orders(orders)
+        elif mode == "django_tasks":
+            from .tasks import drain_outbox
+
+            drain_outbox.using(backend=app_settings.TASK_BACKEND).enqueue()
+        elif mode == "celery":
+            from .contrib.celery import drain_outbox as celery_drain
+
+            celery_drain.apply_async(queue=app_settings.CELERY_QUEUE, retry=False)
+    except Exception:
+        # The change is safe in the outbox; the worker or the next sweep will send it.
+        logger.exception(
+            "Could not kick the Vipps sync runner (DISPATCH=%r); the outbox keeps the change", mode
+        )
+
+
+def _drain_orders(orders: Sequence[tuple[int, str]]) -> None:
+    from .services import default_worker_id, drain
+
+    if not orders:
+        drain(worker_id=f"immediate:{default_worker_id()}")
+        return
+    only = models.Q()
+    for content_type_id, object_id in orders:
+        only |= models.Q(content_type_id=content_type_id, object_id=object_id)
+    drain(only=only, worker_id=f"immediate:{default_worker_id()}")

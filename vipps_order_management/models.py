@@ -1,0 +1,363 @@
+"""Our own tables, attached to the shop's orders without touching the shop's tables.
+
+Every row points at a host order through a GenericForeignKey with a *string* ``object_id``, so
+integer and UUID primary keys both work and no migration ever depends on a host app.
+
+* :class:`VippsOrder` — per-order state: what Vipps holds, and whether it still matches.
+* :class:`OrderLink` / :class:`OrderImage` — links and images staff or code add to an order.
+* :class:`UploadedImage` — which prepared images each merchant already has at Vipps.
+* :class:`OutboxItem` — the queue: one row per order and kind, the only source of truth for
+  what still has to be sent.
+* :class:`SyncAttempt` — one row per HTTP call, for staff and support. Never secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.files.storage import Storage, storages
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .conf import app_settings
+from .payloads import CategoryType, PaymentType, link_errors
+
+__all__ = [
+    "LinkCategory",
+    "OrderImage",
+    "OrderLink",
+    "OutboxItem",
+    "SyncAttempt",
+    "SyncKind",
+    "UploadedImage",
+    "VippsOrder",
+]
+
+
+class LinkCategory(models.TextChoices):
+    """The six categories, with the labels customers and staff read."""
+
+    ORDER_CONFIRMATION = CategoryType.ORDER_CONFIRMATION.value, _("Order confirmation")
+    DELIVERY = CategoryType.DELIVERY.value, _("Delivery")
+    RECEIPT = CategoryType.RECEIPT.value, _("Receipt")
+    TICKET = CategoryType.TICKET.value, _("Ticket")
+    BOOKING = CategoryType.BOOKING.value, _("Booking")
+    GENERAL = CategoryType.GENERAL.value, _("General")
+
+
+class PaymentTypeChoices(models.TextChoices):
+    ECOM = PaymentType.ECOM.value, _("eCom / ePayment")
+    RECURRING = PaymentType.RECURRING.value, _("Recurring")
+
+
+class SyncKind(models.TextChoices):
+    """What an outbox row sends. Links carry their images; the receipt stands alone."""
+
+    LINKS = "links", _("Links and images")
+    RECEIPT = "receipt", _("Receipt")
+
+
+def validate_link_url(value: str) -> None:
+    """Model-field validator: links open in the Vipps app, so https or an app's own scheme."""
+    errors = link_errors("url", value)
+    if errors:
+        raise ValidationError(
+            _("Enter an https:// address or an app link (myapp://...): %(problem)s"),
+            code="invalid_link",
+            params={"problem": errors[0][1]},
+        )
+
+
+def image_storage() -> Storage:
+    """The storage behind ``IMAGE_STORAGE``; resolved per use so settings changes apply."""
+    return storages[app_settings.IMAGE_STORAGE]
+
+
+class OrderAttachedQuerySet(models.QuerySet):
+    def for_order(self, order: models.Model) -> OrderAttachedQuerySet:
+        content_type = ContentType.objects.get_for_model(order, for_concrete_model=False)
+        return self.filter(content_type=content_type, object_id=str(order.pk))
+
+    def for_orders(self, orders: Any) -> OrderAttachedQuerySet:
+        """Rows of many orders of one model in one query (``orders`` may be a queryset or list)."""
+        orders = list(orders)
+        if not orders:
+            return self.none()
+        content_type = ContentType.objects.get_for_model(orders[0], for_concrete_model=False)
+        return self.filter(content_type=content_type, object_id__in=[str(o.pk) for o in orders])
+
+
+class OrderAttached(models.Model):
+    """Abstract base: a row that belongs to one host order."""
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, verbose_name=_("order type")
+    )
+    object_id = models.CharField(_("order id"), max_length=64, db_index=True)
+    order = GenericForeignKey("content_type", "object_id")
+
+    objects = OrderAttachedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class VippsOrder(OrderAttached):
+    """What we know of one order at Vipps: the reference, and the state of receipt and links."""
+
+    class ReceiptState(models.TextChoices):
+        WAITING = "waiting", _("Waiting for the order to be final")
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        DRIFT = "drift", _("Differs from Vipps")
+        DEAD = "dead", _("Failed")
+
+    class LinkState(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        DEAD = "dead", _("Failed")
+
+    merchant_serial_number = models.CharField(
+        _("merchant serial number"), max_length=16, blank=True
+    )
+    payment_type = models.CharField(
+        _("payment type"), max_length=16, choices=PaymentTypeChoices.choices, blank=True
+    )
+    reference = models.CharField(
+        _("Vipps order id"),
+        max_length=128,
+        blank=True,
+        help_text=_("The payment's reference (ePayment), orderId (eCom) or chargeId (Recurring)."),
+    )
+    receipt_state = models.CharField(
+        _("receipt"), max_length=16, choices=ReceiptState.choices, default=ReceiptState.PENDING
+    )
+    receipt_hash = models.CharField(_("hash of the sent receipt"), max_length=64, blank=True)
+    receipt_sent_at = models.DateTimeField(_("receipt sent"), null=True, blank=True)
+    receipt_sent_via = models.CharField(
+        _("receipt sent via"),
+        max_length=16,
+        blank=True,
+        help_text=_(
+            "api: posted by this app; epayment: embedded in the payment; remote: found at Vipps."
+        ),
+    )
+    drift = models.JSONField(
+        _("differences from Vipps"),
+        default=list,
+        blank=True,
+        help_text=_("Fields where the order now differs from the receipt Vipps holds."),
+    )
+    drift_detected_at = models.DateTimeField(_("drift detected"), null=True, blank=True)
+    links_state = models.CharField(
+        _("links"), max_length=16, choices=LinkState.choices, default=LinkState.PENDING
+    )
+    links_hash = models.CharField(_("hash of the sent links"), max_length=64, blank=True)
+    links_sent_at = models.DateTimeField(_("links sent"), null=True, blank=True)
+    links_error = models.TextField(_("links problem"), blank=True)
+    receipt_error = models.TextField(_("receipt problem"), blank=True)
+    last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Vipps order")
+        verbose_name_plural = _("Vipps orders")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id"], name="vipps_om_order_unique_per_order"
+            )
+        ]
+        indexes = [models.Index(fields=["receipt_state"], name="vipps_om_order_receipt_state")]
+
+    def __str__(self) -> str:
+        return self.reference or f"{self.content_type_id}:{self.object_id}"
+
+
+class OrderImage(OrderAttached):
+    """An image shown with the order in the app (several become one collage)."""
+
+    image = models.ImageField(
+        _("image"), upload_to="vipps_order_management/images/%Y/%m/", storage=image_storage
+    )
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order image")
+        verbose_name_plural = _("order images")
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.description or self.image.name
+
+
+class OrderLink(OrderAttached):
+    """A link on the order in the Vipps app: its category decides the button text and icon."""
+
+    category = models.CharField(_("category"), max_length=32, choices=LinkCategory.choices)
+    url = models.CharField(_("URL"), max_length=2048, validators=[validate_link_url])
+    image = models.ForeignKey(
+        OrderImage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="links",
+        verbose_name=_("image"),
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    category_id = models.CharField(
+        _("Vipps category id"),
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text=_("Set by Vipps when the link is sent through the v3 categories API."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("order link")
+        verbose_name_plural = _("order links")
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()}: {self.url}"
+
+
+class UploadedImage(models.Model):
+    """An image a merchant already has at Vipps. Images can never be overwritten, only added."""
+
+    merchant_serial_number = models.CharField(_("merchant serial number"), max_length=16)
+    source_hash = models.CharField(
+        _("source hash"),
+        max_length=64,
+        help_text=_("SHA-256 of the original image bytes, so a known image is not prepared again."),
+    )
+    image_id = models.CharField(_("Vipps image id"), max_length=128)
+    width = models.PositiveIntegerField(_("width"), default=0)
+    height = models.PositiveIntegerField(_("height"), default=0)
+    size = models.PositiveIntegerField(_("bytes"), default=0)
+    uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("uploaded image")
+        verbose_name_plural = _("uploaded images")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant_serial_number", "source_hash"],
+                name="vipps_om_image_unique_source",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["merchant_serial_number", "image_id"], name="vipps_om_image_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.image_id
+
+
+class OutboxQuerySet(OrderAttachedQuerySet):
+    def due(self, now: Any) -> OutboxQuerySet:
+        """Pending rows whose time has come and that no live worker holds."""
+        return self.filter(status=OutboxItem.Status.PENDING, next_attempt_at__lte=now).filter(
+            models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now)
+        )
+
+
+class OutboxItem(OrderAttached):
+    """Something to send for one order: one row per (order, kind), coalescing every change.
+
+    No payload is stored: it is built from the order as it is when the row is sent, so ten
+    saves make one send. ``generation`` grows with every change; a worker acknowledges only
+    the generation it claimed, so a change made during a send is sent afterwards.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+        DEAD = "dead", _("Failed")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=SyncKind.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    generation = models.PositiveBigIntegerField(_("generation"), default=1)
+    force = models.BooleanField(
+        _("force"), default=False, help_text=_("Send even if nothing changed since the last send.")
+    )
+    priority = models.SmallIntegerField(_("priority"), default=0)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"))
+    pending_since = models.DateTimeField(
+        _("pending since"), help_text=_("Rows give up by age, counted from here.")
+    )
+    lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
+    leased_by = models.CharField(_("leased by"), max_length=100, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_status_code = models.PositiveSmallIntegerField(
+        _("last status code"), null=True, blank=True
+    )
+    result = models.CharField(_("result"), max_length=200, blank=True)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+    dead_at = models.DateTimeField(_("failed"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = OutboxQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("outbox item")
+        verbose_name_plural = _("outbox")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id", "kind"], name="vipps_om_outbox_unique_kind"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="vipps_om_outbox_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.content_type_id}:{self.object_id}"
+
+
+class SyncAttempt(OrderAttached):
+    """One call to Vipps (or one local refusal) made while syncing an order."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", _("Success")
+        ALREADY_THERE = "already_there", _("Already at Vipps")
+        TRANSIENT = "transient", _("Temporary failure")
+        PERMANENT = "permanent", _("Refused")
+
+    outbox_item = models.ForeignKey(
+        OutboxItem,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="attempts_log",
+        verbose_name=_("outbox item"),
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=SyncKind.choices)
+    method = models.CharField(_("method"), max_length=8, blank=True)
+    endpoint = models.CharField(_("endpoint"), max_length=200)
+    status_code = models.PositiveSmallIntegerField(_("status code"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    worker = models.CharField(_("worker"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("sync attempt")
+        verbose_name_plural = _("sync attempts")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.endpoint} -> {self.status_code or self.outcome}"
