@@ -9,7 +9,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test pytest docs demo fake bench test-django52 messages clean
+.PHONY: help venv lint format test pytest test-postgres test-celery docs demo fake bench test-django52 messages clean
 
 help:
 	@echo "make demo   run the example shop with the embedded fake Vipps and the worker (PORT=$(PORT))"
@@ -35,13 +35,26 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Tiers: the whole suite on SQLite; the engine again on a private PostgreSQL; the Celery tier
+# on a private Redis. A tier whose server is not installed is skipped with the reason locally
+# and fails under CI=true (scripts/with-services).
+ENGINE_TESTS := tests/test_sync.py tests/test_worker.py tests/test_concurrency.py tests/test_dispatch.py
+
 pytest: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not redis" $(PYTEST_ARGS)
+
+test-postgres: venv
+	scripts/with-services --postgres --name "PostgreSQL tier" -- \
+		$(BIN)/python -m pytest -m "not redis" $(ENGINE_TESTS) $(PYTEST_ARGS)
+
+test-celery: venv
+	scripts/with-services --redis --name "Celery tier" -- \
+		$(BIN)/python -m pytest -m redis $(PYTEST_ARGS)
 
 docs: venv
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
-test: lint pytest docs
+test: lint pytest test-postgres test-celery docs
 
 demo: venv
 	$(BIN)/python -m example_project.demo --port $(PORT)

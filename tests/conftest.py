@@ -122,3 +122,55 @@ def make_order(db, product):
         return order
 
     return make
+
+
+# --------------------------------------------------------------------------- worker processes
+
+
+@pytest.fixture
+def worker_env(vipps, settings, transactional_db, product):
+    """Environment for ``vipps_om_worker`` subprocesses: this test's database, fake and media."""
+    import json
+    import sys
+
+    from django.db import connection
+
+    overrides = {
+        key: value
+        for key, value in settings.VIPPS_ORDER_MANAGEMENT.items()
+        if key not in ("ORDER_ADAPTERS",) and isinstance(value, str | int | float | dict | list)
+    }
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(REPOSITORY),
+        "VIPPS_OM_TEST_DB_NAME": connection.settings_dict["NAME"],
+        "VIPPS_OM_TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "VIPPS_OM_TEST_OVERRIDES": json.dumps(overrides),
+        "PYTHONWARNINGS": "error",
+    }
+    env["_PYTHON"] = sys.executable
+    return env
+
+
+def start_worker(env, *args, **popen):
+    """Start ``manage.py vipps_om_worker`` in its own process (output captured)."""
+    import subprocess
+
+    command = [env["_PYTHON"], "-m", "django", "vipps_om_worker", *args]
+    return subprocess.Popen(
+        command,
+        env=env,
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def run_worker(env, *args, timeout=60):
+    process = start_worker(env, *args)
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, f"worker failed ({process.returncode}):\n{out}\n{err}"
+    return out

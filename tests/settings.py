@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -101,3 +102,5 @@ VIPPS_ORDER_MANAGEMENT = {
     },
     "DISPATCH": "worker",
 }
+# Worker subprocesses started by the tests get the test's own settings through this variable.
+VIPPS_ORDER_MANAGEMENT.update(json.loads(os.environ.get("VIPPS_OM_TEST_OVERRIDES") or "{}"))

@@ -179,30 +179,33 @@ def test_a_save_during_a_send_is_sent_afterwards(vipps, make_order):
     order = make_order(status="new")
     vipps.faults.delay(1.0, path="/categories/")
 
+    results = []
+
     def send():
         try:
-            services.drain(worker_id="slow")
+            results.extend(services.drain(worker_id="slow").results)
         finally:
             connection.close()
 
     worker = threading.Thread(target=send)
     worker.start()
     deadline = time.monotonic() + 10
-    while not vipps.requests_for("PUT", "/categories/") and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert vipps.requests_for("PUT", "/categories/"), "the worker never reached Vipps"
+    while not vipps.in_flight("PUT", "/categories/") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert vipps.in_flight("PUT", "/categories/"), "the worker never reached Vipps"
     order.tracking_url = "https://track.example/during-send"
     order.save()  # commits while the first PUT is in flight
-    worker.join(10)
+    worker.join(20)
 
-    row = outbox_of(order, "links")
-    assert row.status == OutboxItem.Status.PENDING  # not acknowledged: it changed meanwhile
-    vipps.faults.clear()
-    drain_all()
-    assert (
-        vipps.category(order.vipps_reference)["orderDetailsUrl"]
-        == "https://track.example/during-send"
-    )
+    # The first send was not acknowledged (its generation was outdated), so the same drain
+    # picked the row up again and sent the change.
+    links = [r for r in results if r.kind == "links"]
+    assert [r.status for r in links] == ["changed", "done"]
+    puts = vipps.requests_for("PUT", "/categories/")
+    assert [r.json["orderDetailsUrl"] for r in puts] == [
+        f"https://shop.example/orders/{order.number}",
+        "https://track.example/during-send",
+    ]
     assert outbox_of(order, "links").status == OutboxItem.Status.DONE
 
 
@@ -540,3 +543,82 @@ def test_a_rolled_back_order_sends_nothing(vipps, settings, product):
         place_order_then_fail()
     assert OutboxItem.objects.count() == 0
     assert vipps.requests == []
+
+
+@pytest.fixture
+def heard():
+    """Every outbound signal sent during the test, as (signal name, kwargs)."""
+    names = [
+        "receipt_sent",
+        "category_sent",
+        "image_uploaded",
+        "order_synced",
+        "sync_failed",
+        "receipt_drift",
+        "dead_lettered",
+    ]
+    events = []
+    receivers = {}
+    for name in names:
+
+        def receiver(sender, signal, _name=name, **kwargs):
+            events.append((_name, kwargs))
+
+        receivers[name] = receiver
+        getattr(signals, name).connect(receiver)
+    yield events
+    for name, receiver in receivers.items():
+        getattr(signals, name).disconnect(receiver)
+
+
+def test_outbound_signals_tell_the_shop_what_happened(vipps, make_order, heard):
+    order = make_order()
+    vipps.faults.fail_next(1, status=502, path="/receipts/")
+    drain_all()
+    names = [name for name, _ in heard]
+    assert names.count("image_uploaded") == 1
+    assert names.count("category_sent") == 1
+    assert names.count("sync_failed") == 1
+    assert names.count("receipt_sent") == 1
+    assert names.count("order_synced") == 2
+    by_name = dict(heard)
+    assert by_name["receipt_sent"]["via"] == "api"
+    assert by_name["receipt_sent"]["order"] == order
+    assert by_name["category_sent"]["categories"][0].category == "ORDER_CONFIRMATION"
+    assert by_name["image_uploaded"]["image_id"] in vipps.images()
+    assert by_name["sync_failed"]["kind"] == "receipt"
+    assert by_name["sync_failed"]["error"].status_code == 502
+
+    heard.clear()
+    vipps.faults.fail_next(1, status=403, path="/categories/")
+    services.enqueue(order, kinds=["links"], force=True)
+    drain_all()
+    [kwargs] = [k for n, k in heard if n == "dead_lettered"]
+    assert kwargs["kind"] == "links"
+    assert "403" in kwargs["error"]
+
+
+def test_force_sends_unchanged_links_again(vipps, make_order):
+    order = make_order()
+    drain_all()
+    services.enqueue(order, kinds=["links"])
+    drain_all()
+    assert len(vipps.requests_for("PUT", "/categories/")) == 1  # unchanged: not resent
+    services.enqueue(order, kinds=["links"], force=True)
+    drain_all()
+    assert len(vipps.requests_for("PUT", "/categories/")) == 2
+    assert outbox_of(order, "links").force is False
+
+
+def test_enqueue_refuses_what_it_cannot_sync(db):
+    from django.contrib.auth.models import User
+
+    from vipps_order_management.exceptions import VippsConfigurationError
+
+    with pytest.raises(VippsConfigurationError, match=r"auth\.User has no adapter"):
+        services.enqueue(User.objects.create(username="x"))
+    with pytest.raises(ValueError, match="save the order"):
+        services.enqueue(Order(number="unsaved"))
+    order = Order.objects.create(number="1", vipps_reference="r-1")
+    with pytest.raises(ValueError, match=r"unknown sync kinds \['invoice'\]"):
+        services.enqueue(order, kinds=["invoice"])

@@ -29,13 +29,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
-from django.core.files.storage import storages
 from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
@@ -43,6 +42,7 @@ from django.utils.module_loading import import_string
 
 from .conf import SETTINGS_NAME, app_settings
 from .exceptions import VippsConfigurationError
+from .images import read_from_storage, read_stored_image
 from .payloads import (
     BottomLine,
     CategoryType,
@@ -87,22 +87,15 @@ class ImageSource:
     def from_storage(cls, name: str, storage_alias: str | None = None) -> ImageSource:
         """A file in one of the project's ``STORAGES`` (``IMAGE_STORAGE`` by default)."""
         alias = storage_alias or app_settings.IMAGE_STORAGE
-
-        def read() -> bytes:
-            with storages[alias].open(name, "rb") as handle:
-                return handle.read()
-
-        return cls(name, read)
+        return cls(name, partial(read_stored_image, name, alias))
 
     @classmethod
     def from_field(cls, field_file: Any) -> ImageSource:
-        """A ``FieldFile`` of an ``ImageField``/``FileField``, e.g. ``product.image``."""
+        """A ``FieldFile`` of an ``ImageField``/``FileField``, e.g. ``product.image``.
 
-        def read() -> bytes:
-            with field_file.storage.open(field_file.name, "rb") as handle:
-                return handle.read()
-
-        return cls(field_file.name, read)
+        Reading is bounded, and a missing file is an ``ImageValidationError`` naming it.
+        """
+        return cls(field_file.name, partial(read_from_storage, field_file.storage, field_file.name))
 
     def content_hash(self) -> str:
         return hashlib.sha256(self.read()).hexdigest()

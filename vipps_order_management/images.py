@@ -39,6 +39,7 @@ import math
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image, ImageOps
 
@@ -63,6 +64,7 @@ __all__ = [
     "PreparedImage",
     "make_collage",
     "prepare_image",
+    "read_from_storage",
     "read_stored_image",
 ]
 
@@ -234,6 +236,11 @@ def read_stored_image(name: str, storage_alias: str, *, max_bytes: int = MAX_INP
         raise VippsConfigurationError(
             f"The image storage {storage_alias!r} is not defined in the STORAGES setting."
         ) from exc
+    return read_from_storage(storage, name, max_bytes=max_bytes)
+
+
+def read_from_storage(storage: Any, name: str, *, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
+    """Like :func:`read_stored_image`, for a storage object (a ``FieldFile.storage``, say)."""
     missing = "The image file was not found in storage. Upload it again."
     try:
         size = storage.size(name)

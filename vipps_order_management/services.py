@@ -20,10 +20,10 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -218,9 +218,30 @@ def enqueue(
     if unknown:
         raise ValueError(f"unknown sync kinds {unknown}; use {list(ALL_KINDS)}")
     outbox.record(content_type, object_id, chosen, force=force, priority=priority)
+    _schedule_kick((content_type.pk, object_id))
+
+
+_kicks = threading.local()
+
+
+def _schedule_kick(key: tuple[int, str]) -> None:
+    """Kick the runner once per commit, however many orders the transaction enqueued."""
+    pending: set[tuple[int, str]] = _kicks.__dict__.setdefault("pending", set())
+    pending.add(key)
+    # Every enqueue registers the callback; the first to run takes all keys, the rest find
+    # none. (A rolled-back transaction leaves its keys for the next kick: only a wake-up.)
+    transaction.on_commit(_flush_kicks, robust=True)
+
+
+def _flush_kicks() -> None:
+    pending: set[tuple[int, str]] = _kicks.__dict__.setdefault("pending", set())
+    if not pending:
+        return
+    keys = sorted(pending)
+    pending.clear()
     from . import dispatch
 
-    transaction.on_commit(partial(dispatch.kick, [(content_type.pk, object_id)]), robust=True)
+    dispatch.kick(keys)
 
 
 # ---------------------------------------------------------------------- results
@@ -500,7 +521,9 @@ def _fingerprint(value: Any) -> str:
 # ---------------------------------------------------------------------- images
 
 
-def _ensure_image(sources: Sequence[ImageSource], target: _Target) -> str | None:
+def _ensure_image(
+    sources: Sequence[ImageSource], target: _Target, order: models.Model
+) -> str | None:
     """The Vipps imageId for these images (a collage when several), uploading it at most once."""
     if not sources:
         return None
@@ -519,9 +542,14 @@ def _ensure_image(sources: Sequence[ImageSource], target: _Target) -> str | None
         if len(blobs) == 1
         else make_collage(blobs, source=names)
     )
-    # Images can never be overwritten; a conflict means Vipps has these very bytes already.
-    with contextlib.suppress(VippsConflict):
+    try:
         target.client.upload_image(prepared.image_id, prepared.data)
+    except VippsConflict:
+        pass  # images can never be overwritten: Vipps has these very bytes already
+    else:
+        signals.image_uploaded.send(
+            type(order), order=order, image_id=prepared.image_id, merchant_serial_number=msn
+        )
     # Another worker may have recorded it first.
     with contextlib.suppress(IntegrityError), transaction.atomic():
         UploadedImage.objects.create(
@@ -541,7 +569,7 @@ def _image_for_link(
     """The link's own image, else the order's image(s); a bad image drops only the image."""
     sources = [link.image] if link.image is not None else adapter.get_images(order)
     try:
-        return _ensure_image(sources, target)
+        return _ensure_image(sources, target, order)
     except ImageValidationError as exc:
         log = _current_log.get()
         if log is not None:

@@ -287,7 +287,7 @@ class FaultInjector:
     they were armed; ``delay`` and ``random`` stay until :meth:`clear`.
     """
 
-    RANDOM_KINDS = ("5xx", "429", "drop")
+    RANDOM_KINDS = ("5xx", "429", "drop", "lost")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -344,7 +344,7 @@ class FaultInjector:
         self,
         rate: float,
         *,
-        kinds: Sequence[str] = RANDOM_KINDS,
+        kinds: Sequence[str] = ("5xx", "429", "drop"),
         seed: int | None = None,
         retry_after: float | None = 1,
         path: str | None = None,
@@ -352,8 +352,9 @@ class FaultInjector:
         """Fail each matching request with probability ``rate``, as one of ``kinds``.
 
         ``"5xx"`` answers 500, 502 or 503; ``"429"`` answers 429 with ``Retry-After:
-        retry_after``; ``"drop"`` closes the connection before processing. ``seed`` makes the
-        sequence reproducible.
+        retry_after``; ``"drop"`` closes the connection before processing; ``"lost"`` processes
+        the request and then closes the connection, so the effect stays but the answer is lost.
+        ``seed`` makes the sequence reproducible.
         """
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
@@ -408,9 +409,14 @@ class FaultInjector:
                 if rule.rng.random() >= rule.rate:
                     continue
                 kind = rule.rng.choice(rule.kinds)
-                if kind == "drop":
-                    names.append("random:drop")
-                    return _Decision(delay=delay, drop=True, name="+".join(names))
+                if kind in ("drop", "lost"):
+                    names.append(f"random:{kind}")
+                    return _Decision(
+                        delay=delay,
+                        drop=True,
+                        after_processing=kind == "lost",
+                        name="+".join(names),
+                    )
                 if kind == "429":
                     names.append("random:429")
                     return _Decision(
@@ -1368,6 +1374,20 @@ class FakeVippsServer:
             and (path_contains is None or path_contains.lower() in record.path.lower())
         ]
 
+    def in_flight(self, method: str | None = None, path_contains: str | None = None) -> int:
+        """How many matching requests have arrived and are not answered yet (e.g. delayed).
+
+        The request log records a request once it is answered; this sees it while it waits,
+        so a test can act at that moment (kill the client mid-send, say).
+        """
+        with self._lock:
+            return sum(
+                1
+                for verb, path in self._in_flight
+                if (method is None or verb == method.upper())
+                and (path_contains is None or path_contains.lower() in path.lower())
+            )
+
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
@@ -1392,11 +1412,22 @@ class FakeVippsServer:
             self._images: dict[str, dict[str, bytes]] = {}
             self._payments: dict[tuple[str, str], dict[str, Any]] = {}
             self._requests: list[RecordedRequest] = []
+            self._in_flight: list[tuple[str, str]] = getattr(self, "_in_flight", [])
 
     # ---------------------------------------------------------------- request processing
 
     def _process(self, request: Request, *, early: Response | None = None) -> Response | None:
         """Apply faults, dispatch, record; ``None`` means: close the connection unanswered."""
+        entry = (request.method, request.path)
+        with self._lock:
+            self._in_flight.append(entry)
+        try:
+            return self._process_request(request, early=early)
+        finally:
+            with self._lock:
+                self._in_flight.remove(entry)
+
+    def _process_request(self, request: Request, *, early: Response | None) -> Response | None:
         fault: str | None = None
         deliver = True
         response: Response | None

@@ -16,6 +16,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
+from django.db.models import Q
+from django.utils import timezone
 
 from vipps_order_management.conf import app_settings
 from vipps_order_management.exceptions import VippsConfigurationError
@@ -65,6 +67,8 @@ class Command(BaseCommand):
         }
         if options["verbosity"] >= 1:
             self.stdout.write(f"Vipps worker {worker_id} started (batch {batch}, poll {poll:g} s)")
+        # --once is one pass: what is due now; what fails now waits for a later run.
+        only = Q(next_attempt_at__lte=timezone.now()) if options["once"] else None
         total = 0
         try:
             while not stop.is_set():
@@ -72,7 +76,9 @@ class Command(BaseCommand):
                     break
                 close_old_connections()
                 try:
-                    result = drain(limit=batch, worker_id=worker_id, should_stop=stop.is_set)
+                    result = drain(
+                        limit=batch, worker_id=worker_id, should_stop=stop.is_set, only=only
+                    )
                 except VippsConfigurationError as exc:
                     if options["once"]:
                         raise CommandError(

@@ -1,0 +1,89 @@
+"""Several worker processes draining one outbox: every change is sent exactly once.
+
+Runs on the configured database: SQLite in the default run (writes serialised by
+``transaction_mode=IMMEDIATE``), PostgreSQL in the ``scripts/with-services --postgres`` run
+(``SELECT ... FOR UPDATE SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from vipps_order_management.models import OutboxItem, VippsOrder
+
+from .conftest import start_worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def sends_per_order(fake, method, fragment):
+    return Counter(
+        request.path.rsplit("/", 1)[1]
+        for request in fake.requests_for(method, fragment)
+        if request.status is not None and request.status < 400
+    )
+
+
+def test_two_workers_send_each_change_exactly_once(worker_env, vipps, make_order):
+    orders = [make_order() for _ in range(120)]
+    workers = [
+        start_worker(worker_env, "--once", "--batch-size", "5", "--worker-id", f"w{n}")
+        for n in (1, 2)
+    ]
+    outputs = [worker.communicate(timeout=120) for worker in workers]
+    for worker, (_out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err
+    references = [order.vipps_reference for order in orders]
+    assert sends_per_order(vipps, "POST", "/receipts/") == Counter(references)
+    assert sends_per_order(vipps, "PUT", "/categories/") == Counter(references)
+    assert not vipps.requests_for("POST", "/receipts/") or all(
+        r.status == 201 for r in vipps.requests_for("POST", "/receipts/")
+    )
+    assert set(OutboxItem.objects.values_list("status", flat=True)) == {"done"}
+    assert VippsOrder.objects.filter(receipt_state="sent").count() == len(orders)
+    # Both processes took a share of the work.
+    leased_by = Counter(OutboxItem.objects.values_list("leased_by", flat=True))
+    assert set(leased_by) == {"w1", "w2"}, leased_by
+
+
+def test_changes_made_while_workers_drain_are_all_delivered(worker_env, vipps, make_order):
+    orders = [make_order(status="new") for _ in range(60)]
+    vipps.faults.delay(0.01, path="/categories/")
+    workers = [
+        start_worker(worker_env, "--poll-interval", "0.05", "--worker-id", f"w{n}") for n in (1, 2)
+    ]
+    try:
+        for round_ in range(3):
+            for order in orders[round_::3]:
+                order.tracking_url = f"https://track.example/{order.number}/{round_}"
+                order.save()
+            time.sleep(0.1)
+        deadline = time.monotonic() + 60
+        while (
+            OutboxItem.objects.exclude(status="done").exists()
+            or OutboxItem.objects.filter(lease_until__isnull=False).exists()
+        ):
+            assert time.monotonic() < deadline, "workers did not catch up"
+            time.sleep(0.05)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.communicate(timeout=30)
+    for order in orders:
+        order.refresh_from_db()
+        expected = order.tracking_url or f"https://shop.example/orders/{order.number}"
+        assert vipps.category(order.vipps_reference)["orderDetailsUrl"] == expected
+
+
+def test_the_postgres_tier_really_runs_on_postgres():
+    if os.environ.get("VIPPS_OM_TEST_POSTGRES"):
+        assert connection.vendor == "postgresql"
+        assert connection.features.has_select_for_update_skip_locked
+    else:
+        assert connection.vendor == "sqlite"
