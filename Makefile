@@ -52,7 +52,7 @@ test-celery: venv
 		$(BIN)/python -m pytest -m redis $(PYTEST_ARGS)
 
 docs: venv
-	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
 
 test: lint pytest test-postgres test-celery docs
 

@@ -26,7 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "vipps_order_management",
-    "tests.shop",
+    "tests.shop.apps.ShopConfig",
 ]
 
 MIDDLEWARE = [
@@ -101,6 +101,10 @@ VIPPS_ORDER_MANAGEMENT = {
         "shop.Booking": "tests.shop.vipps.BookingAdapter",
     },
     "DISPATCH": "worker",
+    "SITE_URL": "https://shop.example",
+    "SELLER_NAME": "Strikk og Sokk AS",
+    "SELLER_ORGANISATION_NUMBER": "NO 912 345 678 MVA",
+    "SELLER_ADDRESS": "Storgata 1, 0155 Oslo",
 }
 # Worker subprocesses started by the tests get the test's own settings through this variable.
 VIPPS_ORDER_MANAGEMENT.update(json.loads(os.environ.get("VIPPS_OM_TEST_OVERRIDES") or "{}"))

@@ -622,3 +622,33 @@ def test_enqueue_refuses_what_it_cannot_sync(db):
     order = Order.objects.create(number="1", vipps_reference="r-1")
     with pytest.raises(ValueError, match=r"unknown sync kinds \['invoice'\]"):
         services.enqueue(order, kinds=["invoice"])
+
+
+def test_a_configuration_error_hands_every_claimed_row_back(vipps, make_order, settings):
+    order = make_order()
+    settings.VIPPS_ORDER_MANAGEMENT = {**settings.VIPPS_ORDER_MANAGEMENT, "CLIENT_SECRET": None}
+    from vipps_order_management.exceptions import VippsConfigurationError
+
+    with pytest.raises(VippsConfigurationError, match="client_secret"):
+        services.sync_now(order)
+    for row in OutboxItem.objects.for_order(order):
+        assert (row.status, row.lease_until, row.attempts) == ("pending", None, 0)
+    assert vipps.requests == []
+
+
+def test_rows_of_a_model_no_longer_configured_fail_without_stalling_the_rest(
+    vipps, make_order, settings
+):
+    booking = Booking.objects.create(
+        title="Sauna", price=Decimal(100), charge_id="chr-9", confirmed=True
+    )
+    order = make_order()
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"shop.Order": "tests.shop.vipps.ShopOrderAdapter"},
+    }
+    drain_all()
+    assert vipps.receipt(order.vipps_reference) is not None
+    rows = OutboxItem.objects.for_order(booking)
+    assert set(rows.values_list("status", flat=True)) == {"dead"}
+    assert "shop.Booking has no adapter" in rows.first().last_error

@@ -27,8 +27,10 @@ admin, and the receipt number is the order's primary key.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache, partial
 from typing import Any
 
@@ -59,7 +61,15 @@ __all__ = [
     "adapter_for",
     "get_adapter",
     "registered_models",
+    "resolve_adapter",
+    "resolve_model",
 ]
+
+logger = logging.getLogger(__name__)
+
+#: Field names tried, in order, for when an order was placed (``get_order_date`` and the
+#: date filters of ``vipps_om_sync``).
+ORDER_DATE_FIELDS = ("created_at", "created", "placed_at", "ordered_at", "date")
 
 #: Which link the v2 API shows when an order has several: the most useful one to the customer.
 PRIMARY_LINK_PRECEDENCE: tuple[CategoryType, ...] = (
@@ -175,6 +185,18 @@ class OrderAdapter:
         """The shop's own order number, shown on the receipt in the app."""
         return str(order.pk)
 
+    def get_order_date(self, order: models.Model) -> datetime | None:
+        """When the order was placed, for the printable receipt; common field names by default."""
+        for name in ORDER_DATE_FIELDS:
+            value = getattr(order, name, None)
+            if isinstance(value, datetime):
+                return value
+        return None
+
+    def get_display_name(self, order: models.Model) -> str:
+        """How the order is named to customers and staff, e.g. "Order 1001"."""
+        return str(order)
+
     def get_payment_sources(self, order: models.Model) -> PaymentSources | None:
         """How the total was paid (card, gift card...); makes the receipt a sales receipt."""
         return None
@@ -195,20 +217,44 @@ class OrderAdapter:
         """Stored links (from the admin or the API) first, then :meth:`get_default_links`."""
         from .models import OrderLink
 
-        stored = [
-            Link(
-                category=row.category,
-                url=row.url,
-                image=ImageSource.from_field(row.image.image) if row.image_id else None,
-                position=row.position,
+        stored = []
+        for row in OrderLink.objects.for_order(order).select_related("image"):
+            if row.category not in CategoryType.__members__:
+                logger.warning("Ignoring %s: unknown category %r", row, row.category)
+                continue
+            stored.append(
+                Link(
+                    category=row.category,
+                    url=row.url,
+                    image=ImageSource.from_field(row.image.image) if row.image_id else None,
+                    position=row.position,
+                )
             )
-            for row in OrderLink.objects.for_order(order).select_related("image")
-        ]
         return stored + list(self.get_default_links(order))
 
     def get_default_links(self, order: models.Model) -> Iterable[Link]:
-        """Links every order gets without a stored row, e.g. its order status page."""
-        return ()
+        """Links every order gets without a stored row.
+
+        By default its signed order status page (ORDER_CONFIRMATION), which works without a
+        login, once ``SITE_URL`` is set and the app's URLs are included.
+        """
+        from .public_links import order_status_url
+
+        if not app_settings.SITE_URL:
+            return ()
+        try:
+            return (Link(CategoryType.ORDER_CONFIRMATION, order_status_url(order)),)
+        except VippsConfigurationError as exc:  # URLs not included, or SITE_URL not https
+            logger.warning("No default link for %s: %s", order, exc)
+            return ()
+
+    def get_public_link_secret(self, order: models.Model) -> str:
+        """A value whose change revokes the order's customer links (e.g. a stored random token).
+
+        Empty by default: links then last ``PUBLIC_LINK_MAX_AGE`` and die with a rotated
+        ``SECRET_KEY`` or ``PUBLIC_LINK_SALT``.
+        """
+        return ""
 
     def get_primary_link(self, order: models.Model, links: Sequence[Link]) -> Link | None:
         """The one link the v2 API shows: by :data:`PRIMARY_LINK_PRECEDENCE`, then position."""
@@ -259,13 +305,20 @@ class OrderAdapter:
 @cache
 def _registry() -> dict[type[models.Model], OrderAdapter]:
     configured = app_settings.ORDER_ADAPTERS or {}
+    if not isinstance(configured, Mapping):
+        raise VippsConfigurationError(
+            f"{SETTINGS_NAME}['ORDER_ADAPTERS'] must be a dict of "
+            "{'app_label.Model': 'dotted.path.Adapter'}"
+        )
     registry: dict[type[models.Model], OrderAdapter] = {}
     for model_label, adapter_path in configured.items():
-        registry[_resolve_model(model_label)] = _resolve_adapter(model_label, adapter_path)
+        model = resolve_model(model_label)
+        registry[model] = resolve_adapter(model_label, adapter_path)
     return registry
 
 
-def _resolve_model(label: str) -> type[models.Model]:
+def resolve_model(label: str) -> type[models.Model]:
+    """The installed model named ``label`` in ``ORDER_ADAPTERS``, or a configuration error."""
     try:
         return apps.get_model(label)
     except (LookupError, ValueError):
@@ -275,8 +328,9 @@ def _resolve_model(label: str) -> type[models.Model]:
         ) from None
 
 
-def _resolve_adapter(label: str, path: str | type[OrderAdapter]) -> OrderAdapter:
-    model = apps.get_model(label)
+def resolve_adapter(label: str, path: str | type[OrderAdapter]) -> OrderAdapter:
+    """An instance of the adapter named for ``label`` in ``ORDER_ADAPTERS``, or a configuration error."""
+    model = resolve_model(label)
     try:
         adapter_class = import_string(path) if isinstance(path, str) else path
     except ImportError as exc:
@@ -287,7 +341,13 @@ def _resolve_adapter(label: str, path: str | type[OrderAdapter]) -> OrderAdapter
         raise VippsConfigurationError(
             f"{SETTINGS_NAME}['ORDER_ADAPTERS'][{label!r}]: {path!r} is not an OrderAdapter subclass"
         )
-    return adapter_class(model)
+    try:
+        return adapter_class(model)
+    except Exception as exc:
+        raise VippsConfigurationError(
+            f"{SETTINGS_NAME}['ORDER_ADAPTERS'][{label!r}]: {path!r} could not be created "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def registered_models() -> list[type[models.Model]]:

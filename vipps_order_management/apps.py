@@ -11,6 +11,6 @@ class VippsOrderManagementConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import conf, receivers  # noqa: F401 - connects the settings reload receiver
+        from . import checks, conf, receivers  # noqa: F401 - registers checks and receivers
 
         receivers.connect()

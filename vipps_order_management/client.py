@@ -187,7 +187,7 @@ class OrderManagementClient:
                 f"Missing Vipps credentials: {', '.join(missing)}. Find them in the Vipps MobilePay "
                 "business portal under Utvikler/Developer -> API keys."
             )
-        self.base_url = _clean_base_url(base_url)
+        self.base_url = clean_base_url(base_url)
         self.client_id = str(client_id)
         self._client_secret = str(client_secret)
         self._subscription_key = str(subscription_key)
@@ -576,7 +576,8 @@ def _pooled_session() -> requests.Session:
     return session
 
 
-def _clean_base_url(base_url: str) -> str:
+def clean_base_url(base_url: str) -> str:
+    """``base_url`` without a trailing slash; a configuration error when it is not an API root."""
     url = (base_url or "").strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:

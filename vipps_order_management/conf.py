@@ -63,10 +63,20 @@ DEFAULTS: dict[str, Any] = {
     "BATCH_SIZE": 20,
     # Idle sleep of vipps_om_worker between polls, in seconds.
     "WORKER_POLL_SECONDS": 5.0,
+    # The shop's public address ("https://shop.example"): links sent to Vipps are absolute.
+    "SITE_URL": None,
     # Lifetime of signed customer links (order status page, printable receipt).
     "PUBLIC_LINK_MAX_AGE": timedelta(days=400),
-    # DRF permission classes for the staff endpoints of the API.
-    "API_PERMISSION_CLASSES": ("rest_framework.permissions.DjangoModelPermissions",),
+    # Change it to revoke every customer link at once (without rotating SECRET_KEY).
+    "PUBLIC_LINK_SALT": "",
+    # DRF permission classes for the staff endpoints of the API; deny by default. On top of
+    # these, links and images need the model permissions of OrderLink / OrderImage, and
+    # triggering a sync the change permission of the order model. Customers always see only
+    # their own orders.
+    "API_PERMISSION_CLASSES": (
+        "rest_framework.permissions.IsAdminUser",
+        "rest_framework.permissions.DjangoModelPermissions",
+    ),
     # Enqueue on every save of a configured order model.
     "AUTO_SYNC": True,
     # The cache alias that holds access tokens (shared between worker processes).

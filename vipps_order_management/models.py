@@ -13,6 +13,7 @@ integer and UUID primary keys both work and no migration ever depends on a host 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -20,6 +21,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.files.storage import Storage, storages
 from django.db import models
+from django.db.models import OuterRef, Value
+from django.db.models.functions import Cast, Replace
 from django.utils.translation import gettext_lazy as _
 
 from .conf import app_settings
@@ -32,6 +35,7 @@ __all__ = [
     "OutboxItem",
     "SyncAttempt",
     "SyncKind",
+    "SyncStatus",
     "UploadedImage",
     "VippsOrder",
 ]
@@ -74,6 +78,58 @@ def validate_link_url(value: str) -> None:
 def image_storage() -> Storage:
     """The storage behind ``IMAGE_STORAGE``; resolved per use so settings changes apply."""
     return storages[app_settings.IMAGE_STORAGE]
+
+
+class SyncStatus(models.TextChoices):
+    """One word for where an order stands with Vipps, for staff lists and customer pages."""
+
+    SYNCED = "synced", _("Synced")
+    PENDING = "pending", _("Pending")
+    FAILED = "failed", _("Failed")
+    DRIFT = "drift", _("Differs from Vipps")
+    NOT_SENT = "none", _("Not sent")
+
+
+def sync_status(state: VippsOrder | None, rows: Iterable[OutboxItem]) -> SyncStatus:
+    """The order's status from its state row and outbox rows (loaded by the caller).
+
+    A failure outranks drift, which outranks work still pending: staff see the worst first.
+    """
+    statuses = {row.status for row in rows}
+    if OutboxItem.Status.DEAD in statuses or (
+        state is not None
+        and (
+            state.receipt_state == VippsOrder.ReceiptState.DEAD
+            or state.links_state == VippsOrder.LinkState.DEAD
+        )
+    ):
+        return SyncStatus.FAILED
+    if state is not None and state.receipt_state == VippsOrder.ReceiptState.DRIFT:
+        return SyncStatus.DRIFT
+    if OutboxItem.Status.PENDING in statuses:
+        return SyncStatus.PENDING
+    if state is not None and VippsOrder.ReceiptState.SENT in (
+        state.receipt_state,
+        state.links_state,
+    ):
+        return SyncStatus.SYNCED
+    return SyncStatus.NOT_SENT
+
+
+def matching_outer_order(queryset: models.QuerySet, model: type[models.Model]) -> models.QuerySet:
+    """Rows of ``queryset`` that belong to the host order ``OuterRef("pk")`` of ``model``.
+
+    For ``Exists()`` subqueries that filter or annotate a host queryset in one SQL statement.
+    UUIDs are compared without dashes: SQLite stores them as 32 hex digits, we store ``str()``.
+    """
+    content_type = ContentType.objects.get_for_model(model, for_concrete_model=False)
+    outer = Cast(OuterRef("pk"), output_field=models.CharField())
+    if isinstance(model._meta.pk, models.UUIDField):
+        dashless = Replace("object_id", Value("-"), Value(""))
+        return queryset.annotate(_dashless_id=dashless).filter(
+            content_type=content_type, _dashless_id=Replace(outer, Value("-"), Value(""))
+        )
+    return queryset.filter(content_type=content_type, object_id=outer)
 
 
 class OrderAttachedQuerySet(models.QuerySet):

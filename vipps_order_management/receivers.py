@@ -90,7 +90,11 @@ def connect() -> None:
         post_save.connect(order_saved, sender=model, dispatch_uid=uid)
         _connected.append((post_save, model, uid))
         for label in get_adapter(model).sync_on:
-            related = apps.get_model(label)
+            try:
+                related = apps.get_model(label)
+            except (LookupError, ValueError):
+                logger.error("%s.sync_on names %r, which is not installed", model.__name__, label)
+                continue
             for signal in (post_save, post_delete):
                 uid = f"vipps_order_management.related.{signal is post_save}.{related._meta.label_lower}"
                 signal.connect(related_saved, sender=related, dispatch_uid=uid)

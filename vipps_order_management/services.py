@@ -60,6 +60,7 @@ __all__ = [
     "compare_with_vipps",
     "drain",
     "enqueue",
+    "forget_images",
     "get_client",
     "mark_receipt_sent",
     "receipt_for_epayment",
@@ -213,12 +214,17 @@ def enqueue(
     """
     get_adapter(order)  # refuse unconfigured models early, in the caller's code
     content_type, object_id = _key(order)
+    chosen = _kinds(kinds)
+    outbox.record(content_type, object_id, chosen, force=force, priority=priority)
+    _schedule_kick((content_type.pk, object_id))
+
+
+def _kinds(kinds: Iterable[str] | None) -> tuple[str, ...]:
     chosen = tuple(ALL_KINDS if kinds is None else (str(kind) for kind in kinds))
     unknown = sorted(set(chosen) - set(ALL_KINDS))
     if unknown:
         raise ValueError(f"unknown sync kinds {unknown}; use {list(ALL_KINDS)}")
-    outbox.record(content_type, object_id, chosen, force=force, priority=priority)
-    _schedule_kick((content_type.pk, object_id))
+    return chosen
 
 
 _kicks = threading.local()
@@ -329,11 +335,15 @@ def drain(
                 or consecutive_transient >= CIRCUIT_BREAKER_THRESHOLD
             )
             if stop:
-                for rest in batch[position:]:
-                    outbox.release(rest)
-                    result.add(SyncResult(rest.item.kind, "released"))
+                _hand_back(batch[position:], result)
                 return result
-            outcome = process(claimed, worker_id=worker_id)
+            try:
+                outcome = process(claimed, worker_id=worker_id)
+            except BaseException:
+                # Configuration errors, database errors, KeyboardInterrupt: the rows not
+                # processed go back at once, without an attempt counted.
+                _hand_back(batch[position + 1 :], result)
+                raise
             result.add(outcome)
             if outcome.status == "retry":
                 consecutive_transient += 1
@@ -342,16 +352,26 @@ def drain(
     return result
 
 
-def sync_now(order: models.Model, force: bool = False) -> list[SyncResult]:
+def _hand_back(rows: Sequence[outbox.Claimed], result: DrainResult) -> None:
+    for rest in rows:
+        outbox.release(rest)
+        result.add(SyncResult(rest.item.kind, "released"))
+
+
+def sync_now(
+    order: models.Model, force: bool = False, *, kinds: Iterable[str] | None = None
+) -> list[SyncResult]:
     """Send ``order`` now, in this process, and return a result per kind.
 
     Used by the admin's "Send to Vipps now" and by ``DISPATCH="immediate"``. A row another
     worker holds at this moment is left to that worker.
     """
+    get_adapter(order)
     content_type, object_id = _key(order)
+    chosen = _kinds(kinds)
     with transaction.atomic():
-        outbox.record(content_type, object_id, ALL_KINDS, force=force)
-    only = models.Q(content_type=content_type, object_id=object_id)
+        outbox.record(content_type, object_id, chosen, force=force)
+    only = models.Q(content_type=content_type, object_id=object_id, kind__in=chosen)
     return drain(only=only, worker_id=f"sync_now:{default_worker_id()}").results
 
 
@@ -362,6 +382,10 @@ class _Done(Exception):
     """Internal: the row is finished with this message (nothing more to send)."""
 
 
+class _Unsendable(VippsError):
+    """Internal: this row can never be sent as things are configured (its model lost its adapter)."""
+
+
 def process(claimed: outbox.Claimed, *, worker_id: str = "") -> SyncResult:
     """Process one claimed outbox row: send, then acknowledge, retry later or dead-letter."""
     item = claimed.item
@@ -369,7 +393,10 @@ def process(claimed: outbox.Claimed, *, worker_id: str = "") -> SyncResult:
     token = _current_log.set(log)
     order: models.Model | None = None
     try:
-        adapter = adapter_for(item.content_type)
+        try:
+            adapter = adapter_for(item.content_type)
+        except VippsConfigurationError as exc:
+            raise _Unsendable(str(exc)) from exc
         order = adapter.get_queryset().filter(pk=item.object_id).first()
         if order is None:
             message = "The order no longer exists; nothing to send."
@@ -389,7 +416,7 @@ def process(claimed: outbox.Claimed, *, worker_id: str = "") -> SyncResult:
 
 
 def _is_permanent(exc: BaseException) -> bool:
-    if isinstance(exc, PayloadValidationError | ImageValidationError | VippsConflict):
+    if isinstance(exc, PayloadValidationError | ImageValidationError | VippsConflict | _Unsendable):
         return True
     if isinstance(exc, VippsAuthError):
         return exc.status_code == 403
@@ -528,8 +555,7 @@ def _ensure_image(
     if not sources:
         return None
     blobs = [source.read() for source in sources]
-    digest = hashlib.sha256(b"".join(hashlib.sha256(blob).digest() for blob in blobs))
-    source_hash = digest.hexdigest()
+    source_hash = _source_hash(blobs)
     msn = target.merchant_serial_number
     known = UploadedImage.objects.filter(
         merchant_serial_number=msn, source_hash=source_hash
@@ -561,6 +587,32 @@ def _ensure_image(
             size=len(prepared.data),
         )
     return prepared.image_id
+
+
+def _source_hash(blobs: Sequence[bytes]) -> str:
+    """What identifies a set of source images (one, or a collage) before any preparing."""
+    return hashlib.sha256(b"".join(hashlib.sha256(blob).digest() for blob in blobs)).hexdigest()
+
+
+def forget_images(order: models.Model) -> int:
+    """Forget that the order's images are at Vipps, so its next send uploads them again.
+
+    Returns how many remembered uploads were dropped. Images with the same content keep their
+    id, so Vipps answers a re-upload of an image it still has with a harmless conflict.
+    """
+    adapter = get_adapter(order)
+    msn = str(adapter.get_merchant_serial_number(order) or app_settings.MERCHANT_SERIAL_NUMBER)
+    source_sets = [[link.image] for link in adapter.get_links(order) if link.image is not None]
+    source_sets.append(adapter.get_images(order))
+    hashes = set()
+    for sources in source_sets:
+        with contextlib.suppress(ImageValidationError):
+            if sources:
+                hashes.add(_source_hash([source.read() for source in sources]))
+    deleted, _ = UploadedImage.objects.filter(
+        merchant_serial_number=msn, source_hash__in=hashes
+    ).delete()
+    return deleted
 
 
 def _image_for_link(

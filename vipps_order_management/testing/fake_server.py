@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import hashlib
 import hmac
+import html
 import itertools
 import json
 import logging
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from . import jwt
 
@@ -1697,6 +1698,80 @@ class FakeVippsServer:
             self._handle_delete_category_v3,
         )
         add("POST", r"/epayment/v1/payments", self._handle_create_payment)
+        add("GET", r"/preview/?", self._handle_preview_index)
+        add(
+            "GET",
+            rf"/preview/(?P<msn>{segment})/(?P<paymentType>{segment})/(?P<orderId>{segment})",
+            self._handle_preview,
+        )
+
+    # ---------------------------------------------------------------- app preview (development)
+
+    def preview_url(
+        self, order_id: str, payment_type: str = "ECOM", msn: str | int | None = None
+    ) -> str:
+        """Where the phone-sized preview of an order is served (no authentication: a dev tool)."""
+        merchant_msn = str(msn) if msn is not None else self.merchant.msn
+        return (
+            f"{self.url}/preview/{merchant_msn}/{payment_type.upper()}/{quote(order_id, safe='')}"
+        )
+
+    def _preview_keys(self) -> list[tuple[str, str, str]]:
+        with self._lock:
+            keys = set(self._receipts) | set(self._categories_v2)
+            for msn, categories in self._categories_v3.items():
+                keys |= {(msn, c["paymentType"], c["orderId"]) for c in categories.values()}
+        return sorted(keys)
+
+    def _handle_preview_index(self, request: Request) -> Response:
+        items = "".join(
+            f'<li><a href="/preview/{quote(msn)}/{kind}/{quote(order_id, safe="")}">'
+            f"{html.escape(order_id)}</a> <small>{kind} · MSN {html.escape(msn)}</small></li>"
+            for msn, kind, order_id in self._preview_keys()
+        )
+        page = (
+            '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Fake Vipps: '
+            'orders</title></head><body style="font-family: system-ui, sans-serif">'
+            "<h1>Orders in the fake Vipps</h1>"
+            f"<ul>{items or '<li>Nothing has been sent yet.</li>'}</ul></body></html>"
+        )
+        return Response.text(200, page, content_type="text/html; charset=utf-8")
+
+    def _handle_preview(self, request: Request) -> Response:
+        from ..preview import PreviewLink, render_preview
+
+        msn = request.param("msn")
+        kind = request.param("paymentType").upper()
+        order_id = request.param("orderId")
+        key = (msn, kind, order_id)
+        with self._lock:
+            receipt = copy.deepcopy(self._receipts.get(key))
+            category = copy.deepcopy(self._categories_v2.get(key))
+            v3 = [
+                copy.deepcopy(c)
+                for c in self._categories_v3.get(msn, {}).values()
+                if c["orderId"] == order_id and c["paymentType"] == kind
+            ]
+            images = dict(self._images.get(msn, {}))
+        if receipt is None and category is None and not v3:
+            return self._problem(404, f"Nothing was sent for orderId {order_id!r} ({kind})")
+        links = [PreviewLink(c["type"], c["url"], c.get("imageId")) for c in v3]
+        if category is not None:
+            links.insert(
+                0,
+                PreviewLink(
+                    category["category"], category["orderDetailsUrl"], category.get("imageId")
+                ),
+            )
+        image_id = next((link.image_id for link in links if link.image_id), None)
+        page = render_preview(
+            receipt=receipt,
+            links=links,
+            image=images.get(image_id) if image_id else None,
+            merchant=f"Merchant {msn}",
+            reference=order_id,
+        )
+        return Response.text(200, page, content_type="text/html; charset=utf-8")
 
     def _handle_token(self, request: Request) -> Response:
         headers = request.headers
@@ -1989,24 +2064,26 @@ class FakeVippsServer:
 # --------------------------------------------------------------------------- command line
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the fake until SIGINT or SIGTERM; print the URL and credentials, log one line per request."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the fake's command line, shared with ``manage.py vipps_om_fake_server``."""
     default = FakeMerchant()
-    parser = argparse.ArgumentParser(
-        prog="python -m vipps_order_management.testing.fake_server",
-        description="Serve a fake Vipps MobilePay Order Management API for local development.",
-    )
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)"
     )
     parser.add_argument(
         "--port", type=int, default=8765, help="port (0 picks a free one; default 8765)"
     )
-    parser.add_argument("--client-id", default=default.client_id)
-    parser.add_argument("--client-secret", default=default.client_secret)
-    parser.add_argument("--subscription-key", default=default.subscription_key)
+    parser.add_argument("--client-id", default=default.client_id, help="client_id to accept")
     parser.add_argument(
-        "--msn", default=default.merchant_serial_number, help="merchant serial number"
+        "--client-secret", default=default.client_secret, help="client_secret to accept"
+    )
+    parser.add_argument(
+        "--subscription-key",
+        default=default.subscription_key,
+        help="Ocp-Apim-Subscription-Key to accept",
+    )
+    parser.add_argument(
+        "--msn", default=default.merchant_serial_number, help="merchant serial number (4-7 digits)"
     )
     parser.add_argument(
         "--token-lifetime", type=int, default=3600, help="access token lifetime, seconds"
@@ -2016,39 +2093,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--problem-details-key", choices=("invalidParams", "extraDetails"), default="invalidParams"
     )
-    args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
-    merchant = FakeMerchant(args.client_id, args.client_secret, args.subscription_key, args.msn)
-    server = FakeVippsServer(
-        host=args.host,
-        port=args.port,
-        merchants=[merchant],
-        token_lifetime=args.token_lifetime,
-        duplicate_image_status=args.duplicate_image_status,
-        success_body=args.success_body,
-        problem_details_key=args.problem_details_key,
+
+def server_from_options(options: Mapping[str, Any]) -> FakeVippsServer:
+    """A (not yet started) server configured by the options of :func:`add_arguments`."""
+    merchant = FakeMerchant(
+        options["client_id"], options["client_secret"], options["subscription_key"], options["msn"]
     )
+    return FakeVippsServer(
+        host=options["host"],
+        port=options["port"],
+        merchants=[merchant],
+        token_lifetime=options["token_lifetime"],
+        duplicate_image_status=options["duplicate_image_status"],
+        success_body=options["success_body"],
+        problem_details_key=options["problem_details_key"],
+    )
+
+
+def serve_until_stopped(server: FakeVippsServer, announce: Callable[[], None]) -> None:
+    """Start ``server``, call ``announce``, and serve until SIGINT or SIGTERM; then stop it."""
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
         stopping.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     server.start()
     try:
-        print(f"Fake Vipps API listening on {server.url}")
-        print(f"BASE_URL={server.url}")
-        print(f"CLIENT_ID={merchant.client_id}")
-        print(f"CLIENT_SECRET={merchant.client_secret}")
-        print(f"SUBSCRIPTION_KEY={merchant.subscription_key}")
-        print(f"MERCHANT_SERIAL_NUMBER={merchant.merchant_serial_number}")
-        print("Press Ctrl+C to stop.", flush=True)
+        announce()
         while not stopping.wait(0.2):
             pass
     finally:
         server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the fake until SIGINT or SIGTERM; print the URL and credentials, log one line per request."""
+    parser = argparse.ArgumentParser(
+        prog="python -m vipps_order_management.testing.fake_server",
+        description="Serve a fake Vipps MobilePay Order Management API for local development.",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    server = server_from_options(vars(args))
+
+    def announce() -> None:
+        credentials = server.credentials
+        print(f"Fake Vipps API listening on {server.url}")
+        print(f"BASE_URL={server.url}")
+        print(f"CLIENT_ID={credentials['client_id']}")
+        print(f"CLIENT_SECRET={credentials['client_secret']}")
+        print(f"SUBSCRIPTION_KEY={credentials['subscription_key']}")
+        print(f"MERCHANT_SERIAL_NUMBER={credentials['merchant_serial_number']}")
+        print(f"App preview of what was sent: {server.url}/preview/")
+        print("Press Ctrl+C to stop.", flush=True)
+
+    serve_until_stopped(server, announce)
     print("Fake Vipps API stopped.", file=sys.stderr, flush=True)
     return 0
 

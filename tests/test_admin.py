@@ -1,0 +1,336 @@
+"""The admin: actions, the status column and filter, inlines, the per-order Vipps page."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.contrib.contenttypes.models import ContentType
+from django.urls import reverse
+
+from tests.shop.models import Booking, Order
+from vipps_order_management import services
+from vipps_order_management.models import (
+    OrderLink,
+    OutboxItem,
+    SyncAttempt,
+    UploadedImage,
+    VippsOrder,
+)
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/shop/order/"
+
+
+def drain():
+    while services.drain(worker_id="admin-test").processed:
+        pass
+
+
+@pytest.fixture
+def staff(client):
+    """A staff member with view and change permission on orders (not a superuser)."""
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    for codename in (
+        "view_order",
+        "change_order",
+        "view_booking",
+        "change_booking",
+        "view_outboxitem",
+        "change_outboxitem",
+        "view_syncattempt",
+    ):
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def viewer(client):
+    user = User.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_order"))
+    client.force_login(user)
+    return client
+
+
+def run_action(client, action, orders, *, follow=True, confirm=True, query=""):
+    data = {"action": action, "_selected_action": [str(order.pk) for order in orders]}
+    if confirm:
+        data["post"] = "yes"
+    return client.post(CHANGELIST + query, data, follow=follow)
+
+
+def messages_of(response):
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_send_now_sends_and_reports_per_order(staff, vipps, make_order):
+    order = make_order()
+    response = run_action(staff, "send_to_vipps_now", [order])
+    assert response.status_code == 200
+    assert vipps.receipt(order.vipps_reference) is not None
+    [message] = messages_of(response)
+    assert message.startswith(
+        f"Order {order.number}: links: Sent the ORDER_CONFIRMATION link.; receipt: Sent the receipt."
+    )
+
+
+def test_several_orders_ask_for_confirmation_first_and_keep_the_filters(staff, vipps, make_order):
+    orders = [make_order(), make_order()]
+    response = run_action(
+        staff, "send_to_vipps_now", orders, confirm=False, follow=False, query="?status__exact=paid"
+    )
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "“Send to Vipps now” will run for these 2 orders" in content
+    assert vipps.requests == []  # nothing sent before confirming
+    response = run_action(
+        staff, "send_to_vipps_now", orders, follow=False, query="?status__exact=paid"
+    )
+    assert response.status_code == 302
+    assert response["Location"].endswith("?status__exact=paid")
+    assert all(vipps.receipt(order.vipps_reference) for order in orders)
+    response = staff.get(response["Location"])
+    texts = messages_of(response)
+    assert len(texts) == 3
+    assert texts[-1] == "Send to Vipps now: 2 done, 0 with problems."
+
+
+def test_vipps_failing_is_a_message_never_a_500(staff, vipps, make_order):
+    order = make_order()
+    vipps.faults.fail_next(5, status=503, path="/receipts/")
+    response = run_action(staff, "send_to_vipps_now", [order])
+    assert response.status_code == 200
+    [message] = messages_of(response)
+    assert "receipt: will retry" in message
+    assert "503" in message
+
+
+def test_missing_credentials_are_a_message_never_a_500(staff, settings, make_order):
+    settings.VIPPS_ORDER_MANAGEMENT = {**settings.VIPPS_ORDER_MANAGEMENT, "CLIENT_ID": None}
+    order = make_order()
+    response = run_action(staff, "send_to_vipps_now", [order])
+    assert response.status_code == 200
+    [message] = messages_of(response)
+    assert "Missing Vipps credentials: client_id" in message
+
+
+def test_staff_without_change_permission_see_no_actions(viewer, vipps, make_order):
+    order = make_order()
+    response = viewer.get(CHANGELIST)
+    assert response.status_code == 200
+    assert "send_to_vipps_now" not in response.content.decode()
+    response = run_action(viewer, "send_to_vipps_now", [order])
+    assert vipps.requests == []
+    page = reverse("admin:shop_order_vipps", args=[order.pk])
+    assert viewer.get(page + "?remote=0").status_code == 200
+    assert viewer.post(page, {"operation": "send"}).status_code == 403
+    assert vipps.requests == []
+
+
+def test_anonymous_and_non_staff_get_nothing(client, make_order):
+    order = make_order()
+    page = reverse("admin:shop_order_vipps", args=[order.pk])
+    assert client.get(page).status_code == 302  # to the login page
+    User.objects.create_user("customer", password="pw")
+    client.login(username="customer", password="pw")
+    assert client.get(page).status_code == 302
+
+
+def test_status_column_and_filter(staff, vipps, make_order, settings):
+    synced, pending, failed, drifting, not_sent = (make_order() for _ in range(5))
+    drain()  # synced, failed and drifting are sent for now
+    OutboxItem.objects.for_order(not_sent).delete()
+    OutboxItem.objects.for_order(failed).filter(kind="links").update(
+        status="dead", last_error="400"
+    )
+    VippsOrder.objects.for_order(drifting).update(receipt_state="drift")
+    services.enqueue(pending)
+    VippsOrder.objects.for_order(not_sent).delete()
+
+    expected = {
+        "synced": synced,
+        "pending": pending,
+        "failed": failed,
+        "drift": drifting,
+        "none": not_sent,
+    }
+    for value, order in expected.items():
+        response = staff.get(CHANGELIST, {"vipps_status": value})
+        shown = [o.pk for o in response.context["cl"].result_list]
+        assert shown == [order.pk], value
+    response = staff.get(CHANGELIST)
+    content = response.content.decode()
+    for label in ("Synced", "Pending", "Failed", "Differs from Vipps", "Not sent"):
+        assert label in content
+
+
+def test_status_filter_with_uuid_keys(staff, vipps):
+    booking = Booking.objects.create(
+        title="Sauna", price=Decimal(100), charge_id="chr-1", confirmed=True
+    )
+    other = Booking.objects.create(title="Bath", price=Decimal(100))
+    drain()
+    response = staff.get("/admin/shop/booking/", {"vipps_status": "synced"})
+    assert [b.pk for b in response.context["cl"].result_list] == [booking.pk]
+    response = staff.get("/admin/shop/booking/", {"vipps_status": "none"})
+    assert [b.pk for b in response.context["cl"].result_list] == [other.pk]
+
+
+def test_links_added_in_the_inline_are_validated_and_sent(staff, vipps, make_order):
+    user = User.objects.get(username="staff")
+    for codename in (
+        "add_orderlink",
+        "change_orderlink",
+        "view_orderlink",
+        "add_orderimage",
+        "view_orderimage",
+    ):
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    order = make_order()
+    drain()
+    url = reverse("admin:shop_order_change", args=[order.pk])
+    prefix = "vipps_order_management-orderlink-content_type-object_id"
+    images = "vipps_order_management-orderimage-content_type-object_id"
+    form = {
+        "number": order.number,
+        "status": "delivered",
+        "vipps_reference": order.vipps_reference,
+        "currency": "NOK",
+        "shipping_price": "49.00",
+        "tracking_url": "",
+        f"{prefix}-TOTAL_FORMS": "1",
+        f"{prefix}-INITIAL_FORMS": "0",
+        f"{prefix}-0-category": "RECEIPT",
+        f"{prefix}-0-url": "http://insecure.example/receipt",
+        f"{prefix}-0-position": "0",
+        f"{images}-TOTAL_FORMS": "0",
+        f"{images}-INITIAL_FORMS": "0",
+    }
+    response = staff.post(url, form)
+    assert response.status_code == 200  # the form comes back with the error
+    assert "Enter an https:// address or an app link" in response.content.decode()
+    form[f"{prefix}-0-url"] = "https://shop.example/receipts/1"
+    response = staff.post(url, form)
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    assert OrderLink.objects.for_order(order).get().category == "RECEIPT"
+    drain()
+    assert (
+        vipps.category(order.vipps_reference)["orderDetailsUrl"]
+        == "https://shop.example/receipts/1"
+    )
+
+
+def test_requeue_failed_and_resend_links(staff, vipps, make_order):
+    order = make_order()
+    vipps.faults.fail_next(1, status=400, path="/categories/")
+    drain()
+    assert OutboxItem.objects.for_order(order).get(kind="links").status == "dead"
+    response = run_action(staff, "requeue_failed", [order])
+    assert "1 failed send queued again" in messages_of(response)[0]
+    drain()
+    assert vipps.category(order.vipps_reference) is not None
+
+    response = run_action(staff, "resend_links", [order])
+    assert "links: Sent the ORDER_CONFIRMATION link." in messages_of(response)[0]
+    assert len(vipps.requests_for("PUT", "/categories/")) == 3
+
+
+def test_reupload_image_uploads_again(staff, vipps, make_order):
+    order = make_order()
+    drain()
+    assert UploadedImage.objects.count() == 1
+    response = run_action(staff, "reupload_image", [order])
+    assert "1 remembered upload dropped first" in messages_of(response)[0]
+    uploads = vipps.requests_for("POST", "/v1/images")
+    assert [r.status for r in uploads] == [200, 409]  # Vipps still had it: a harmless conflict
+    assert UploadedImage.objects.count() == 1
+
+
+def test_fetch_and_compare(staff, vipps, make_order):
+    same, changed, unsent = make_order(), make_order(), make_order()
+    OutboxItem.objects.for_order(unsent).delete()  # never sent
+    drain()
+    changed.items.update(quantity=Decimal(5))
+    response = run_action(staff, "fetch_and_compare", [same, changed, unsent])
+    texts = messages_of(response)
+    assert f"Order {same.number}: the receipt matches what Vipps holds" in texts
+    assert f"Order {unsent.number}: Vipps holds nothing for this order" in texts
+    [differs] = [t for t in texts if t.startswith(f"Order {changed.number}: ")]
+    assert "differs from Vipps in 4 fields: orderLines[0].totalAmount" in differs
+    assert "orderLines[0].unitInfo.quantity" in differs
+    assert texts[-1] == "Fetch from Vipps and compare: 1 done, 2 with problems."
+
+
+def test_the_order_page_sets_the_shop_beside_vipps(staff, vipps, make_order):
+    order = make_order()
+    drain()
+    order.items.update(quantity=Decimal(3))
+    page = reverse("admin:shop_order_vipps", args=[order.pk])
+    response = staff.get(page)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Differences from the receipt Vipps holds" in content
+    assert "orderLines[0].totalAmount" in content
+    assert content.count('class="vipps-preview"') == 2
+    assert "Wool socks" in content  # inside the escaped srcdoc of the previews
+    assert vipps.preview_url(order.vipps_reference) in content
+    assert SyncAttempt.objects.for_order(order).exists()
+
+
+def test_the_order_page_survives_vipps_being_down(staff, vipps, make_order):
+    order = make_order()
+    drain()
+    vipps.faults.fail_next(3, status=503, path="/order-management/v2/ECOM/order-")
+    response = staff.get(reverse("admin:shop_order_vipps", args=[order.pk]))
+    assert response.status_code == 200
+    assert "Could not fetch the order from Vipps" in response.content.decode()
+
+
+def test_the_order_page_buttons_run_operations(staff, vipps, make_order):
+    order = make_order()
+    page = reverse("admin:shop_order_vipps", args=[order.pk])
+    response = staff.post(page, {"operation": "send"}, follow=True)
+    assert response.status_code == 200
+    assert vipps.receipt(order.vipps_reference) is not None
+
+
+def test_outbox_admin_requeues_and_attempts_are_read_only(staff, vipps, make_order):
+    order = make_order()
+    vipps.faults.fail_next(1, status=400, path="/receipts/")
+    drain()
+    row = OutboxItem.objects.for_order(order).get(kind="receipt")
+    response = staff.get("/admin/vipps_order_management/outboxitem/", {"status__exact": "dead"})
+    assert [r.pk for r in response.context["cl"].result_list] == [row.pk]
+    response = staff.post(
+        "/admin/vipps_order_management/outboxitem/",
+        {"action": "requeue", "_selected_action": [row.pk]},
+        follow=True,
+    )
+    assert "1 row queued again." in messages_of(response)
+    row.refresh_from_db()
+    assert row.status == "pending"
+    assert staff.get("/admin/vipps_order_management/syncattempt/add/").status_code == 403
+    attempt = SyncAttempt.objects.first()
+    response = staff.get(f"/admin/vipps_order_management/syncattempt/{attempt.pk}/change/")
+    assert response.status_code == 200
+    assert 'name="_save"' not in response.content.decode()
+
+
+def test_unrelated_content_type_rows_do_not_leak_into_the_filter(staff, vipps, make_order):
+    order = make_order()
+    drain()
+    booking_type = ContentType.objects.get_for_model(Booking)
+    OutboxItem.objects.create(
+        content_type=booking_type,
+        object_id=str(order.pk),
+        kind="links",
+        status="dead",
+        next_attempt_at=order.pk and OutboxItem.objects.first().next_attempt_at,
+        pending_since=OutboxItem.objects.first().pending_since,
+    )
+    response = staff.get(CHANGELIST, {"vipps_status": "failed"})
+    assert list(response.context["cl"].result_list) == []
+    assert Order.objects.count() == 1

@@ -1,0 +1,272 @@
+"""Check the Vipps setup end to end: settings, then a real access-token request.
+
+    manage.py vipps_om_check                      # checks, configuration, token fetch
+    manage.py vipps_om_check --skip-token         # settings only (no network)
+    manage.py vipps_om_check --fail-level WARNING # exit non-zero on warnings too (CI)
+
+It prints this app's system checks, the effective configuration (secrets masked: never more
+than their last four characters) and then asks BASE_URL for an access token, saying exactly
+what is wrong when that fails: refused credentials, a host that cannot be reached, or a
+timeout, each with the fix. The exit code is non-zero when anything is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from django.core import checks
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from vipps_order_management import services
+from vipps_order_management.checks import TAG
+from vipps_order_management.conf import (
+    CREDENTIAL_KEYS,
+    DEFAULTS,
+    ENVIRONMENT_PREFIX,
+    app_settings,
+)
+from vipps_order_management.exceptions import (
+    VippsAPIError,
+    VippsAuthError,
+    VippsConfigurationError,
+    VippsTransientError,
+)
+
+#: Settings whose values are never printed in full.
+SECRET_KEYS = ("CLIENT_SECRET", "SUBSCRIPTION_KEY")
+#: Shorter secrets are masked completely: four characters of eight would be half of it.
+SHOW_TAIL_FROM_LENGTH = 12
+
+LEVELS = {"DEBUG": checks.DEBUG, "INFO": checks.INFO, "WARNING": checks.WARNING}
+LEVELS |= {"ERROR": checks.ERROR, "CRITICAL": checks.CRITICAL}
+
+
+def _reason(error: BaseException) -> str:
+    """The operating system's words (``[Errno 111] Connection refused``) from a requests error."""
+    found = re.search(r"\[Errno -?\d+\] [^'\")\]]+", str(error))
+    return found.group(0).strip() if found else type(error).__name__
+
+
+def mask(value: Any) -> str:
+    """``****abcd``: at most the last four characters of a secret, and only of a long one."""
+    text = str(value)
+    if len(text) >= SHOW_TAIL_FROM_LENGTH:
+        return "****" + text[-4:]
+    return "****"
+
+
+class Command(BaseCommand):
+    @property
+    def help(self) -> str:  # type: ignore[override]  # translated when shown
+        return _(
+            "Check the Vipps order management settings and fetch an access token from BASE_URL."
+        )
+
+    # This command explains configuration problems; it must run when the checks fail.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--skip-token",
+            action="store_true",
+            help=_("Do not contact Vipps; check the settings only."),
+        )
+        parser.add_argument(
+            "--fail-level",
+            choices=list(LEVELS),
+            default="ERROR",
+            help=_("Exit non-zero for check messages at or above this level (default ERROR)."),
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        problems = self._report_checks(LEVELS[options["fail_level"]])
+        self._report_configuration()
+        if options["skip_token"]:
+            self._heading(_("Access token"))
+            self.stdout.write(_("Skipped (--skip-token)."))
+        elif not self._fetch_token():
+            problems += 1
+        if problems:
+            raise CommandError(
+                _("The Vipps setup has %(count)d problem(s); see above.") % {"count": problems}
+            )
+        self.stdout.write(_("All good."), style_func=self.style.SUCCESS)
+
+    def _heading(self, text: str) -> None:
+        self.stdout.write("")
+        self.stdout.write(text, style_func=self.style.MIGRATE_HEADING)
+
+    # ------------------------------------------------------------------ checks
+
+    def _report_checks(self, fail_level: int) -> int:
+        self._heading(_("System checks"))
+        messages = [
+            message for message in checks.run_checks(tags=[TAG]) if not message.is_silenced()
+        ]
+        if not messages:
+            self.stdout.write(_("No problems found."), style_func=self.style.SUCCESS)
+            return 0
+        for message in sorted(messages, key=lambda m: (-m.level, m.id or "")):
+            serious = message.level >= checks.ERROR
+            style = self.style.ERROR if serious else self.style.WARNING
+            level = _("Error") if serious else _("Warning")
+            self.stdout.write(f"{level} {message.id}: {message.msg}", style_func=style)
+            if message.hint:
+                self.stdout.write("    " + _("Hint: %(hint)s") % {"hint": message.hint})
+        return sum(1 for message in messages if message.level >= fail_level)
+
+    # ------------------------------------------------------------------ configuration
+
+    def _source(self, key: str) -> str:
+        if key in app_settings.user_settings:
+            return _("settings")
+        if key in CREDENTIAL_KEYS and os.environ.get(ENVIRONMENT_PREFIX + key):
+            return _("environment %(name)s") % {"name": ENVIRONMENT_PREFIX + key}
+        return _("default")
+
+    def _show(self, key: str) -> str:
+        value = getattr(app_settings, key)
+        if key in CREDENTIAL_KEYS and not value:
+            return _("(not set)")
+        if key in SECRET_KEYS:
+            return mask(value)
+        if isinstance(value, Mapping):
+            return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in value.items()) + "}"
+        return repr(value)
+
+    def _report_configuration(self) -> None:
+        self._heading(_("Configuration"))
+        width = max(len(key) for key in DEFAULTS)
+        for key in DEFAULTS:
+            self.stdout.write(f"  {key.ljust(width)}  {self._show(key)}  [{self._source(key)}]")
+
+    # ------------------------------------------------------------------ token
+
+    def _fetch_token(self) -> bool:
+        self._heading(_("Access token"))
+        base_url = app_settings.BASE_URL
+        missing = [key for key in CREDENTIAL_KEYS if not getattr(app_settings, key)]
+        if missing:
+            self._fail(
+                _("Not attempted: %(keys)s not set.") % {"keys": ", ".join(missing)},
+                _(
+                    "Set them in VIPPS_ORDER_MANAGEMENT or as the environment variables "
+                    "%(names)s; find them in the Vipps MobilePay business portal "
+                    "(Utvikler/Developer -> API keys)."
+                )
+                % {"names": ", ".join(ENVIRONMENT_PREFIX + key for key in missing)},
+            )
+            return False
+        started = time.monotonic()
+        try:
+            services.get_client().access_token(refresh=True)
+        except VippsConfigurationError as exc:
+            self._fail(
+                _("The client cannot be set up: %(error)s") % {"error": exc},
+                _("Fix the setting named above."),
+            )
+            return False
+        except VippsAuthError as exc:
+            self._auth_failure(exc, base_url)
+            return False
+        except VippsTransientError as exc:
+            self._transport_failure(exc, base_url)
+            return False
+        except VippsAPIError as exc:
+            self._fail(
+                _("%(url)s answered the token request unexpectedly: %(error)s")
+                % {"url": base_url, "error": exc},
+                _("Check that BASE_URL is the API root, https://api.vipps.no."),
+            )
+            return False
+        except Exception as exc:  # e.g. TOKEN_CACHE naming a cache that does not exist
+            self._fail(
+                _("The token request could not be made: %(error)s")
+                % {"error": f"{type(exc).__name__}: {exc}"},
+                _("Fix the problems the system checks list above."),
+            )
+            return False
+        elapsed = (time.monotonic() - started) * 1000
+        self.stdout.write(
+            _(
+                "OK: %(url)s issued an access token for merchant serial number %(msn)s "
+                "(%(ms).0f ms)."
+            )
+            % {"url": base_url, "msn": app_settings.MERCHANT_SERIAL_NUMBER, "ms": elapsed},
+            style_func=self.style.SUCCESS,
+        )
+        return True
+
+    def _fail(self, problem: str, fix: str) -> None:
+        self.stdout.write(problem, style_func=self.style.ERROR)
+        self.stdout.write("    " + _("Fix: %(fix)s") % {"fix": fix})
+
+    def _auth_failure(self, exc: VippsAuthError, base_url: str) -> None:
+        said = exc.detail or exc.title or str(exc)
+        text = said.lower()
+        if "subscription key" in text and ("invalid" in text or "missing" in text):
+            fix = _(
+                "SUBSCRIPTION_KEY is wrong for %(url)s: copy the primary or secondary key of the "
+                "sales unit's subscription from the business portal."
+            ) % {"url": base_url}
+        elif "merchant-serial-number" in text or "merchant serial number" in text:
+            fix = _(
+                "MERCHANT_SERIAL_NUMBER is not the sales unit these keys belong to: copy it "
+                "from the same page of the business portal as the keys."
+            )
+        else:
+            fix = _(
+                "Check CLIENT_ID and CLIENT_SECRET (and MERCHANT_SERIAL_NUMBER): all four values "
+                "must belong to the same sales unit, and keys of the Vipps test environment "
+                "do not work against %(url)s (Order Management runs in production only)."
+            ) % {"url": base_url}
+        self._fail(
+            _("Vipps refused the credentials (HTTP %(status)s): %(said)s")
+            % {"status": exc.status_code, "said": said},
+            fix,
+        )
+
+    def _transport_failure(self, exc: VippsTransientError, base_url: str) -> None:
+        cause = exc.__context__
+        if exc.status_code is not None:
+            self._fail(
+                _("%(url)s is having trouble (HTTP %(status)s): %(error)s")
+                % {"url": base_url, "status": exc.status_code, "error": exc},
+                _("Nothing is wrong with your settings; try again in a few minutes."),
+            )
+        elif isinstance(cause, requests.Timeout) or (
+            cause is None and "no answer" in str(exc).lower()
+        ):
+            self._fail(
+                _("%(url)s did not answer within TIMEOUT (%(timeout)s seconds).")
+                % {"url": base_url, "timeout": app_settings.TIMEOUT},
+                _(
+                    "Check that this server may make outgoing https connections (firewall, "
+                    "proxy), or raise VIPPS_ORDER_MANAGEMENT['TIMEOUT']."
+                ),
+            )
+        elif isinstance(cause, requests.exceptions.SSLError):
+            self._fail(
+                _("The TLS connection to %(url)s failed: %(error)s")
+                % {"url": base_url, "error": cause},
+                _(
+                    "Check the system's CA certificates, or a proxy that intercepts https; "
+                    "BASE_URL should be https://api.vipps.no."
+                ),
+            )
+        else:
+            self._fail(
+                _("%(url)s cannot be reached (%(error)s).")
+                % {"url": base_url, "error": _reason(cause) if cause else exc},
+                _(
+                    "Check BASE_URL for typos (https://api.vipps.no in production; the fake's "
+                    "URL from manage.py vipps_om_fake_server in development), DNS and the "
+                    "network; if it is the fake, start it."
+                ),
+            )

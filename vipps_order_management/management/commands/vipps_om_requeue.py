@@ -1,0 +1,150 @@
+"""Make failed outbox rows pending again, after the cause is fixed.
+
+    manage.py vipps_om_requeue                              # every dead row
+    manage.py vipps_om_requeue --dry-run                    # how many, without changing anything
+    manage.py vipps_om_requeue --kind receipt --since 2024-05-01
+    manage.py vipps_om_requeue --model shop.Order --all-failed   # also rows still retrying
+    manage.py vipps_om_requeue --order shop.Order:1001 --include-done   # send it all again
+
+A requeued row gets a fresh age (it gives up only after RETRY['GIVE_UP_AFTER'] again) and is
+due at once; the payload is built from the order as it is now. Receipts Vipps already holds are
+compared, never posted twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.management.base import BaseCommand
+from django.db import models, transaction
+from django.utils.translation import gettext as _
+
+from vipps_order_management import dispatch, outbox
+from vipps_order_management.conf import app_settings
+from vipps_order_management.management.commands.vipps_om_sync import (
+    date_range_q,
+    parse_order_ref,
+    parse_when,
+    resolve_adapter,
+    resolve_model,
+)
+from vipps_order_management.models import OutboxItem, SyncKind
+
+
+class Command(BaseCommand):
+    @property
+    def help(self) -> str:  # type: ignore[override]  # translated when shown
+        return _(
+            "Make dead Vipps outbox rows (or, with options, every non-pending row) pending again."
+        )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--kind",
+            action="append",
+            choices=list(SyncKind.values),
+            default=[],
+            help=_("Only rows of this kind. Repeatable."),
+        )
+        parser.add_argument(
+            "--since",
+            metavar="DATE",
+            help=_("Only rows that failed (or finished) on or after this ISO date or date-time."),
+        )
+        parser.add_argument(
+            "--until",
+            metavar="DATE",
+            help=_("Only rows that failed (or finished) on or before this ISO date or date-time."),
+        )
+        parser.add_argument(
+            "--model",
+            action="append",
+            default=[],
+            metavar="APP_LABEL.MODEL",
+            help=_("Only rows of orders of this model. Repeatable."),
+        )
+        parser.add_argument(
+            "--order",
+            action="append",
+            default=[],
+            metavar="APP_LABEL.MODEL:PK",
+            help=_("Only rows of this order, e.g. shop.Order:1001. Repeatable."),
+        )
+        parser.add_argument(
+            "--all-failed",
+            action="store_true",
+            help=_(
+                "Also rows still retrying after a failure: they are tried again now instead of "
+                "after their backoff."
+            ),
+        )
+        parser.add_argument(
+            "--include-done",
+            action="store_true",
+            help=_("Also rows that were sent (every non-pending row): they are sent again."),
+        )
+        parser.add_argument("--dry-run", action="store_true", help=_("Only count; change nothing."))
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        rows = self._rows(options)
+        counts = {
+            _("failed"): rows.filter(status=OutboxItem.Status.DEAD).count(),
+            _("sent"): rows.filter(status=OutboxItem.Status.DONE).count(),
+            _("retrying"): rows.filter(status=OutboxItem.Status.PENDING).count(),
+        }
+        total = sum(counts.values())
+        details = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+        details = f" ({details})" if details else ""
+        if options["dry_run"]:
+            self.stdout.write(
+                _("Would requeue %(total)d outbox row(s)%(details)s; nothing changed (--dry-run).")
+                % {"total": total, "details": details}
+            )
+            return
+        if not total:
+            self.stdout.write(_("Nothing to requeue."))
+            return
+        with transaction.atomic():
+            requeued = outbox.requeue(rows)
+            if app_settings.DISPATCH in ("django_tasks", "celery"):
+                transaction.on_commit(dispatch.kick)
+        self.stdout.write(
+            _("Requeued %(total)d outbox row(s)%(details)s.")
+            % {"total": requeued, "details": details},
+            style_func=self.style.SUCCESS,
+        )
+        if app_settings.DISPATCH in ("worker", "immediate"):
+            self.stdout.write(
+                _("manage.py vipps_om_worker sends them; run it with --once if no worker runs.")
+            )
+
+    def _rows(self, options: dict[str, Any]) -> models.QuerySet:
+        statuses = [OutboxItem.Status.DEAD]
+        if options["include_done"]:
+            statuses.append(OutboxItem.Status.DONE)
+        wanted = models.Q(status__in=statuses)
+        if options["all_failed"]:
+            wanted |= models.Q(status=OutboxItem.Status.PENDING) & ~models.Q(last_error="")
+        rows = OutboxItem.objects.filter(wanted)
+        if options["kind"]:
+            rows = rows.filter(kind__in=options["kind"])
+        since = parse_when(options["since"], "--since")
+        until = parse_when(options["until"], "--until")
+        if since is not None or until is not None:
+            field = OutboxItem._meta.get_field("updated_at")
+            rows = rows.filter(date_range_q("updated_at", field, since, until))
+        which = models.Q()
+        for label in options["model"]:
+            model = resolve_model(label)
+            resolve_adapter(model)
+            which |= models.Q(
+                content_type=ContentType.objects.get_for_model(model, for_concrete_model=False)
+            )
+        for value in options["order"]:
+            model, pk = parse_order_ref(value)
+            content_type = ContentType.objects.get_for_model(model, for_concrete_model=False)
+            which |= models.Q(content_type=content_type, object_id=str(pk))
+        if which:
+            rows = rows.filter(which)
+        return rows

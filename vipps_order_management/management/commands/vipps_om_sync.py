@@ -1,0 +1,586 @@
+"""Queue, send or preview the Vipps sync of chosen orders.
+
+    manage.py vipps_om_sync --order shop.Order:1001              # queue one order for the worker
+    manage.py vipps_om_sync --order shop.Order:1 --order shop.Order:2 --now   # send here, now
+    manage.py vipps_om_sync --model shop.Order --since 2024-01-01 --until 2024-03-31
+    manage.py vipps_om_sync --model shop.Order --since 2024-06-01 --date-field placed_at
+    manage.py vipps_om_sync --all --kinds links --force          # resend every order's links
+    manage.py vipps_om_sync --order shop.Order:1001 --dry-run    # print the JSON, send nothing
+
+By default orders are queued (``services.enqueue``) and the configured runner sends them;
+``--now`` sends in this process and reports each order; ``--dry-run`` prints what would be sent
+without sending or queuing anything. Big selections are read in chunks, with a progress bar on
+stderr when it is a terminal (``--progress`` / ``--no-progress`` decide otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from vipps_order_management import services
+from vipps_order_management.adapters import (
+    ORDER_DATE_FIELDS,
+    OrderAdapter,
+    get_adapter,
+    registered_models,
+)
+from vipps_order_management.conf import app_settings
+from vipps_order_management.exceptions import (
+    PayloadValidationError,
+    VippsConfigurationError,
+)
+from vipps_order_management.management.progress import ProgressBar, wants_progress
+from vipps_order_management.payloads import Category
+
+#: Fields tried, in order, when ``--since``/``--until`` are given without ``--date-field``;
+#: the same names ``OrderAdapter.get_order_date`` reads.
+DEFAULT_CHUNK_SIZE = 500
+
+
+# ---------------------------------------------------------------------- argument helpers
+# Shared with vipps_om_requeue.
+
+
+def resolve_model(label: str, option: str = "--model") -> type[models.Model]:
+    """The installed model called ``label`` ("app_label.ModelName"), or a CommandError."""
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError):
+        raise CommandError(
+            _("%(option)s %(label)s: no installed model has that name; use app_label.ModelName.")
+            % {"option": option, "label": label}
+        ) from None
+
+
+def resolve_adapter(model: type[models.Model], option: str = "--model") -> OrderAdapter:
+    """The model's adapter, or a CommandError that says how to configure one."""
+    try:
+        return get_adapter(model)
+    except VippsConfigurationError:
+        raise CommandError(
+            _(
+                "%(option)s %(label)s: the model has no Vipps adapter; add it to "
+                "VIPPS_ORDER_MANAGEMENT['ORDER_ADAPTERS']."
+            )
+            % {"option": option, "label": model._meta.label}
+        ) from None
+
+
+def parse_order_ref(value: str) -> tuple[type[models.Model], Any]:
+    """``app_label.Model:pk`` -> (model, primary key in the model's own type)."""
+    label, colon, raw_pk = value.rpartition(":")
+    if not colon or not label or not raw_pk:
+        raise CommandError(
+            _("--order %(value)s: write it as app_label.Model:pk, e.g. shop.Order:1001.")
+            % {"value": value}
+        )
+    model = resolve_model(label, "--order")
+    resolve_adapter(model, "--order")
+    try:
+        pk = model._meta.pk.to_python(raw_pk)
+    except ValidationError:
+        raise CommandError(
+            _("--order %(value)s: %(pk)r is not a valid primary key for %(label)s.")
+            % {"value": value, "pk": raw_pk, "label": model._meta.label}
+        ) from None
+    return model, pk
+
+
+def parse_when(value: str | None, option: str) -> date | datetime | None:
+    """An ISO date (2024-01-31) or date-time (2024-01-31T12:00, with or without an offset)."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(
+            _(
+                "%(option)s %(value)r: not a date; use YYYY-MM-DD or an ISO date-time such as "
+                "2024-01-31T12:00+01:00."
+            )
+            % {"option": option, "value": value}
+        ) from None
+    if timezone.is_naive(moment) and timezone.is_aware(timezone.now()):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+def _start_of(day: date) -> datetime:
+    moment = datetime.combine(day, time.min)
+    return timezone.make_aware(moment) if timezone.is_aware(timezone.now()) else moment
+
+
+def date_range_q(
+    field_name: str,
+    field: models.Field,
+    since: date | datetime | None,
+    until: date | datetime | None,
+) -> models.Q:
+    """``since <= field <= until``; a date for ``until`` includes that whole day."""
+    is_datetime = isinstance(field, models.DateTimeField)
+    q = models.Q()
+    if since is not None:
+        if is_datetime:
+            value = since if isinstance(since, datetime) else _start_of(since)
+        else:
+            value = since.date() if isinstance(since, datetime) else since
+        q &= models.Q(**{f"{field_name}__gte": value})
+    if until is not None:
+        if isinstance(until, datetime):
+            value = until if is_datetime else until.date()
+            q &= models.Q(**{f"{field_name}__lte": value})
+        elif is_datetime:
+            q &= models.Q(**{f"{field_name}__lt": _start_of(until + timedelta(days=1))})
+        else:
+            q &= models.Q(**{f"{field_name}__lte": until})
+    return q
+
+
+def order_label(order: models.Model) -> str:
+    return f"{order._meta.label}:{order.pk}"
+
+
+def _bound(value: date | datetime) -> datetime:
+    """A comparable instant for checking ``--since`` against ``--until``."""
+    return value if isinstance(value, datetime) else _start_of(value)
+
+
+# ---------------------------------------------------------------------- selection
+
+
+@dataclass
+class Selection:
+    """Orders of one model: all of them (``pks`` is None) or the listed ones."""
+
+    model: type[models.Model]
+    adapter: OrderAdapter
+    pks: list[Any] | None = field(default_factory=list)
+    queryset: models.QuerySet | None = None
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label
+
+
+class Command(BaseCommand):
+    @property
+    def help(self) -> str:  # type: ignore[override]  # translated when shown
+        return _(
+            "Queue, send now (--now) or preview (--dry-run) the Vipps receipts and links of chosen "
+            "orders: by --order, --model, --since/--until, or --all."
+        )
+
+    def add_arguments(self, parser: Any) -> None:
+        which = parser.add_argument_group(_("which orders"))
+        which.add_argument(
+            "--order",
+            action="append",
+            default=[],
+            metavar="APP_LABEL.MODEL:PK",
+            help=_("One order, e.g. shop.Order:1001. Repeat for several."),
+        )
+        which.add_argument(
+            "--model",
+            action="append",
+            default=[],
+            metavar="APP_LABEL.MODEL",
+            help=_("Every order of this model (one of ORDER_ADAPTERS). Repeatable."),
+        )
+        which.add_argument(
+            "--all", action="store_true", help=_("Every order of every model in ORDER_ADAPTERS.")
+        )
+        which.add_argument(
+            "--since",
+            metavar="DATE",
+            help=_("Only orders placed on or after this ISO date or date-time."),
+        )
+        which.add_argument(
+            "--until",
+            metavar="DATE",
+            help=_("Only orders placed on or before this ISO date (the whole day) or date-time."),
+        )
+        which.add_argument(
+            "--date-field",
+            metavar="NAME",
+            help=_(
+                "The model's date field that --since/--until filter on (default: the first of "
+                "%(fields)s that the model has)."
+            )
+            % {"fields": ", ".join(ORDER_DATE_FIELDS)},
+        )
+        what = parser.add_argument_group(_("what to do"))
+        what.add_argument(
+            "--kinds",
+            default=",".join(services.ALL_KINDS),
+            help=_("What to sync, comma-separated: %(kinds)s (default: both).")
+            % {"kinds": ", ".join(services.ALL_KINDS)},
+        )
+        what.add_argument(
+            "--force",
+            action="store_true",
+            help=_(
+                "Send links even if unchanged, and compare receipts already sent with Vipps's copy."
+            ),
+        )
+        mode = what.add_mutually_exclusive_group()
+        mode.add_argument(
+            "--now",
+            action="store_true",
+            help=_("Send in this process, now, and report each order (instead of queuing)."),
+        )
+        mode.add_argument(
+            "--dry-run",
+            action="store_true",
+            help=_("Print the JSON that would be sent; send and queue nothing."),
+        )
+        output = parser.add_argument_group(_("output"))
+        output.add_argument(
+            "--chunk-size",
+            type=int,
+            default=DEFAULT_CHUNK_SIZE,
+            help=_("Orders read from the database at a time (default %(default)s)."),
+        )
+        bar = output.add_mutually_exclusive_group()
+        bar.add_argument(
+            "--progress",
+            dest="progress",
+            action="store_true",
+            default=None,
+            help=_("Show a progress bar on stderr even when it is not a terminal."),
+        )
+        bar.add_argument(
+            "--no-progress",
+            dest="progress",
+            action="store_false",
+            help=_("Never show a progress bar."),
+        )
+
+    # ------------------------------------------------------------------ handle
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        kinds = self._parse_kinds(options["kinds"])
+        if options["chunk_size"] < 1:
+            raise CommandError(_("--chunk-size must be at least 1."))
+        selections = self._select(options)
+        total = sum(selection.queryset.count() for selection in selections)
+        progress = ProgressBar(
+            total,
+            stream=self.stderr,
+            enabled=wants_progress(self.stderr, options["progress"], total),
+            label=_("Orders"),
+        )
+        self.verbosity = options["verbosity"]
+        orders = self._iterate(selections, options["chunk_size"])
+        with progress:
+            if options["dry_run"]:
+                self._dry_run(orders, kinds, progress)
+            elif options["now"]:
+                self._send_now(orders, kinds, options["force"], progress)
+            else:
+                self._enqueue(orders, kinds, options["force"], progress, options["chunk_size"])
+
+    def _parse_kinds(self, value: str) -> list[str]:
+        kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
+        unknown = [kind for kind in kinds if kind not in services.ALL_KINDS]
+        if unknown or not kinds:
+            raise CommandError(
+                _("--kinds %(value)r: use %(kinds)s, comma-separated.")
+                % {"value": value, "kinds": ", ".join(services.ALL_KINDS)}
+            )
+        return list(dict.fromkeys(kinds))
+
+    def _select(self, options: dict[str, Any]) -> list[Selection]:
+        if options["all"] and (options["order"] or options["model"]):
+            raise CommandError(_("--all selects every order; leave out --order and --model."))
+        if not (options["all"] or options["order"] or options["model"]):
+            raise CommandError(_("Say which orders: --order APP_LABEL.MODEL:PK, --model or --all."))
+        by_model: dict[type[models.Model], Selection] = {}
+        if options["all"]:
+            try:
+                configured = registered_models()
+            except VippsConfigurationError as exc:
+                raise CommandError(str(exc)) from None
+            if not configured:
+                raise CommandError(
+                    _("No order models are configured in VIPPS_ORDER_MANAGEMENT['ORDER_ADAPTERS'].")
+                )
+            for model in configured:
+                by_model[model] = Selection(model, resolve_adapter(model), pks=None)
+        for label in options["model"]:
+            model = resolve_model(label)
+            by_model[model] = Selection(model, resolve_adapter(model), pks=None)
+        for value in options["order"]:
+            model, pk = parse_order_ref(value)
+            selection = by_model.setdefault(model, Selection(model, resolve_adapter(model)))
+            if selection.pks is not None and pk not in selection.pks:
+                selection.pks.append(pk)
+
+        since = parse_when(options["since"], "--since")
+        until = parse_when(options["until"], "--until")
+        if since is not None and until is not None and _bound(since) > _bound(until):
+            raise CommandError(_("--since is after --until."))
+        for selection in by_model.values():
+            queryset = selection.adapter.get_queryset()
+            if selection.pks is not None:
+                queryset = queryset.filter(pk__in=selection.pks)
+                found = set(queryset.values_list("pk", flat=True))
+                missing = [pk for pk in selection.pks if pk not in found]
+                if missing:
+                    raise CommandError(
+                        _("No such order: %(orders)s.")
+                        % {"orders": ", ".join(f"{selection.label}:{pk}" for pk in missing)}
+                    )
+            if since is not None or until is not None:
+                name, date_field = self._date_field(selection.model, options["date_field"])
+                queryset = queryset.filter(date_range_q(name, date_field, since, until))
+            selection.queryset = queryset.order_by("pk")
+        return list(by_model.values())
+
+    def _date_field(self, model: type[models.Model], name: str | None) -> tuple[str, models.Field]:
+        label = model._meta.label
+        if name:
+            try:
+                found = model._meta.get_field(name)
+            except FieldDoesNotExist:
+                raise CommandError(
+                    _("--date-field %(name)s: %(model)s has no such field.")
+                    % {"name": name, "model": label}
+                ) from None
+            if not isinstance(found, models.DateField):
+                raise CommandError(
+                    _("--date-field %(name)s: %(model)s.%(name)s is not a date or date-time field.")
+                    % {"name": name, "model": label}
+                )
+            return name, found
+        for candidate in ORDER_DATE_FIELDS:
+            try:
+                found = model._meta.get_field(candidate)
+            except FieldDoesNotExist:
+                continue
+            if isinstance(found, models.DateField):
+                return candidate, found
+        raise CommandError(
+            _(
+                "%(model)s has no order date field (looked for %(fields)s); name the field to "
+                "filter --since/--until on with --date-field."
+            )
+            % {"model": label, "fields": ", ".join(ORDER_DATE_FIELDS)}
+        )
+
+    def _iterate(self, selections: Sequence[Selection], chunk_size: int) -> Iterator[models.Model]:
+        for selection in selections:
+            assert selection.queryset is not None
+            yield from selection.queryset.iterator(chunk_size=chunk_size)
+
+    def _say(self, progress: ProgressBar, message: str, *, style: Any = None) -> None:
+        progress.clear()
+        self.stdout.write(message, style_func=style)
+
+    # ------------------------------------------------------------------ queue
+
+    def _enqueue(
+        self,
+        orders: Iterator[models.Model],
+        kinds: list[str],
+        force: bool,
+        progress: ProgressBar,
+        chunk_size: int,
+    ) -> None:
+        queued = 0
+        batch: list[models.Model] = []
+
+        def flush() -> None:
+            # One transaction per chunk: the runner is kicked once per chunk, not per order.
+            with transaction.atomic():
+                for order in batch:
+                    services.enqueue(order, kinds=kinds, force=force)
+            for order in batch:
+                if self.verbosity >= 2:
+                    self._say(progress, _("Queued %(order)s") % {"order": order_label(order)})
+                progress.advance()
+            batch.clear()
+
+        for order in orders:
+            batch.append(order)
+            queued += 1
+            if len(batch) >= chunk_size:
+                flush()
+        if batch:
+            flush()
+        progress.clear()
+        if self.verbosity >= 1:
+            self.stdout.write(
+                _("Queued %(count)d order(s) for sending (%(kinds)s).")
+                % {"count": queued, "kinds": ", ".join(kinds)},
+                style_func=self.style.SUCCESS,
+            )
+            if queued and app_settings.DISPATCH == "worker":
+                self.stdout.write(
+                    _(
+                        "manage.py vipps_om_worker sends them; run it with --once if no worker "
+                        "is running."
+                    )
+                )
+
+    # ------------------------------------------------------------------ now
+
+    def _send_now(
+        self, orders: Iterator[models.Model], kinds: list[str], force: bool, progress: ProgressBar
+    ) -> None:
+        ok = failed = 0
+        for order in orders:
+            try:
+                results = services.sync_now(order, force=force, kinds=kinds)
+            except VippsConfigurationError as exc:
+                progress.clear()
+                raise CommandError(
+                    _("%(error)s. Run manage.py vipps_om_check for details.") % {"error": exc}
+                ) from None
+            good = all(result.ok for result in results)
+            if good:
+                ok += 1
+            else:
+                failed += 1
+            if self.verbosity >= 1:
+                parts = [f"{result.kind}: {result.status} - {result.message}" for result in results]
+                if not results:
+                    parts = [_("another worker is sending it right now")]
+                self._say(
+                    progress,
+                    f"{order_label(order)} ({get_adapter(order).get_display_name(order)}): "
+                    + "; ".join(parts),
+                    style=None if good else self.style.WARNING,
+                )
+            progress.advance()
+        progress.clear()
+        if self.verbosity >= 1:
+            self.stdout.write(
+                _("Sent %(count)d order(s): %(ok)d in sync, %(failed)d not.")
+                % {"count": ok + failed, "ok": ok, "failed": failed},
+                style_func=self.style.SUCCESS if not failed else self.style.WARNING,
+            )
+        if failed:
+            raise CommandError(
+                _(
+                    "%(failed)d order(s) could not be sent now; see the lines above. Those that "
+                    "will be retried stay in the outbox."
+                )
+                % {"failed": failed}
+            )
+
+    # ------------------------------------------------------------------ dry run
+
+    def _dry_run(
+        self,
+        orders: Iterator[models.Model],
+        kinds: list[str],
+        progress: ProgressBar,
+    ) -> None:
+        """Stream a JSON array on stdout (one object per order); the summary goes to stderr."""
+        count = invalid = 0
+        previous: str | None = None  # held back until we know whether a comma follows it
+        self.stdout.write("[")
+        for order in orders:
+            preview = self._preview(order, kinds)
+            invalid += bool(preview.get("receiptErrors") or preview.get("categoryErrors"))
+            text = json.dumps(preview, indent=2, ensure_ascii=False, default=str)
+            progress.clear()
+            if previous is not None:
+                self.stdout.write(previous + ",")
+            previous = "\n".join("  " + line for line in text.splitlines())
+            count += 1
+            progress.advance()
+        progress.clear()
+        if previous is not None:
+            self.stdout.write(previous)
+        self.stdout.write("]")
+        progress.clear()
+        if self.verbosity >= 1:
+            self.stderr.write(
+                _(
+                    "Dry run: %(count)d order(s), %(invalid)d with problems; nothing was sent "
+                    "or queued."
+                )
+                % {"count": count, "invalid": invalid},
+                style_func=self.style.WARNING if invalid else self.style.SUCCESS,
+            )
+
+    def _preview(self, order: models.Model, kinds: list[str]) -> dict[str, Any]:
+        adapter = get_adapter(order)
+        reference = adapter.get_reference(order)
+        payment_type = adapter.get_payment_type(order)
+        preview: dict[str, Any] = {
+            "order": order_label(order),
+            "name": adapter.get_display_name(order),
+            "orderId": reference,
+            "paymentType": str(payment_type) if payment_type else None,
+        }
+        if not reference or not payment_type:
+            preview["note"] = _("The order has no Vipps payment yet: nothing would be sent.")
+        if "links" in kinds:
+            preview.update(self._preview_links(order, adapter, reference, payment_type))
+        if "receipt" in kinds:
+            preview["receiptReady"] = bool(adapter.is_final(order))
+            if not preview["receiptReady"]:
+                preview["note"] = preview.get("note") or _(
+                    "The order is not final: the receipt waits until it is."
+                )
+            try:
+                preview["receipt"] = services.build_receipt(order, adapter).to_api()
+            except PayloadValidationError as exc:
+                preview["receipt"] = None
+                preview["receiptErrors"] = [
+                    {"path": path, "message": message} for path, message in exc.errors
+                ]
+            except NotImplementedError as exc:
+                preview["receipt"] = None
+                preview["receiptErrors"] = [{"path": "", "message": str(exc)}]
+        return preview
+
+    def _preview_links(
+        self, order: models.Model, adapter: OrderAdapter, reference: str | None, payment_type: Any
+    ) -> dict[str, Any]:
+        api = "v3" if app_settings.CATEGORY_API == "v3" else "v2"
+        links = adapter.get_links(order)
+        if api == "v2":
+            primary = adapter.get_primary_link(order, links)
+            links = [primary] if primary is not None else []
+        categories: list[dict[str, Any]] = []
+        errors: list[dict[str, str]] = []
+        for index, link in enumerate(links):
+            category = Category(link.category, link.url)
+            body = (
+                category.to_api_v3(reference, payment_type)
+                if api == "v3" and reference and payment_type
+                else category.to_api()
+            )
+            if link.image is not None:
+                body["image"] = link.image.name
+            categories.append(body)
+            errors.extend(
+                {"path": f"categories[{index}].{path}", "message": message}
+                for path, message in category.errors(v3=api == "v3")
+            )
+        images = [source.name for source in adapter.get_images(order)]
+        result: dict[str, Any] = {"categoryApi": api, "categories": categories, "images": images}
+        if len(images) > 1:
+            result["imageNote"] = _("Several images are sent as one collage.")
+        if errors:
+            result["categoryErrors"] = errors
+        return result
