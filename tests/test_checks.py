@@ -449,6 +449,19 @@ def test_w007_seller_missing_from_the_printable_receipt(configure):
     assert ids() == ["W007", "W007"]
 
 
+def test_e022_development_link_hosts_only_while_debugging(configure, settings):
+    configure(DEVELOPMENT_LINK_HOSTS=("127.0.0.1", "localhost"))
+    message = only("E022")
+    assert (
+        "VIPPS_ORDER_MANAGEMENT['DEVELOPMENT_LINK_HOSTS'] is set while DEBUG is False"
+        in message.msg
+    )
+    settings.DEBUG = True
+    assert "E022" not in ids()
+    configure(DEVELOPMENT_LINK_HOSTS="localhost")
+    assert "not a list of host names" in only("E022").msg
+
+
 # ---------------------------------------------------------------------- manage.py check
 
 
@@ -489,10 +502,14 @@ MISCONFIGURATIONS = {
         {},
         {"W001", "E009", "W003", "E014"},
     ),
-    "the fake and immediate sends in production": (
-        {"BASE_URL": "http://127.0.0.1:8765", "DISPATCH": "immediate"},
+    "the fake, immediate sends and http links in production": (
+        {
+            "BASE_URL": "http://127.0.0.1:8765",
+            "DISPATCH": "immediate",
+            "DEVELOPMENT_LINK_HOSTS": ("127.0.0.1",),
+        },
         {},
-        {"W002", "W005"},
+        {"W002", "W005", "E022"},
     ),
     "django_tasks run in the request": (
         {"DISPATCH": "django_tasks"},

@@ -24,6 +24,9 @@ import pytest
 import requests
 from PIL import Image
 
+from vipps_order_management.client import OrderManagementClient
+from vipps_order_management.exceptions import PayloadValidationError, VippsAPIError
+from vipps_order_management.payloads import Category
 from vipps_order_management.testing import FakeMerchant, FakeVippsServer, RecordedRequest
 from vipps_order_management.testing import jwt as fake_jwt
 from vipps_order_management.testing.fake_server import (
@@ -1202,3 +1205,20 @@ def test_cli_serves_until_sigterm() -> None:
     assert "POST /accesstoken/get 200" in stderr
     assert "cli-secret-value" not in stderr
     assert token.json()["access_token"] not in stderr
+
+
+def test_http_links_only_to_hosts_allowed_for_development(vipps_fake):
+    """Vipps opens https links only; the fake can allow http to named hosts, for the demo."""
+    with OrderManagementClient(
+        base_url=vipps_fake.url, http_link_hosts={"127.0.0.1"}, **vipps_fake.credentials
+    ) as client:
+        category = Category("ORDER_CONFIRMATION", "http://127.0.0.1:8000/orders/1")
+        with pytest.raises(VippsAPIError) as refused:
+            client.put_category("ECOM", "dev-1", category)
+        assert refused.value.status_code == 400
+        assert "https" in str(refused.value)
+        vipps_fake.http_link_hosts = frozenset({"127.0.0.1"})
+        client.put_category("ECOM", "dev-1", category)
+        assert vipps_fake.category("dev-1")["orderDetailsUrl"] == "http://127.0.0.1:8000/orders/1"
+        with pytest.raises(PayloadValidationError):
+            client.put_category("ECOM", "dev-2", Category("GENERAL", "http://evil.example/x"))

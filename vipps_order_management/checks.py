@@ -60,6 +60,7 @@ CHECK_IDS: dict[str, str] = {
     f"{TAG}.E019": "BATCH_SIZE is not a positive integer.",
     f"{TAG}.E020": "PUBLIC_LINK_MAX_AGE is not a positive timedelta, seconds or None.",
     f"{TAG}.E021": "WORKER_POLL_SECONDS is not a positive number.",
+    f"{TAG}.E022": "DEVELOPMENT_LINK_HOSTS is set while DEBUG is False, or is not a list of hosts.",
     f"{TAG}.W001": "ORDER_ADAPTERS is configured but no credentials are set: nothing is sent.",
     f"{TAG}.W002": "BASE_URL points at this machine (the fake Vipps) while DEBUG is False.",
     f"{TAG}.W003": "SITE_URL is not set while DEBUG is False.",
@@ -380,6 +381,30 @@ def _check_site_url() -> list[CheckMessage]:
     return []
 
 
+def _check_development_link_hosts() -> list[CheckMessage]:
+    value = app_settings.DEVELOPMENT_LINK_HOSTS
+    if not value:
+        return []
+    if isinstance(value, str) or not all(isinstance(host, str) and host for host in value):
+        return [
+            _error(
+                22,
+                f"{_key('DEVELOPMENT_LINK_HOSTS')} is {value!r}, not a list of host names.",
+                "Use e.g. ('127.0.0.1', 'localhost'), or leave it out.",
+            )
+        ]
+    if not settings.DEBUG:
+        return [
+            _error(
+                22,
+                f"{_key('DEVELOPMENT_LINK_HOSTS')} is set while DEBUG is False: plain-http links "
+                "are for development with the fake Vipps; the Vipps app opens https links only.",
+                "Remove DEVELOPMENT_LINK_HOSTS from production settings.",
+            )
+        ]
+    return []
+
+
 # ---------------------------------------------------------------------- dispatch
 
 
@@ -670,6 +695,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         _check_aliases,
         _check_base_url,
         _check_site_url,
+        _check_development_link_hosts,
         _check_dispatch,
         _check_category_api,
         _check_timeout,

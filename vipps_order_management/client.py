@@ -26,7 +26,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -171,6 +171,7 @@ class OrderManagementClient:
         session: requests.Session | None = None,
         token_store: TokenStore | None = None,
         on_call: Callable[[ApiCall], None] | None = None,
+        http_link_hosts: Collection[str] = (),
     ) -> None:
         missing = [
             name
@@ -208,6 +209,8 @@ class OrderManagementClient:
         self.session = session or _pooled_session()
         self.token_store: TokenStore = token_store or MemoryTokenStore()
         self.on_call = on_call
+        #: Hosts whose plain-http links pass local validation (development with the fake only).
+        self.http_link_hosts = frozenset(http_link_hosts)
         self._token_lock = threading.Lock()
         fingerprint = "\0".join(
             (self.base_url, self.client_id, self._subscription_key, self.merchant_serial_number)
@@ -265,7 +268,7 @@ class OrderManagementClient:
         """Set the order's one v2 category (link), replacing any earlier one."""
         kind = _payment_type(payment_type)
         _validate_order_id(order_id)
-        category.validate()
+        category.validate(http_hosts=self.http_link_hosts)
         body = self._call(
             "PUT",
             f"/order-management/v2/{kind}/categories/{_segment(order_id)}",
@@ -280,7 +283,7 @@ class OrderManagementClient:
         """Add one more v3 category to the order; returns its ``categoryId``."""
         kind = _payment_type(payment_type)
         _validate_order_id(order_id)
-        category.validate(v3=True)
+        category.validate(v3=True, http_hosts=self.http_link_hosts)
         body = self._call(
             "POST",
             "/order-management/v3/categories",
@@ -336,7 +339,7 @@ class OrderManagementClient:
         """Send the order's receipt. It can be sent once: a second one raises :class:`VippsConflict`."""
         kind = _payment_type(payment_type)
         _validate_order_id(order_id)
-        receipt.validate()
+        receipt.validate(http_hosts=self.http_link_hosts)
         body = self._call(
             "POST",
             f"/order-management/v2/{kind}/receipts/{_segment(order_id)}",

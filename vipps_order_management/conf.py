@@ -65,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_POLL_SECONDS": 5.0,
     # The shop's public address ("https://shop.example"): links sent to Vipps are absolute.
     "SITE_URL": None,
+    # Development with the fake only: hosts whose plain-http links are accepted, e.g.
+    # ("127.0.0.1", "localhost"). Vipps itself opens https links only (check E022).
+    "DEVELOPMENT_LINK_HOSTS": (),
     # Lifetime of signed customer links (order status page, printable receipt).
     "PUBLIC_LINK_MAX_AGE": timedelta(days=400),
     # Change it to revoke every customer link at once (without rotating SECRET_KEY).

@@ -66,7 +66,7 @@ class SyncKind(models.TextChoices):
 
 def validate_link_url(value: str) -> None:
     """Model-field validator: links open in the Vipps app, so https or an app's own scheme."""
-    errors = link_errors("url", value)
+    errors = link_errors("url", value, http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS)
     if errors:
         raise ValidationError(
             _("Enter an https:// address or an app link (myapp://...): %(problem)s"),

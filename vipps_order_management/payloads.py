@@ -17,7 +17,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -173,8 +173,14 @@ def _check_enum(
         errors.append((path, f"must be one of {', '.join(allowed)}, not {value!r}"))
 
 
-def link_errors(path: str, url: Any, *, required: bool = True) -> Errors:
-    """Problems with a link the app opens: it must be ``https://`` or an app's own scheme."""
+def link_errors(
+    path: str, url: Any, *, required: bool = True, http_hosts: Collection[str] = ()
+) -> Errors:
+    """Problems with a link the app opens: it must be ``https://`` or an app's own scheme.
+
+    ``http_hosts`` lets plain-http links to those hosts through: for development against the
+    fake Vipps (``http://127.0.0.1:8000/...``), never for the real app, which opens https only.
+    """
     errors: Errors = []
     _check_text(errors, path, url, required=required)
     if errors or url is None:
@@ -193,6 +199,8 @@ def link_errors(path: str, url: Any, *, required: bool = True) -> Errors:
         parts = urlsplit(url)
         if not parts.hostname:
             return [(path, f"has no host name: {url!r}")]
+        return []
+    if scheme == "http" and http_hosts and urlsplit(url).hostname in http_hosts:
         return []
     if scheme in _REFUSED_SCHEMES:
         hint = " Vipps only opens https links" if scheme == "http" else ""
@@ -400,7 +408,7 @@ class OrderLine:
             is_shipping=data.get("isShipping"),
         )
 
-    def collect_errors(self, path: str) -> Errors:
+    def collect_errors(self, path: str, *, http_hosts: Collection[str] = ()) -> Errors:
         errors: Errors = []
         _check_text(errors, f"{path}.name", self.name)
         _check_text(errors, f"{path}.id", self.id)
@@ -429,7 +437,11 @@ class OrderLine:
         _check_int(errors, f"{path}.discount", self.discount, required=False)
         if self.unit_info is not None:
             errors.extend(self.unit_info.collect_errors(f"{path}.unitInfo"))
-        errors.extend(link_errors(f"{path}.productUrl", self.product_url, required=False))
+        errors.extend(
+            link_errors(
+                f"{path}.productUrl", self.product_url, required=False, http_hosts=http_hosts
+            )
+        )
         _check_bool(errors, f"{path}.isReturn", self.is_return)
         _check_bool(errors, f"{path}.isShipping", self.is_shipping)
         return errors
@@ -631,7 +643,7 @@ class Receipt:
             else BottomLine(None),  # type: ignore[arg-type]
         )
 
-    def errors(self) -> Errors:
+    def errors(self, *, http_hosts: Collection[str] = ()) -> Errors:
         """Every problem with this receipt, as ``(json_path, message)`` pairs; empty when valid."""
         errors: Errors = []
         if not self.order_lines:
@@ -642,16 +654,16 @@ class Receipt:
                     (f"orderLines[{index}]", f"must be an OrderLine, not {type(line).__name__}")
                 )
                 continue
-            errors.extend(line.collect_errors(f"orderLines[{index}]"))
+            errors.extend(line.collect_errors(f"orderLines[{index}]", http_hosts=http_hosts))
         if isinstance(self.bottom_line, BottomLine):
             errors.extend(self.bottom_line.collect_errors("bottomLine"))
         else:
             errors.append(("bottomLine", "is required"))
         return errors
 
-    def validate(self) -> Self:
+    def validate(self, *, http_hosts: Collection[str] = ()) -> Self:
         """Raise :class:`ReceiptValidationError` listing every problem; return ``self`` when valid."""
-        errors = self.errors()
+        errors = self.errors(http_hosts=http_hosts)
         if errors:
             raise ReceiptValidationError(errors)
         return self
@@ -783,15 +795,17 @@ class Category:
             payment_type=data.get("paymentType"),
         )
 
-    def errors(self, *, v3: bool = False) -> Errors:
+    def errors(self, *, v3: bool = False, http_hosts: Collection[str] = ()) -> Errors:
         errors: Errors = []
         _check_enum(errors, "type" if v3 else "category", self.category, CategoryType)
-        errors.extend(link_errors("url" if v3 else "orderDetailsUrl", self.url))
+        errors.extend(
+            link_errors("url" if v3 else "orderDetailsUrl", self.url, http_hosts=http_hosts)
+        )
         errors.extend(_image_id_errors("imageId", self.image_id))
         return errors
 
-    def validate(self, *, v3: bool = False) -> Self:
-        errors = self.errors(v3=v3)
+    def validate(self, *, v3: bool = False, http_hosts: Collection[str] = ()) -> Self:
+        errors = self.errors(v3=v3, http_hosts=http_hosts)
         if errors:
             raise PayloadValidationError(errors, subject="category")
         return self

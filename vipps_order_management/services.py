@@ -99,6 +99,7 @@ def get_client(merchant_serial_number: str | None = None) -> OrderManagementClie
             timeout=app_settings.timeout,
             token_store=CacheTokenStore(caches[app_settings.TOKEN_CACHE]),
             on_call=_record_call,
+            http_link_hosts=app_settings.DEVELOPMENT_LINK_HOSTS,
         )
         _clients[msn] = client
     return client
@@ -653,7 +654,7 @@ def _sync_links(order: models.Model, adapter: OrderAdapter, *, force: bool) -> s
         for link in links
     ]
     for category in categories:
-        category.validate(v3=api == "v3")
+        category.validate(v3=api == "v3", http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS)
     fingerprint = _fingerprint(
         [api, target.payment_type.value, target.reference, [c.to_api() for c in categories]]
     )
@@ -843,7 +844,7 @@ def build_receipt(order: models.Model, adapter: OrderAdapter | None = None) -> R
         raise
     except (ValueError, TypeError) as exc:
         raise ReceiptValidationError([("orderLines", str(exc))]) from exc
-    return receipt.validate()
+    return receipt.validate(http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS)
 
 
 def receipt_for_epayment(order: models.Model) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from ..adapters import Link, OrderAdapter, get_adapter
+from ..conf import app_settings
 from ..exceptions import VippsConfigurationError
 from ..models import (
     LinkCategory,
@@ -126,7 +127,9 @@ class VippsState:
 
 def is_safe_link(url: Any) -> bool:
     """Whether ``url`` may become an ``href``: https with a host, or an app's own scheme."""
-    return isinstance(url, str) and not link_errors("url", url)
+    return isinstance(url, str) and not link_errors(
+        "url", url, http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS
+    )
 
 
 def display_links(links: Iterable[Link | tuple[str, str]]) -> list[DisplayLink]:

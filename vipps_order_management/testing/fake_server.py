@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -647,19 +647,24 @@ class _Fields:
             return None
         return value
 
-    def link(self, key: str, *, required: bool = False) -> str | None:
+    def link(
+        self, key: str, *, required: bool = False, http_hosts: Collection[str] = ()
+    ) -> str | None:
         value = self.string(key, required=required)
         if value is None:
             return None
-        reason = _link_problem(value)
+        reason = _link_problem(value, http_hosts)
         if reason:
             self.add(key, reason)
             return None
         return value
 
 
-def _link_problem(url: str) -> str | None:
-    """Why the app would not open ``url``: it must be https:// or an app's own scheme."""
+def _link_problem(url: str, http_hosts: Collection[str] = ()) -> str | None:
+    """Why the app would not open ``url``: it must be https:// or an app's own scheme.
+
+    ``http_hosts`` is the fake's development allowance (``http_link_hosts``), never Vipps's.
+    """
     if not url:
         return "is required"
     if any(char.isspace() or ord(char) < 32 for char in url):
@@ -668,6 +673,8 @@ def _link_problem(url: str) -> str | None:
     if not found:
         return f"must be an absolute URI (https://... or an app link such as myapp://...), not {_show(url)}"
     scheme = found.group(1).lower()
+    if scheme == "http" and http_hosts and urlsplit(url).hostname in http_hosts:
+        return None
     if scheme == "http":
         return "must use https (or an app scheme); plain http links are not allowed"
     if scheme in REFUSED_LINK_SCHEMES:
@@ -797,19 +804,19 @@ _ORDER_ID_HINT = "must hold only letters, digits, '-', '_' and '.'"
 _IMAGE_ID_HINT = "must be 1-128 letters, digits, '-', '_' or '.'"
 
 
-def category_v2_problems(body: Any) -> Problems:
+def category_v2_problems(body: Any, http_hosts: Collection[str] = ()) -> Problems:
     """Problems with a raw v2 category body (``category``, ``orderDetailsUrl``, ``imageId``)."""
     if not isinstance(body, dict):
         return [("body", "must be a JSON object with category and orderDetailsUrl")]
     problems: Problems = []
     fields = _Fields(problems, body, "")
     fields.enum("category", CATEGORY_TYPES, required=True)
-    fields.link("orderDetailsUrl", required=True)
+    fields.link("orderDetailsUrl", required=True, http_hosts=http_hosts)
     fields.pattern("imageId", IMAGE_ID_RE, _IMAGE_ID_HINT)
     return problems
 
 
-def category_v3_problems(body: Any) -> Problems:
+def category_v3_problems(body: Any, http_hosts: Collection[str] = ()) -> Problems:
     """Problems with a raw v3 category body (``orderId``, ``paymentType``, ``type``, ``url``...)."""
     if not isinstance(body, dict):
         return [("body", "must be a JSON object with orderId, paymentType, type and url")]
@@ -818,7 +825,7 @@ def category_v3_problems(body: Any) -> Problems:
     fields.pattern("orderId", ORDER_ID_RE, _ORDER_ID_HINT, required=True)
     fields.enum("paymentType", PAYMENT_TYPES, required=True)
     fields.enum("type", CATEGORY_TYPES, required=True)
-    fields.link("url", required=True)
+    fields.link("url", required=True, http_hosts=http_hosts)
     fields.pattern("imageId", IMAGE_ID_RE, _IMAGE_ID_HINT)
     return problems
 
@@ -1108,6 +1115,7 @@ _CONFIG_KEYS = (
     "unknown_image_status",
     "v3_category_cap",
     "problem_details_key",
+    "http_link_hosts",
 )
 
 
@@ -1135,6 +1143,7 @@ class FakeVippsServer:
         unknown_image_status: int | None = None,
         v3_category_cap: int | None = None,
         problem_details_key: str = "invalidParams",
+        http_link_hosts: Collection[str] = (),
     ) -> None:
         if duplicate_image_status not in (400, 409):
             raise ValueError("duplicate_image_status must be 409 or 400")
@@ -1155,6 +1164,9 @@ class FakeVippsServer:
         self.unknown_image_status = unknown_image_status
         self.v3_category_cap = v3_category_cap
         self.problem_details_key = problem_details_key
+        #: Hosts whose plain-http links are accepted: a development allowance (the example shop
+        #: on http://127.0.0.1). Empty by default, like Vipps, which opens https links only.
+        self.http_link_hosts = frozenset(http_link_hosts)
         self._initial_config = {key: getattr(self, key) for key in _CONFIG_KEYS}
 
         self._lock = threading.RLock()
@@ -1906,7 +1918,7 @@ class FakeVippsServer:
         merchant = self._authenticate(request)
         key = self._order_key(request, merchant)
         body = self._json_body(request)
-        problems = category_v2_problems(body)
+        problems = category_v2_problems(body, self.http_link_hosts)
         if problems:
             return self._invalid(problems)
         self._check_image_known(merchant.msn, body.get("imageId"))
@@ -1951,7 +1963,7 @@ class FakeVippsServer:
     def _handle_create_category_v3(self, request: Request) -> Response:
         merchant = self._authenticate(request)
         body = self._json_body(request)
-        problems = category_v3_problems(body)
+        problems = category_v3_problems(body, self.http_link_hosts)
         if problems:
             return self._invalid(problems)
         self._check_image_known(merchant.msn, body.get("imageId"))
@@ -2093,6 +2105,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--problem-details-key", choices=("invalidParams", "extraDetails"), default="invalidParams"
     )
+    parser.add_argument(
+        "--allow-http-link-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="accept plain-http links to HOST (development only; Vipps opens https links only)",
+    )
 
 
 def server_from_options(options: Mapping[str, Any]) -> FakeVippsServer:
@@ -2108,6 +2127,7 @@ def server_from_options(options: Mapping[str, Any]) -> FakeVippsServer:
         duplicate_image_status=options["duplicate_image_status"],
         success_body=options["success_body"],
         problem_details_key=options["problem_details_key"],
+        http_link_hosts=options.get("allow_http_link_host") or (),
     )
 
 
