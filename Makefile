@@ -9,7 +9,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test pytest test-postgres test-celery docs demo fake bench test-django52 messages clean
+.PHONY: help venv lint format test pytest test-postgres test-celery docs demo fake screenshots bench test-django52 messages clean
 
 help:
 	@echo "make demo   run the example shop with the embedded fake Vipps and the worker (PORT=$(PORT))"
@@ -29,7 +29,8 @@ venv: $(BIN)/.installed
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m django makemigrations vipps_order_management --check --dry-run --settings=tests.settings
+	$(BIN)/python -m django makemigrations vipps_order_management shop --check --dry-run --settings=tests.settings
+	VIPPS_DEMO_DATA_DIR=$$(mktemp -d) $(BIN)/python -m django makemigrations shop --check --dry-run --settings=example_project.settings
 
 format: venv
 	$(BIN)/ruff check --fix .
@@ -61,6 +62,10 @@ demo: venv
 
 fake: venv
 	$(BIN)/python -m vipps_order_management.testing.fake_server --port 8765
+
+# Regenerate the documentation's screenshots from the browser tests.
+screenshots: venv
+	VIPPS_OM_SCREENSHOTS=docs $(BIN)/python -m pytest tests/test_browser.py $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python -m benchmarks

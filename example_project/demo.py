@@ -1,197 +1,208 @@
-"""`make demo`: the fake Vipps plus a scripted sync of sample orders, printing what Vipps received.
+"""``make demo``: the example shop, the embedded fake Vipps and the worker, together.
 
-    python -m example_project.demo [--port 8765] [--exit]
+    python -m example_project.demo [--port 8000] [--fake-port 8765] [--reset]
 
-Runs without a database: it drives the real client, payloads and image pipeline against the
-embedded fake Vipps server, the same way the shop's worker does.
+Sets up the database, seeds demo data, starts the fake Vipps (in this process), the worker and
+the shop (``runserver``), prints where everything is, and stops all of it on Ctrl-C.
+``--smoke`` starts everything, waits until the demo orders have reached the fake Vipps, checks
+that the pages answer, and exits: that is what the test suite runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import json
+import os
+import shutil
 import signal
+import socket
+import subprocess
+import sys
 import threading
-from decimal import Decimal
+import time
+import urllib.request
+from pathlib import Path
 
-from PIL import Image, ImageDraw
+from vipps_order_management.testing import FakeMerchant, FakeVippsServer
 
-from vipps_order_management.client import OrderManagementClient
-from vipps_order_management.exceptions import ReceiptValidationError
-from vipps_order_management.images import make_collage, prepare_image
-from vipps_order_management.payloads import BottomLine, Category, OrderLine, PaymentSources, Receipt
-from vipps_order_management.testing import FakeVippsServer
-
-
-def product_photo(colour: tuple[int, int, int], label: str) -> bytes:
-    image = Image.new("RGB", (640, 480), (245, 245, 245))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((170, 90, 470, 390), fill=colour)
-    draw.text((20, 20), label, fill=(40, 40, 40))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
+ROOT = Path(__file__).resolve().parents[1]
+MANAGE = [sys.executable, str(ROOT / "example_project" / "manage.py")]
+DEMO_ORDERS = 3  # what seed_demo creates: delivered, shipped, paid
 
 
-SAMPLE_ORDERS = [
-    {
-        "reference": "demo-order-1001",
-        "currency": "NOK",
-        "category": Category("ORDER_CONFIRMATION", "https://shop.example/orders/1001"),
-        "photos": [product_photo((200, 40, 40), "Wool socks")],
-        "lines": [
-            {
-                "name": "Wool socks",
-                "id": "SOCK-1",
-                "unit_price": Decimal("129.00"),
-                "quantity": 3,
-                "vat_rate": Decimal(25),
-            },
-            {
-                "name": "Shipping",
-                "id": "shipping",
-                "unit_price": Decimal("49.00"),
-                "quantity": 1,
-                "vat_rate": Decimal(25),
-                "is_shipping": True,
-            },
-        ],
-    },
-    {
-        "reference": "demo-order-1002",
-        "currency": "EUR",
-        "category": Category("DELIVERY", "https://tracking.example/1002"),
-        "photos": [
-            product_photo((30, 90, 200), "Rain jacket"),
-            product_photo((40, 160, 60), "Cap"),
-        ],
-        "lines": [
-            {
-                "name": "Rain jacket",
-                "id": "JACKET-2",
-                "unit_price": Decimal("129.90"),
-                "quantity": 1,
-                "vat_rate": Decimal("25.5"),
-                "discount": Decimal("13.00"),
-            },
-            {
-                "name": "Cap",
-                "id": "CAP-3",
-                "unit_price": Decimal("19.90"),
-                "quantity": 2,
-                "vat_rate": Decimal("25.5"),
-            },
-            {
-                "name": "Returned scarf",
-                "id": "SCARF-4",
-                "unit_price": Decimal("24.90"),
-                "quantity": 1,
-                "vat_rate": Decimal("25.5"),
-                "is_return": True,
-            },
-        ],
-    },
-    {
-        "reference": "demo-order-1003",
-        "currency": "NOK",
-        "category": Category("RECEIPT", "https://shop.example/receipts/1003"),
-        "photos": [product_photo((230, 180, 20), "Cheese")],
-        "lines": [
-            {
-                "name": "Cheese",
-                "id": "CHEESE-5",
-                "unit_price": Decimal("189.00"),
-                "quantity": Decimal("0.822"),
-                "quantity_unit": "KG",
-                "vat_rate": Decimal(15),
-            },
-        ],
-    },
-]
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
-def sync(client: OrderManagementClient, order: dict) -> None:
-    photos = order["photos"]
-    image = prepare_image(photos[0]) if len(photos) == 1 else make_collage(photos)
-    client.upload_image(image.image_id, image.data)
-    category = order["category"]
-    category.image_id = image.image_id
-    client.put_category("ECOM", order["reference"], category)
-    lines = [OrderLine.from_gross(currency=order["currency"], **line) for line in order["lines"]]
-    receipt = Receipt(
-        lines, BottomLine(order["currency"], receipt_number=order["reference"].rsplit("-", 1)[1])
-    )
-    receipt.bottom_line.payment_sources = PaymentSources(card=receipt.total_amount)
-    client.post_receipt("ECOM", order["reference"], receipt)
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Gave up waiting for {what} after {timeout:.0f} s.")
+        time.sleep(0.2)
 
 
-def show(fake: FakeVippsServer, reference: str) -> None:
-    receipt = fake.receipt(reference)
-    category = fake.category(reference)
-    print(f"\n== {reference}")
-    print(f"   link : {category['category']} -> {category['orderDetailsUrl']}")
-    image = fake.images()[category["imageId"]]
-    print(f"   image: {category['imageId'][:16]}... ({len(image)} bytes)")
-    currency = receipt["bottomLine"]["currency"]
-    for line in receipt["orderLines"]:
-        sign = "-" if line.get("isReturn") else " "
-        flags = (
-            " (shipping)"
-            if line.get("isShipping")
-            else " (returned)"
-            if line.get("isReturn")
-            else ""
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own loopback
+            return response.status < 500
+    except OSError:
+        return False
+
+
+class Demo:
+    def __init__(self, *, port: int, fake_port: int, data_dir: Path) -> None:
+        self.port = port
+        self.site = f"http://127.0.0.1:{port}"
+        self.data_dir = data_dir
+        self.fake = FakeVippsServer(
+            port=fake_port,
+            merchants=[FakeMerchant(name="Strikk og Sokk AS")],
+            http_link_hosts={"127.0.0.1", "localhost"},
         )
+        self.children: list[subprocess.Popen] = []
+
+    def environment(self) -> dict[str, str]:
+        credentials = self.fake.credentials
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "example_project.settings",
+            "PYTHONPATH": str(ROOT),
+            "VIPPS_DEMO_DATA_DIR": str(self.data_dir),
+            "VIPPS_DEMO_SITE_URL": self.site,
+            "VIPPS_DEMO_FAKE_URL": self.fake.url,
+            "VIPPS_ORDER_MANAGEMENT_CLIENT_ID": credentials["client_id"],
+            "VIPPS_ORDER_MANAGEMENT_CLIENT_SECRET": credentials["client_secret"],
+            "VIPPS_ORDER_MANAGEMENT_SUBSCRIPTION_KEY": credentials["subscription_key"],
+            "VIPPS_ORDER_MANAGEMENT_MERCHANT_SERIAL_NUMBER": credentials["merchant_serial_number"],
+        }
+
+    def manage(self, *args: str) -> None:
+        subprocess.run([*MANAGE, *args], env=self.environment(), cwd=ROOT, check=True)
+
+    def spawn(self, *args: str) -> subprocess.Popen:
+        child = subprocess.Popen([*MANAGE, *args], env=self.environment(), cwd=ROOT)
+        self.children.append(child)
+        return child
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.fake.start()
+        print(f"== Fake Vipps on {self.fake.url}", flush=True)
+        print("== Preparing the database and demo data", flush=True)
+        self.manage("migrate", "--noinput", "-v", "0")
+        self.manage("seed_demo")
+        print("== Starting the worker and the shop", flush=True)
+        self.spawn("vipps_om_worker", "--poll-interval", "1", "--worker-id", "demo-worker")
+        self.spawn("runserver", f"127.0.0.1:{self.port}", "--noreload", "--skip-checks")
+        wait_until(lambda: answers(self.site + "/"), 60, "the shop to answer")
+
+    def banner(self) -> None:
         print(
-            f"   {sign}{line['totalAmount'] / 100:>9.2f} {currency}  VAT {line['taxRate'] / 100:g} % "
-            f"= {line['totalTaxAmount'] / 100:.2f}  {line['name']}{flags}"
+            f"""
+  The example shop is running.
+
+    Shop .............. {self.site}/
+    My orders ......... {self.site}/my-orders/        (customer / customer)
+    Admin ............. {self.site}/admin/            (admin / admin)
+    Vipps app preview . {self.fake.url}/preview/
+    API schema ........ {self.site}/vipps/api/v1/schema/   (logged in)
+
+  Place an order, approve the simulated payment, then watch the order's links, image and
+  receipt arrive in the Vipps app preview. In the admin, mark it shipped, then delivered:
+  the link in the app moves from order confirmation to delivery to receipt.
+
+  Press Ctrl-C to stop.
+""",
+            flush=True,
         )
 
+    def synced(self) -> bool:
+        receipts = [r for r in self.fake.requests_for("POST", "/receipts/") if r.status == 201]
+        links = [r for r in self.fake.requests_for("PUT", "/categories/") if r.status == 200]
+        return (
+            len(receipts) >= DEMO_ORDERS and len(links) >= DEMO_ORDERS and bool(self.fake.images())
+        )
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--port", type=int, default=8765, help="port of the fake Vipps (0: any free port)"
-    )
-    parser.add_argument(
-        "--exit", action="store_true", help="exit after the sync instead of serving"
-    )
-    args = parser.parse_args()
+    def smoke(self) -> None:
+        wait_until(self.synced, 60, "the demo orders to reach the fake Vipps")
+        for url in (
+            self.site + "/",
+            self.site + "/accounts/login/",
+            self.site + "/admin/login/",
+            self.fake.url + "/preview/",
+        ):
+            if not answers(url):
+                raise SystemExit(f"{url} does not answer")
+        for key in self.fake._preview_keys():
+            url = self.fake.preview_url(key[2], key[1], key[0])
+            if not answers(url):
+                raise SystemExit(f"{url} does not answer")
+        print(
+            f"Smoke test passed: {DEMO_ORDERS} demo orders reached the fake Vipps with "
+            f"receipt, link and image; the shop, the admin and the preview answer.",
+            flush=True,
+        )
 
-    with FakeVippsServer(port=args.port) as fake:
-        print(f"Fake Vipps listening on {fake.url}")
-        print("Credentials:", json.dumps(fake.credentials))
-        with OrderManagementClient(
-            base_url=fake.url, system_name="demo", **fake.credentials
-        ) as client:
-            for order in SAMPLE_ORDERS:
-                sync(client, order)
-            for order in SAMPLE_ORDERS:
-                show(fake, order["reference"])
-
-            bad = OrderLine.from_gross(
-                name="Socks", id="SOCK-1", unit_price=Decimal(10), quantity=1, vat_rate=Decimal(25)
-            )
-            bad.total_tax_amount += 1
+    def stop(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.children:
             try:
-                client.post_receipt("ECOM", "demo-order-1004", Receipt([bad], BottomLine("NOK")))
-            except ReceiptValidationError as exc:
-                print(f"\n== demo-order-1004 was refused before sending:\n   {exc}")
-        sent = [r for r in fake.requests if "/order-management/" in r.path]
-        print(
-            f"\nVipps received {len(sent)} calls: {len(fake.images())} images, 3 links, 3 receipts."
-        )
-        if args.exit:
-            return
-        print(f"The fake keeps serving on {fake.url}; press Ctrl-C to stop.")
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
-        print("\nStopped.")
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self.fake.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--fake-port", type=int, default=None, help="default: 8765, or free")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("VIPPS_DEMO_DATA_DIR", ROOT / "example_project" / ".demo")),
+    )
+    parser.add_argument("--reset", action="store_true", help="start from an empty database")
+    parser.add_argument("--smoke", action="store_true", help="start, check, stop (for tests)")
+    args = parser.parse_args(argv)
+
+    if not port_is_free(args.port):
+        raise SystemExit(f"Port {args.port} is in use; run with PORT=8001 (make demo PORT=8001).")
+    fake_port = args.fake_port
+    if fake_port is None:
+        fake_port = 8765 if port_is_free(8765) and args.port != 8765 else 0
+    if args.reset and args.data_dir.exists():
+        shutil.rmtree(args.data_dir)
+
+    demo = Demo(port=args.port, fake_port=fake_port, data_dir=args.data_dir)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        demo.start()
+        if args.smoke:
+            demo.smoke()
+            return 0
+        demo.banner()
+        while not stopping.wait(0.5):
+            for child in demo.children:
+                if child.poll() is not None:
+                    print(f"A demo process exited ({child.args[2]}); stopping.", flush=True)
+                    return 1
+        return 0
+    finally:
+        print("== Stopping the shop, the worker and the fake Vipps", flush=True)
+        demo.stop()
+        print("Stopped.", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -73,7 +73,7 @@ def test_send_now_sends_and_reports_per_order(staff, vipps, make_order):
     assert vipps.receipt(order.vipps_reference) is not None
     [message] = messages_of(response)
     assert message.startswith(
-        f"Order {order.number}: links: Sent the ORDER_CONFIRMATION link.; receipt: Sent the receipt."
+        f"Order {order.number}: links: Sent the ORDER_CONFIRMATION link; receipt: Sent the receipt"
     )
 
 
@@ -234,7 +234,7 @@ def test_requeue_failed_and_resend_links(staff, vipps, make_order):
     assert vipps.category(order.vipps_reference) is not None
 
     response = run_action(staff, "resend_links", [order])
-    assert "links: Sent the ORDER_CONFIRMATION link." in messages_of(response)[0]
+    assert "links: Sent the ORDER_CONFIRMATION link" in messages_of(response)[0]
     assert len(vipps.requests_for("PUT", "/categories/")) == 3
 
 

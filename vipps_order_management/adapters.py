@@ -84,10 +84,14 @@ PRIMARY_LINK_PRECEDENCE: tuple[CategoryType, ...] = (
 
 @dataclass(frozen=True)
 class ImageSource:
-    """Image bytes read only when needed, with a name for error messages."""
+    """Image bytes read only when needed, with a name for error messages.
+
+    ``url``, when known, lets the shop's own pages show the same image (template tags).
+    """
 
     name: str
     read: Callable[[], bytes] = field(repr=False, compare=False)
+    url: str = field(default="", compare=False)
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> ImageSource:
@@ -105,7 +109,13 @@ class ImageSource:
 
         Reading is bounded, and a missing file is an ``ImageValidationError`` naming it.
         """
-        return cls(field_file.name, partial(read_from_storage, field_file.storage, field_file.name))
+        try:
+            url = field_file.url
+        except Exception:  # a storage that cannot make URLs still has bytes to upload
+            url = ""
+        return cls(
+            field_file.name, partial(read_from_storage, field_file.storage, field_file.name), url
+        )
 
     def content_hash(self) -> str:
         return hashlib.sha256(self.read()).hexdigest()

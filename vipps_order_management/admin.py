@@ -349,7 +349,7 @@ def _describe_results(results: Iterable[services.SyncResult]) -> tuple[str, bool
     for result in results:
         kind = _("links") if result.kind == "links" else _("receipt")
         if result.ok:
-            parts.append(f"{kind}: {result.message}")
+            parts.append(f"{kind}: {result.message.rstrip('.')}")
             continue
         ok = False
         if result.status == "retry":
@@ -450,11 +450,14 @@ VIPPS_ACTIONS = (send_to_vipps_now, resend_links, reupload_image, requeue_failed
 # ---------------------------------------------------------------------- the per-order page
 
 
-def _preview(receipt: dict | None, links: list[PreviewLink], reference: str) -> str:
+def _preview(
+    receipt: dict | None, links: list[PreviewLink], reference: str, image: bytes | None
+) -> str:
     labels = {key: str(value) for key, value in PREVIEW_LABELS.items()}
     return render_preview(
         receipt=receipt,
         links=links,
+        image=image,
         merchant=app_settings.SELLER_NAME or "",
         reference=reference,
         labels=labels,
@@ -501,6 +504,7 @@ def _order_page_context(order: models.Model, *, fetch_remote: bool) -> dict[str,
         remote, differences = comparison.remote, comparison.differences
     local_body = local_receipt.to_api() if local_receipt is not None else None
     remote_body = remote.receipt.to_api() if remote is not None and remote.receipt else None
+    prepared = services.order_image(order) if reference else None
     local_links = [PreviewLink(*local_category)] if local_category else []
     remote_links = (
         [PreviewLink(str(remote.category.category), remote.category.url, remote.category.image_id)]
@@ -520,8 +524,19 @@ def _order_page_context(order: models.Model, *, fetch_remote: bool) -> dict[str,
             "remote_category": remote.category if remote is not None else None,
             "local_category": local_category,
             "differences": differences,
-            "local_preview": _preview(local_body, local_links, reference),
-            "remote_preview": _preview(remote_body, remote_links, reference)
+            "local_preview": _preview(
+                local_body, local_links, reference, prepared.data if prepared else None
+            ),
+            # Vipps never gives an image back; when it holds the very image the shop would
+            # send (same content-addressed id), that image is what the app shows.
+            "remote_preview": _preview(
+                remote_body,
+                remote_links,
+                reference,
+                prepared.data
+                if prepared and remote_links and remote_links[0].image_id == prepared.image_id
+                else None,
+            )
             if comparison is not None
             else "",
             "fake_preview_url": _fake_preview_url(reference, adapter, order),

@@ -63,6 +63,7 @@ __all__ = [
     "forget_images",
     "get_client",
     "mark_receipt_sent",
+    "order_image",
     "receipt_for_epayment",
     "sync_now",
 ]
@@ -563,12 +564,7 @@ def _ensure_image(
     ).first()
     if known is not None:
         return known.image_id
-    names = ", ".join(source.name for source in sources)
-    prepared: PreparedImage = (
-        prepare_image(blobs[0], source=sources[0].name)
-        if len(blobs) == 1
-        else make_collage(blobs, source=names)
-    )
+    prepared = _prepare(sources, blobs)
     try:
         target.client.upload_image(prepared.image_id, prepared.data)
     except VippsConflict:
@@ -588,6 +584,31 @@ def _ensure_image(
             size=len(prepared.data),
         )
     return prepared.image_id
+
+
+def _prepare(sources: Sequence[ImageSource], blobs: Sequence[bytes]) -> PreparedImage:
+    """One image as Vipps takes it: the image itself, or a collage of several."""
+    if len(blobs) == 1:
+        return prepare_image(blobs[0], source=sources[0].name)
+    return make_collage(blobs, source=", ".join(source.name for source in sources))
+
+
+def order_image(order: models.Model) -> PreparedImage | None:
+    """The image the order's primary link carries, prepared as it is (or would be) uploaded.
+
+    For previews; ``None`` when the order has no image or it cannot be made valid.
+    """
+    adapter = get_adapter(order)
+    primary = adapter.get_primary_link(order, adapter.get_links(order))
+    sources = (
+        [primary.image] if primary is not None and primary.image else adapter.get_images(order)
+    )
+    if not sources:
+        return None
+    try:
+        return _prepare(sources, [source.read() for source in sources])
+    except ImageValidationError:
+        return None
 
 
 def _source_hash(blobs: Sequence[bytes]) -> str:

@@ -171,16 +171,20 @@ def _combine(
 def _image_of(
     order: models.Model, adapter: OrderAdapter | None, row: OrderImage | None
 ) -> DisplayImage | None:
+    """The stored image, else the first product image the adapter has a URL for."""
+    name = adapter.get_display_name(order) if adapter is not None else str(order)
+    alt = gettext("Image for %(order)s") % {"order": name}
     if row is None or not row.image:
-        return None
+        if adapter is None:
+            return None
+        source = next((s for s in adapter.get_product_images(order) if s.url), None)
+        return DisplayImage(source.url, alt) if source is not None else None
     try:
         url = row.image.url
     except Exception:  # a storage that cannot make a URL must not break the shop's page
         logger.warning("No URL for the image %s of %r", row.image.name, order, exc_info=True)
         return None
-    name = adapter.get_display_name(order) if adapter is not None else str(order)
-    alt = row.description or gettext("Image for %(order)s") % {"order": name}
-    return DisplayImage(url, alt)
+    return DisplayImage(url, row.description or alt)
 
 
 def order_links(order: models.Model) -> list[DisplayLink]:

@@ -164,6 +164,8 @@ class FakeMerchant:
     client_secret: str = field(default="fake-client-secret", repr=False)
     subscription_key: str = field(default="fake-subscription-key", repr=False)
     merchant_serial_number: str = "123456"
+    #: Shown on the app preview; the MSN when empty.
+    name: str = ""
 
     def __post_init__(self) -> None:
         for name in ("client_id", "client_secret", "subscription_key"):
@@ -1780,7 +1782,7 @@ class FakeVippsServer:
             receipt=receipt,
             links=links,
             image=images.get(image_id) if image_id else None,
-            merchant=f"Merchant {msn}",
+            merchant=getattr(self._merchants.get(msn), "name", "") or f"Merchant {msn}",
             reference=order_id,
         )
         return Response.text(200, page, content_type="text/html; charset=utf-8")

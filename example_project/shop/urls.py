@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "shop"
+
+urlpatterns = [
+    path("", views.products, name="products"),
+    path("products/<slug:slug>/", views.product, name="product"),
+    path("cart/", views.cart, name="cart"),
+    path("cart/add/<int:product_id>/", views.cart_add, name="cart_add"),
+    path("cart/update/<int:product_id>/", views.cart_update, name="cart_update"),
+    path("checkout/", views.checkout, name="checkout"),
+    path("pay/<str:number>/", views.pay, name="pay"),
+    path("my-orders/", views.my_orders, name="my_orders"),
+    path("my-orders/<str:number>/", views.order, name="order"),
+    path("track/<str:code>/", views.track, name="track"),
+]

@@ -1,0 +1,133 @@
+"""The shop's pages: catalogue, cart, checkout, a stand-in for the Vipps payment, My orders."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from .cart import Cart
+from .forms import CheckoutForm
+from .models import Order, OrderItem, Product
+
+
+def products(request: HttpRequest) -> HttpResponse:
+    return render(request, "shop/products.html", {"products": Product.objects.all()})
+
+
+def product(request: HttpRequest, slug: str) -> HttpResponse:
+    return render(request, "shop/product.html", {"product": get_object_or_404(Product, slug=slug)})
+
+
+@require_POST
+def cart_add(request: HttpRequest, product_id: int) -> HttpResponse:
+    item = get_object_or_404(Product, pk=product_id)
+    Cart(request).add(item, _quantity(request))
+    messages.success(request, _("%(product)s is in your cart.") % {"product": item.name})
+    return redirect("shop:cart")
+
+
+@require_POST
+def cart_update(request: HttpRequest, product_id: int) -> HttpResponse:
+    Cart(request).set(get_object_or_404(Product, pk=product_id), _quantity(request, default=0))
+    return redirect("shop:cart")
+
+
+def cart(request: HttpRequest) -> HttpResponse:
+    basket = Cart(request)
+    return render(request, "shop/cart.html", {"lines": basket.lines(), "total": basket.total})
+
+
+def _quantity(request: HttpRequest, default: int = 1) -> int:
+    try:
+        return max(0, min(99, int(request.POST.get("quantity", default))))
+    except ValueError:
+        return default
+
+
+@login_required
+def checkout(request: HttpRequest) -> HttpResponse:
+    basket = Cart(request)
+    lines = basket.lines()
+    if not lines:
+        return redirect("shop:cart")
+    user = request.user
+    form = CheckoutForm(
+        request.POST or None,
+        initial={"name": user.get_full_name() or user.username, "email": user.email},
+    )
+    if request.method == "POST" and form.is_valid():
+        order = _place_order(request, lines, form.cleaned_data)
+        return redirect("shop:pay", number=order.number)
+    return render(
+        request, "shop/checkout.html", {"form": form, "lines": lines, "total": basket.total}
+    )
+
+
+def _place_order(request: HttpRequest, lines: list, data: dict) -> Order:
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                last = Order.objects.aggregate(last=Max("id"))["last"] or 0
+                order = Order(number=str(1001 + last), user=request.user, **data)
+                order.start_payment()
+                order.save()
+                OrderItem.objects.bulk_create(
+                    OrderItem(
+                        order=order,
+                        product=line.product,
+                        name=line.product.name,
+                        unit_price=line.product.price,
+                        quantity=line.quantity,
+                        vat_rate=line.product.vat_rate,
+                    )
+                    for line in lines
+                )
+                return order
+        except IntegrityError:  # two checkouts took the same number: try the next
+            continue
+    raise RuntimeError("could not number the order")
+
+
+@login_required
+def pay(request: HttpRequest, number: str) -> HttpResponse:
+    """Stands in for the Vipps payment: the customer approves (or not) in 'the app'."""
+    order = get_object_or_404(Order, number=number, user=request.user)
+    if order.status != Order.Status.NEW:
+        return redirect(order)
+    if request.method == "POST":
+        if request.POST.get("decision") == "approve":
+            order.status = Order.Status.PAID
+            order.save()  # the app sees the change and queues the order for Vipps
+            Cart(request).clear()
+            messages.success(request, _("Payment approved. Thank you for your order!"))
+            return redirect(order)
+        messages.info(request, _("Payment cancelled. Your cart is still here."))
+        return redirect("shop:cart")
+    return render(request, "shop/pay.html", {"order": order})
+
+
+@login_required
+def my_orders(request: HttpRequest) -> HttpResponse:
+    # items__product: the adapter's product images, shown when an order has no image of its own.
+    orders = request.user.orders.exclude(status=Order.Status.NEW).prefetch_related("items__product")
+    return render(request, "shop/my_orders.html", {"orders": orders})
+
+
+@login_required
+def order(request: HttpRequest, number: str) -> HttpResponse:
+    item = get_object_or_404(
+        Order.objects.prefetch_related("items__product"), number=number, user=request.user
+    )
+    return render(request, "shop/order.html", {"order": item})
+
+
+def track(request: HttpRequest, code: str) -> HttpResponse:
+    """The carrier's tracking page (part of the demo, so the DELIVERY link leads somewhere)."""
+    parcel = get_object_or_404(Order, tracking_code=code)
+    return render(request, "shop/track.html", {"order": parcel})

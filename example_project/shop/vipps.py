@@ -1,0 +1,76 @@
+"""How this shop's orders reach the Vipps app: the adapter a shop copies.
+
+The link moves with the order: the order confirmation once paid, the tracking page while the
+parcel travels, the printable receipt once delivered. The receipt (order lines with VAT)
+goes once, as soon as the order is paid.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.urls import reverse
+
+from vipps_order_management.adapters import ImageSource, Link, OrderAdapter
+from vipps_order_management.payloads import OrderLine
+from vipps_order_management.public_links import order_status_url, receipt_url
+
+SHIPPING_VAT = Decimal(25)
+
+
+class ShopOrderAdapter(OrderAdapter):
+    sync_on = {"shop.OrderItem": "order"}  # a changed line is a changed order
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related("items__product")
+
+    def get_reference(self, order):
+        return order.vipps_reference or None  # nothing is sent before the payment exists
+
+    def is_final(self, order):
+        return order.status != order.Status.NEW
+
+    def get_receipt_number(self, order):
+        return order.number
+
+    def get_order_lines(self, order):
+        lines = [
+            OrderLine.from_gross(
+                name=item.name,
+                id=item.product.sku,
+                unit_price=item.unit_price,
+                quantity=item.quantity,
+                vat_rate=item.vat_rate,
+                product_url=settings.SITE_URL + item.product.get_absolute_url(),
+            )
+            for item in order.items.all()
+        ]
+        lines.append(
+            OrderLine.from_gross(
+                name="Shipping",
+                id="shipping",
+                unit_price=order.shipping_price,
+                quantity=1,
+                vat_rate=SHIPPING_VAT,
+                is_shipping=True,
+            )
+        )
+        return lines
+
+    def get_default_links(self, order):
+        if order.status == order.Status.DELIVERED:
+            yield Link("RECEIPT", receipt_url(order))
+        elif order.status == order.Status.SHIPPED:
+            yield Link(
+                "DELIVERY", settings.SITE_URL + reverse("shop:track", args=[order.tracking_code])
+            )
+        elif order.status == order.Status.PAID:
+            yield Link("ORDER_CONFIRMATION", order_status_url(order))
+
+    def get_product_images(self, order):
+        return [
+            ImageSource.from_field(item.product.image)
+            for item in order.items.all()
+            if item.product.image
+        ]
