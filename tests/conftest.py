@@ -14,6 +14,15 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
+try:  # Django 6 ships the task framework; on Django 5.2 it is the django-tasks backport
+    import django.tasks as tasks_framework
+    from django.tasks.backends.base import BaseTaskBackend  # noqa: F401 - for the tests
+except ImportError:  # pragma: no cover - Django 5.2
+    import django_tasks as tasks_framework  # type: ignore[no-redef]
+
+#: "django.tasks" or "django_tasks": where TASKS backends live on this Django.
+TASKS_PACKAGE = tasks_framework.__name__
+
 
 def missing_service(reason: str) -> None:
     """Skip (locally) or fail (under CI=true) because a service the test needs is missing."""

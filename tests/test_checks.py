@@ -11,11 +11,12 @@ import pytest
 from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
-from django.tasks.backends.base import BaseTaskBackend
 
 from tests.shop.vipps import ShopOrderAdapter
 from vipps_order_management.checks import CHECK_IDS, TAG, check_settings
 from vipps_order_management.conf import CREDENTIAL_KEYS, ENVIRONMENT_PREFIX
+
+from .conftest import TASKS_PACKAGE, BaseTaskBackend
 
 REMOVE = object()
 
@@ -312,13 +313,15 @@ def test_e012_django_tasks_with_a_backend_that_cannot_be_imported(configure, set
 
 
 def test_e013_django_tasks_with_the_dummy_backend_never_runs(configure, settings):
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
     configure(DISPATCH="django_tasks")
     assert "DummyBackend" in only("E013").msg
 
 
 def test_w004_django_tasks_with_the_immediate_backend_blocks_requests(configure, settings):
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {
+        "default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}
+    }
     configure(DISPATCH="django_tasks")
     assert "ImmediateBackend" in only("W004").msg
     settings.TASKS = {"default": {"BACKEND": "tests.test_checks.DurableBackend"}}
@@ -488,7 +491,7 @@ MISCONFIGURATIONS = {
             "WORKER_POLL_SECONDS": 0,
             "SELLER_NAME": "",
         },
-        {"TASKS": {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}},
+        {"TASKS": {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}},
         {"E002", "E003", "E004", "E005", "E006", "E007", "E008", "E010", "E013", "E015"}
         | {"E016", "E017", "E018", "E019", "E020", "E021", "W006", "W007"},
     ),
@@ -513,7 +516,7 @@ MISCONFIGURATIONS = {
     ),
     "django_tasks run in the request": (
         {"DISPATCH": "django_tasks"},
-        {"TASKS": {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}},
+        {"TASKS": {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}},
         {"W004"},
     ),
     "django_tasks with a missing backend alias": (

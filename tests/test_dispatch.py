@@ -14,7 +14,7 @@ from django.db import transaction
 from tests.shop.models import Order, OrderItem
 from vipps_order_management.models import OutboxItem
 
-from .conftest import missing_service
+from .conftest import TASKS_PACKAGE, missing_service, tasks_framework
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,7 +29,9 @@ def place_order(product, number="500"):
 
 
 def test_django_tasks_dispatch_runs_the_drain_task(vipps, settings, product):
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {
+        "default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}
+    }
     settings.VIPPS_ORDER_MANAGEMENT = {
         **settings.VIPPS_ORDER_MANAGEMENT,
         "DISPATCH": "django_tasks",
@@ -41,9 +43,9 @@ def test_django_tasks_dispatch_runs_the_drain_task(vipps, settings, product):
 def test_django_tasks_dispatch_enqueues_one_task_per_commit_and_a_sweep_for_backoffs(
     vipps, settings, product
 ):
-    from django.tasks import default_task_backend
+    default_task_backend = tasks_framework.default_task_backend
 
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
     settings.VIPPS_ORDER_MANAGEMENT = {
         **settings.VIPPS_ORDER_MANAGEMENT,
         "DISPATCH": "django_tasks",

@@ -242,7 +242,7 @@ def test_the_status_page_shows_the_order_its_links_image_and_receipt_state(
     assert "/static/vipps_order_management/icons/delivery.svg" in html
     assert f'src="{image.image.url}"' in html
     assert 'alt="Socks"' in html
-    assert "The receipt is not in the Vipps app yet." in html
+    assert "The receipt is not in the Vipps MobilePay app yet." in html
     receipt_path = public_links.url_for_token(
         "order_receipt", public_links.order_token(order), absolute=False
     )
@@ -284,7 +284,7 @@ def test_the_status_page_says_when_the_receipt_is_in_the_app(client, make_order)
 
     _, html = page(client, public_links.order_status_url(order, absolute=False))
 
-    assert "The receipt is in the Vipps app." in html
+    assert "The receipt is in the Vipps MobilePay app." in html
     assert "March 15, 2025" in html
 
 

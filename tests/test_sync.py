@@ -652,3 +652,17 @@ def test_rows_of_a_model_no_longer_configured_fail_without_stalling_the_rest(
     rows = OutboxItem.objects.for_order(booking)
     assert set(rows.values_list("status", flat=True)) == {"dead"}
     assert "shop.Booking has no adapter" in rows.first().last_error
+
+
+def test_sync_now_does_not_wait_for_a_backoff(vipps, make_order, settings):
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "RETRY": {"BASE_SECONDS": 600},
+    }
+    order = make_order(status="new")
+    vipps.faults.fail_next(1, status=503, path="/categories/")
+    services.drain(worker_id="test")
+    assert outbox_of(order, "links").next_attempt_at > timezone.now() + timedelta(minutes=5)
+    results = services.sync_now(order, kinds=["links"])
+    assert [(r.kind, r.status) for r in results] == [("links", "done")]
+    assert vipps.category(order.vipps_reference) is not None

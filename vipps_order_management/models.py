@@ -198,7 +198,7 @@ class VippsOrder(OrderAttached):
         max_length=16,
         blank=True,
         help_text=_(
-            "api: posted by this app; epayment: embedded in the payment; remote: found at Vipps."
+            "api: posted by this shop; epayment: embedded in the payment; remote: found at Vipps."
         ),
     )
     drift = models.JSONField(
@@ -350,7 +350,8 @@ class OutboxItem(OrderAttached):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"))
     pending_since = models.DateTimeField(
-        _("pending since"), help_text=_("Rows give up by age, counted from here.")
+        _("pending since"),
+        help_text=_("A row is given up once it has waited too long, counted from this time."),
     )
     lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
     leased_by = models.CharField(_("leased by"), max_length=100, blank=True)

@@ -61,35 +61,39 @@ def record(
     *,
     force: bool = False,
     priority: int = 0,
+    due_now: bool = False,
 ) -> None:
     """Mark the order's ``kinds`` as needing a send. Runs in the caller's transaction.
 
     A row that is done or dead becomes pending now; a row already pending keeps its schedule
-    (so a Vipps outage's backoff is not defeated by a busy shop), and its generation grows.
+    (so a Vipps outage's backoff is not defeated by a busy shop) unless ``due_now`` (staff
+    asking for a send now) or ``force``, and its generation grows.
     """
     now = timezone.now()
     pending = OutboxItem.Status.PENDING
+    kinds = list(dict.fromkeys(kinds))
+    rows = OutboxItem.objects.filter(content_type=content_type, object_id=object_id)
+    changes = {
+        "generation": F("generation") + 1,
+        "next_attempt_at": Case(
+            When(status=pending, then=F("next_attempt_at")), default=Value(now)
+        ),
+        "pending_since": Case(When(status=pending, then=F("pending_since")), default=Value(now)),
+        "attempts": Case(When(status=pending, then=F("attempts")), default=Value(0)),
+        "status": Value(pending),
+        "priority": Case(When(priority__gt=priority, then=F("priority")), default=Value(priority)),
+        "updated_at": now,
+    }
+    if force:
+        changes["force"] = True
+    if force or due_now:
+        changes["next_attempt_at"] = Value(now)
+    # One UPDATE for every kind: the shop's save pays a single statement once the rows exist.
+    if rows.filter(kind__in=kinds).update(**changes) == len(kinds):
+        return
+    existing = set(rows.filter(kind__in=kinds).values_list("kind", flat=True))
     for kind in kinds:
-        rows = OutboxItem.objects.filter(content_type=content_type, object_id=object_id, kind=kind)
-        changes = {
-            "generation": F("generation") + 1,
-            "next_attempt_at": Case(
-                When(status=pending, then=F("next_attempt_at")), default=Value(now)
-            ),
-            "pending_since": Case(
-                When(status=pending, then=F("pending_since")), default=Value(now)
-            ),
-            "attempts": Case(When(status=pending, then=F("attempts")), default=Value(0)),
-            "status": Value(pending),
-            "priority": Case(
-                When(priority__gt=priority, then=F("priority")), default=Value(priority)
-            ),
-            "updated_at": now,
-        }
-        if force:
-            changes["force"] = True
-            changes["next_attempt_at"] = Value(now)
-        if rows.update(**changes):
+        if kind in existing:
             continue
         try:
             with transaction.atomic():
@@ -104,7 +108,7 @@ def record(
                 )
         except IntegrityError:
             # Another transaction created it between our UPDATE and INSERT.
-            rows.update(**changes)
+            rows.filter(kind=kind).update(**changes)
 
 
 def claim(

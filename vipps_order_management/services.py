@@ -330,28 +330,51 @@ def drain(
         batch = outbox.claim(limit=want, worker_id=worker_id, only=only)
         if not batch:
             break
-        for position, claimed in enumerate(batch):
-            stop = (
-                (should_stop is not None and should_stop())
-                or (deadline is not None and time.monotonic() > deadline)
-                or consecutive_transient >= CIRCUIT_BREAKER_THRESHOLD
+        # An order's rows (links, receipt) come one after the other: load it once per batch.
+        loaded_token = _loaded_orders.set({})
+        try:
+            stopped = _drain_batch(
+                batch, result, worker_id, should_stop, deadline, consecutive_transient
             )
-            if stop:
-                _hand_back(batch[position:], result)
-                return result
-            try:
-                outcome = process(claimed, worker_id=worker_id)
-            except BaseException:
-                # Configuration errors, database errors, KeyboardInterrupt: the rows not
-                # processed go back at once, without an attempt counted.
-                _hand_back(batch[position + 1 :], result)
-                raise
-            result.add(outcome)
-            if outcome.status == "retry":
-                consecutive_transient += 1
-            elif outcome.calls:  # only an answer from Vipps says Vipps is back
-                consecutive_transient = 0
+        finally:
+            _loaded_orders.reset(loaded_token)
+        if stopped is None:
+            return result
+        consecutive_transient = stopped
     return result
+
+
+def _drain_batch(
+    batch: Sequence[outbox.Claimed],
+    result: DrainResult,
+    worker_id: str,
+    should_stop: Callable[[], bool] | None,
+    deadline: float | None,
+    consecutive_transient: int,
+) -> int | None:
+    """Process one claimed batch; the count of transient failures in a row, or None to stop."""
+    for position, claimed in enumerate(batch):
+        stop = (
+            (should_stop is not None and should_stop())
+            or (deadline is not None and time.monotonic() > deadline)
+            or consecutive_transient >= CIRCUIT_BREAKER_THRESHOLD
+        )
+        if stop:
+            _hand_back(batch[position:], result)
+            return None
+        try:
+            outcome = process(claimed, worker_id=worker_id)
+        except BaseException:
+            # Configuration errors, database errors, KeyboardInterrupt: the rows not
+            # processed go back at once, without an attempt counted.
+            _hand_back(batch[position + 1 :], result)
+            raise
+        result.add(outcome)
+        if outcome.status == "retry":
+            consecutive_transient += 1
+        elif outcome.calls:  # only an answer from Vipps says Vipps is back
+            consecutive_transient = 0
+    return consecutive_transient
 
 
 def _hand_back(rows: Sequence[outbox.Claimed], result: DrainResult) -> None:
@@ -372,7 +395,7 @@ def sync_now(
     content_type, object_id = _key(order)
     chosen = _kinds(kinds)
     with transaction.atomic():
-        outbox.record(content_type, object_id, chosen, force=force)
+        outbox.record(content_type, object_id, chosen, force=force, due_now=True)
     only = models.Q(content_type=content_type, object_id=object_id, kind__in=chosen)
     return drain(only=only, worker_id=f"sync_now:{default_worker_id()}").results
 
@@ -388,6 +411,35 @@ class _Unsendable(VippsError):
     """Internal: this row can never be sent as things are configured (its model lost its adapter)."""
 
 
+@dataclass
+class _Loaded:
+    """An order loaded for the rows of one batch, with its state row once it is needed."""
+
+    adapter: OrderAdapter
+    order: models.Model | None
+    state: VippsOrder | None = None
+
+
+_loaded_orders: contextvars.ContextVar[dict[tuple[int, str], _Loaded] | None] = (
+    contextvars.ContextVar("vipps_order_management_loaded_orders", default=None)
+)
+
+
+def _load(content_type: ContentType, object_id: str) -> _Loaded:
+    cache = _loaded_orders.get()
+    key = (content_type.pk, object_id)
+    if cache is not None and key in cache:
+        return cache[key]
+    try:
+        adapter = adapter_for(content_type)
+    except VippsConfigurationError as exc:
+        raise _Unsendable(str(exc)) from exc
+    loaded = _Loaded(adapter, adapter.get_queryset().filter(pk=object_id).first())
+    if cache is not None:
+        cache[key] = loaded
+    return loaded
+
+
 def process(claimed: outbox.Claimed, *, worker_id: str = "") -> SyncResult:
     """Process one claimed outbox row: send, then acknowledge, retry later or dead-letter."""
     item = claimed.item
@@ -395,11 +447,8 @@ def process(claimed: outbox.Claimed, *, worker_id: str = "") -> SyncResult:
     token = _current_log.set(log)
     order: models.Model | None = None
     try:
-        try:
-            adapter = adapter_for(item.content_type)
-        except VippsConfigurationError as exc:
-            raise _Unsendable(str(exc)) from exc
-        order = adapter.get_queryset().filter(pk=item.object_id).first()
+        loaded = _load(item.content_type, item.object_id)
+        adapter, order = loaded.adapter, loaded.order
         if order is None:
             message = "The order no longer exists; nothing to send."
         elif item.kind == SyncKind.LINKS:
@@ -407,11 +456,13 @@ def process(claimed: outbox.Claimed, *, worker_id: str = "") -> SyncResult:
         else:
             message = _sync_receipt(order, adapter, force=item.force)
     except Exception as exc:
-        return _handle_failure(claimed, order, exc, log)
-    finally:
         _current_log.reset(token)
         log.save()
-    acked = outbox.ack(claimed, message)
+        return _handle_failure(claimed, order, exc, log)
+    _current_log.reset(token)
+    with transaction.atomic():  # one commit for the log and the acknowledgement
+        log.save()
+        acked = outbox.ack(claimed, message)
     if order is not None:
         signals.order_synced.send(type(order), order=order, kind=item.kind, result=message)
     return SyncResult(item.kind, "done" if acked else "changed", message, calls=log.calls)
@@ -520,7 +571,14 @@ def _target(order: models.Model, adapter: OrderAdapter) -> _Target:
         adapter.get_merchant_serial_number(order) or app_settings.MERCHANT_SERIAL_NUMBER or ""
     )
     content_type, object_id = _key(order)
-    state, _ = VippsOrder.objects.get_or_create(content_type=content_type, object_id=object_id)
+    cache = _loaded_orders.get()
+    loaded = cache.get((content_type.pk, object_id)) if cache is not None else None
+    if loaded is not None and loaded.state is not None:
+        state = loaded.state
+    else:
+        state, _ = VippsOrder.objects.get_or_create(content_type=content_type, object_id=object_id)
+        if loaded is not None:
+            loaded.state = state
     payment_type = PaymentType.parse(payment_type)
     if (state.reference, state.payment_type, state.merchant_serial_number) != (
         reference,

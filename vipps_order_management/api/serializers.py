@@ -64,7 +64,9 @@ class OrderLinkSerializer(serializers.ModelSerializer):
         queryset=OrderImage.objects.none(),
         allow_null=True,
         required=False,
-        help_text=_("An image of the same order to show with this link instead of its own."),
+        help_text=_(
+            "An image of the same order to show with this link instead of the order's own image."
+        ),
     )
 
     class Meta:
@@ -226,7 +228,8 @@ class SyncStatusSerializer(serializers.Serializer):
 
     order = OrderRefSerializer()
     status = serializers.ChoiceField(
-        choices=SyncStatus.choices, help_text=_("One word for where the order stands, worst first.")
+        choices=SyncStatus.choices,
+        help_text=_("One word for where the order stands; the worst state wins."),
     )
     status_label = serializers.CharField()
     vipps = VippsOrderStateSerializer(allow_null=True)

@@ -452,7 +452,9 @@ class SchemaView(APIView):
             title="Vipps Order Management",
             version="1",
             description=str(
-                _("Order links, images and receipts of the shop's orders in the Vipps app.")
+                _(
+                    "Order links, images and receipts of the shop's orders in the Vipps MobilePay app."
+                )
             ),
             patterns=v1_patterns,
             url=request.path.removesuffix("schema/"),

@@ -22,6 +22,7 @@ import requests
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from vipps_order_management import services
 from vipps_order_management.checks import TAG
@@ -94,7 +95,12 @@ class Command(BaseCommand):
             problems += 1
         if problems:
             raise CommandError(
-                _("The Vipps setup has %(count)d problem(s); see above.") % {"count": problems}
+                ngettext(
+                    "The Vipps setup has %(count)d problem; see above.",
+                    "The Vipps setup has %(count)d problems; see above.",
+                    problems,
+                )
+                % {"count": problems}
             )
         self.stdout.write(_("All good."), style_func=self.style.SUCCESS)
 
@@ -222,8 +228,8 @@ class Command(BaseCommand):
             )
         else:
             fix = _(
-                "Check CLIENT_ID and CLIENT_SECRET (and MERCHANT_SERIAL_NUMBER): all four values "
-                "must belong to the same sales unit, and keys of the Vipps test environment "
+                "Check CLIENT_ID, CLIENT_SECRET, SUBSCRIPTION_KEY and MERCHANT_SERIAL_NUMBER: all "
+                "four must belong to the same sales unit, and keys of the Vipps test environment "
                 "do not work against %(url)s (Order Management runs in production only)."
             ) % {"url": base_url}
         self._fail(

@@ -19,6 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand
 from django.db import models, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from vipps_order_management import dispatch, outbox
 from vipps_order_management.conf import app_settings
@@ -88,17 +89,29 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         rows = self._rows(options)
-        counts = {
-            _("failed"): rows.filter(status=OutboxItem.Status.DEAD).count(),
-            _("sent"): rows.filter(status=OutboxItem.Status.DONE).count(),
-            _("retrying"): rows.filter(status=OutboxItem.Status.PENDING).count(),
-        }
-        total = sum(counts.values())
-        details = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+        dead = rows.filter(status=OutboxItem.Status.DEAD).count()
+        done = rows.filter(status=OutboxItem.Status.DONE).count()
+        retrying = rows.filter(status=OutboxItem.Status.PENDING).count()
+        total = dead + done + retrying
+        parts = [
+            ngettext("%(count)d failed", "%(count)d failed", dead) % {"count": dead}
+            if dead
+            else "",
+            ngettext("%(count)d sent", "%(count)d sent", done) % {"count": done} if done else "",
+            ngettext("%(count)d waiting to retry", "%(count)d waiting to retry", retrying)
+            % {"count": retrying}
+            if retrying
+            else "",
+        ]
+        details = ", ".join(part for part in parts if part)
         details = f" ({details})" if details else ""
         if options["dry_run"]:
             self.stdout.write(
-                _("Would requeue %(total)d outbox row(s)%(details)s; nothing changed (--dry-run).")
+                ngettext(
+                    "Would requeue %(total)d outbox row%(details)s; nothing changed (--dry-run).",
+                    "Would requeue %(total)d outbox rows%(details)s; nothing changed (--dry-run).",
+                    total,
+                )
                 % {"total": total, "details": details}
             )
             return
@@ -110,13 +123,19 @@ class Command(BaseCommand):
             if app_settings.DISPATCH in ("django_tasks", "celery"):
                 transaction.on_commit(dispatch.kick)
         self.stdout.write(
-            _("Requeued %(total)d outbox row(s)%(details)s.")
+            ngettext(
+                "Requeued %(total)d outbox row%(details)s.",
+                "Requeued %(total)d outbox rows%(details)s.",
+                requeued,
+            )
             % {"total": requeued, "details": details},
             style_func=self.style.SUCCESS,
         )
         if app_settings.DISPATCH in ("worker", "immediate"):
             self.stdout.write(
-                _("manage.py vipps_om_worker sends them; run it with --once if no worker runs.")
+                _(
+                    "manage.py vipps_om_worker sends them; run it with --once if no worker is running."
+                )
             )
 
     def _rows(self, options: dict[str, Any]) -> models.QuerySet:

@@ -27,6 +27,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from vipps_order_management import services
 from vipps_order_management.adapters import (
@@ -426,7 +427,11 @@ class Command(BaseCommand):
         progress.clear()
         if self.verbosity >= 1:
             self.stdout.write(
-                _("Queued %(count)d order(s) for sending (%(kinds)s).")
+                ngettext(
+                    "Queued %(count)d order for sending (%(kinds)s).",
+                    "Queued %(count)d orders for sending (%(kinds)s).",
+                    queued,
+                )
                 % {"count": queued, "kinds": ", ".join(kinds)},
                 style_func=self.style.SUCCESS,
             )
@@ -471,15 +476,22 @@ class Command(BaseCommand):
         progress.clear()
         if self.verbosity >= 1:
             self.stdout.write(
-                _("Sent %(count)d order(s): %(ok)d in sync, %(failed)d not.")
+                ngettext(
+                    "Sent %(count)d order: %(ok)d in sync, %(failed)d not.",
+                    "Sent %(count)d orders: %(ok)d in sync, %(failed)d not.",
+                    ok + failed,
+                )
                 % {"count": ok + failed, "ok": ok, "failed": failed},
                 style_func=self.style.SUCCESS if not failed else self.style.WARNING,
             )
         if failed:
             raise CommandError(
-                _(
-                    "%(failed)d order(s) could not be sent now; see the lines above. Those that "
-                    "will be retried stay in the outbox."
+                ngettext(
+                    "%(failed)d order could not be sent now; see the lines above. If it will be "
+                    "retried, it stays in the outbox.",
+                    "%(failed)d orders could not be sent now; see the lines above. Those that "
+                    "will be retried stay in the outbox.",
+                    failed,
                 )
                 % {"failed": failed}
             )
@@ -513,9 +525,12 @@ class Command(BaseCommand):
         progress.clear()
         if self.verbosity >= 1:
             self.stderr.write(
-                _(
-                    "Dry run: %(count)d order(s), %(invalid)d with problems; nothing was sent "
-                    "or queued."
+                ngettext(
+                    "Dry run: %(count)d order, %(invalid)d with problems; nothing was sent "
+                    "or queued.",
+                    "Dry run: %(count)d orders, %(invalid)d with problems; nothing was sent "
+                    "or queued.",
+                    count,
                 )
                 % {"count": count, "invalid": invalid},
                 style_func=self.style.WARNING if invalid else self.style.SUCCESS,

@@ -1,0 +1,3 @@
+"""Benchmarks: run with `make bench` (python -m benchmarks)."""
+
+from __future__ import annotations
