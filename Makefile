@@ -9,12 +9,14 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test pytest test-postgres test-celery docs demo fake screenshots bench test-django52 messages clean
+.PHONY: help venv lint format test pytest test-postgres test-celery soak docs demo fake screenshots bench test-django52 messages clean
 
 help:
 	@echo "make demo   run the example shop with the embedded fake Vipps and the worker (PORT=$(PORT))"
 	@echo "make test   create $(VENV), install, run ruff, the tests and the docs build"
 	@echo "make bench  run the benchmarks and print ratios"
+	@echo "make soak   the long runs (PostgreSQL, thousands of orders, a flaky Vipps)"
+	@echo "make test-django52  the suite on Django 5.2 LTS, in .venv-django52"
 	@echo "make docs   build the documentation into docs/_build/html"
 
 $(BIN)/.installed: pyproject.toml
@@ -42,11 +44,16 @@ format: venv
 ENGINE_TESTS := tests/test_sync.py tests/test_worker.py tests/test_concurrency.py tests/test_dispatch.py
 
 pytest: venv
-	$(BIN)/python -m pytest -m "not redis" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not redis and not soak" $(PYTEST_ARGS)
 
 test-postgres: venv
 	scripts/with-services --postgres --name "PostgreSQL tier" -- \
-		$(BIN)/python -m pytest -m "not redis" $(ENGINE_TESTS) $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -m "not redis and not soak" $(ENGINE_TESTS) $(PYTEST_ARGS)
+
+# Long runs (thousands of orders, a flaky Vipps, several workers) on PostgreSQL; CI runs them.
+soak: venv
+	scripts/with-services --postgres --name "Soak tier" -- \
+		$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
 
 test-celery: venv
 	scripts/with-services --redis --name "Celery tier" -- \

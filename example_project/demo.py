@@ -121,6 +121,28 @@ class Demo:
             flush=True,
         )
 
+    def report_received(self, stopping: threading.Event, timeout: float = 20) -> None:
+        """Print what the fake Vipps received for the demo orders, once the worker sent them."""
+        deadline = time.monotonic() + timeout
+        while not self.synced() and time.monotonic() < deadline and not stopping.wait(0.2):
+            pass
+        print("  What Vipps received for the demo orders:")
+        for msn, kind, reference in self.fake._preview_keys():
+            receipt = self.fake.receipt(reference, kind, msn) or {}
+            category = self.fake.category(reference, kind, msn) or {}
+            lines = receipt.get("orderLines") or []
+            total = sum(
+                -line["totalAmount"] if line.get("isReturn") else line["totalAmount"]
+                for line in lines
+            )
+            image = "with image" if category.get("imageId") else "no image"
+            print(
+                f"    {reference:<24} {category.get('category', '-'):<19} {len(lines)} lines, "
+                f"{total / 100:.2f} {receipt.get('bottomLine', {}).get('currency', '')}, {image}"
+            )
+            print(f"      {self.fake.preview_url(reference, kind, msn)}")
+        print(flush=True)
+
     def synced(self) -> bool:
         receipts = [r for r in self.fake.requests_for("POST", "/receipts/") if r.status == 201]
         links = [r for r in self.fake.requests_for("PUT", "/categories/") if r.status == 200]
@@ -192,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             demo.smoke()
             return 0
         demo.banner()
+        demo.report_received(stopping)
         while not stopping.wait(0.5):
             for child in demo.children:
                 if child.poll() is not None:

@@ -16,9 +16,10 @@ IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 try:  # Django 6 ships the task framework; on Django 5.2 it is the django-tasks backport
     import django.tasks as tasks_framework
-    from django.tasks.backends.base import BaseTaskBackend  # noqa: F401 - for the tests
+    from django.tasks.backends.base import BaseTaskBackend
 except ImportError:  # pragma: no cover - Django 5.2
     import django_tasks as tasks_framework  # type: ignore[no-redef]
+    from django_tasks.backends.base import BaseTaskBackend  # type: ignore[no-redef]  # noqa: F401
 
 #: "django.tasks" or "django_tasks": where TASKS backends live on this Django.
 TASKS_PACKAGE = tasks_framework.__name__
