@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import django
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import caches
 from django.core.signals import setting_changed
@@ -87,8 +88,6 @@ def get_client(merchant_serial_number: str | None = None) -> OrderManagementClie
     msn = str(merchant_serial_number or app_settings.MERCHANT_SERIAL_NUMBER or "")
     client = _clients.get(msn)
     if client is None:
-        import django
-
         client = OrderManagementClient(
             base_url=app_settings.BASE_URL,
             client_id=app_settings.CLIENT_ID,
