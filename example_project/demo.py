@@ -31,6 +31,8 @@ DEMO_ORDERS = 3  # what seed_demo creates: delivered, shipped, paid
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        # As the servers do: a port a previous run just closed (TIME_WAIT) is free to use.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -95,7 +97,7 @@ class Demo:
         print(f"== Fake Vipps on {self.fake.url}", flush=True)
         print("== Preparing the database and demo data", flush=True)
         self.manage("migrate", "--noinput", "-v", "0")
-        self.manage("seed_demo")
+        self.manage("seed_demo", "--fresh-vipps")
         print("== Starting the worker and the shop", flush=True)
         self.spawn("vipps_om_worker", "--poll-interval", "1", "--worker-id", "demo-worker")
         self.spawn("runserver", f"127.0.0.1:{self.port}", "--noreload", "--skip-checks")

@@ -39,6 +39,17 @@ def test_the_demo_brings_up_shop_fake_and_worker_and_the_orders_reach_the_fake(t
     assert "Demo data: 5 products, 3 orders" in finished.stdout
     assert "Stopped." in finished.stdout
 
+    # A second run keeps the shop's data, but its fake Vipps starts empty: everything is resent.
+    again = subprocess.run(
+        demo_command(tmp_path, "--smoke"),
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Smoke test passed: 3 demo orders reached the fake Vipps" in again.stdout
+
 
 def test_the_demo_prints_where_everything_is_and_stops_on_ctrl_c(tmp_path):
     demo = subprocess.Popen(

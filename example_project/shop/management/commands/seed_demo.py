@@ -96,8 +96,18 @@ def draw(colour: tuple[int, int, int], shape: str) -> bytes:
 class Command(BaseCommand):
     help = "Create the example shop's products, users (admin/admin, customer/customer) and orders."
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--fresh-vipps",
+            action="store_true",
+            help="Forget what was sent (the embedded fake Vipps starts empty) and queue every "
+            "order again.",
+        )
+
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["fresh_vipps"]:
+            self._forget_vipps()
         for username, password, staff in USERS:
             if not User.objects.filter(username=username).exists():
                 user = User(username=username, is_staff=staff, is_superuser=staff)
@@ -125,6 +135,21 @@ class Command(BaseCommand):
             f"Demo data: {Product.objects.count()} products, {Order.objects.count()} orders, "
             "users admin/admin and customer/customer."
         )
+
+    def _forget_vipps(self) -> None:
+        """The fake keeps its state in memory: a new demo run must send everything again."""
+        from vipps_order_management import services
+        from vipps_order_management.models import (
+            OutboxItem,
+            SyncAttempt,
+            UploadedImage,
+            VippsOrder,
+        )
+
+        for model in (SyncAttempt, OutboxItem, VippsOrder, UploadedImage):
+            model.objects.all().delete()
+        for order in Order.objects.exclude(vipps_reference=""):
+            services.enqueue(order)
 
     def _orders(self) -> None:
         customer = User.objects.get(username="customer")
