@@ -666,3 +666,24 @@ def test_sync_now_does_not_wait_for_a_backoff(vipps, make_order, settings):
     results = services.sync_now(order, kinds=["links"])
     assert [(r.kind, r.status) for r in results] == [("links", "done")]
     assert vipps.category(order.vipps_reference) is not None
+
+
+def test_a_product_image_shared_by_a_batch_of_orders_is_read_once_for_its_digest(
+    vipps, make_order, monkeypatch
+):
+    from vipps_order_management import adapters
+
+    reads = []
+    real = adapters.read_from_storage
+
+    def counting(storage, name, **kwargs):
+        reads.append(name)
+        return real(storage, name, **kwargs)
+
+    monkeypatch.setattr(adapters, "read_from_storage", counting)
+    for _ in range(10):
+        make_order(status="new")
+    services.drain(worker_id="test")
+    # One read for the digest, one to prepare the image that Vipps did not have yet.
+    assert reads == ["products/socks.png", "products/socks.png"]
+    assert len(vipps.images()) == 1

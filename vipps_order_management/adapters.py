@@ -40,9 +40,8 @@ from django.core.exceptions import FieldDoesNotExist
 from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
-from django.utils.module_loading import import_string
 
-from .conf import SETTINGS_NAME, app_settings
+from .conf import SETTINGS_NAME, app_settings, configured_class
 from .exceptions import VippsConfigurationError
 from .images import read_from_storage, read_stored_image
 from .payloads import (
@@ -341,16 +340,9 @@ def resolve_model(label: str) -> type[models.Model]:
 def resolve_adapter(label: str, path: str | type[OrderAdapter]) -> OrderAdapter:
     """An instance of the adapter named for ``label`` in ``ORDER_ADAPTERS``, or a configuration error."""
     model = resolve_model(label)
-    try:
-        adapter_class = import_string(path) if isinstance(path, str) else path
-    except ImportError as exc:
-        raise VippsConfigurationError(
-            f"{SETTINGS_NAME}['ORDER_ADAPTERS'][{label!r}]: cannot import {path!r} ({exc})"
-        ) from None
-    if not (isinstance(adapter_class, type) and issubclass(adapter_class, OrderAdapter)):
-        raise VippsConfigurationError(
-            f"{SETTINGS_NAME}['ORDER_ADAPTERS'][{label!r}]: {path!r} is not an OrderAdapter subclass"
-        )
+    adapter_class = configured_class(
+        path, base=OrderAdapter, key=f"'ORDER_ADAPTERS'][{label!r}", kind="an OrderAdapter subclass"
+    )
     try:
         return adapter_class(model)
     except Exception as exc:

@@ -19,6 +19,9 @@ from typing import Any
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from .exceptions import VippsConfigurationError
 
 SETTINGS_NAME = "VIPPS_ORDER_MANAGEMENT"
 ENVIRONMENT_PREFIX = "VIPPS_ORDER_MANAGEMENT_"
@@ -143,6 +146,23 @@ class AppSettings:
 
 
 app_settings = AppSettings()
+
+
+def configured_class(value: str | type, *, base: type, key: str, kind: str) -> type:
+    """The class a setting names (a dotted path, or the class itself), checked to be a ``base``.
+
+    ``key`` is how the setting is spelt in messages, e.g. ``"ORDER_ADAPTERS['shop.Order']"``;
+    ``kind`` what the class must be, e.g. ``"an OrderAdapter subclass"``.
+    """
+    try:
+        found = import_string(value) if isinstance(value, str) else value
+    except ImportError as exc:
+        raise VippsConfigurationError(
+            f"{SETTINGS_NAME}[{key}]: cannot import {value!r} ({exc})"
+        ) from None
+    if not (isinstance(found, type) and issubclass(found, base)):
+        raise VippsConfigurationError(f"{SETTINGS_NAME}[{key}]: {value!r} is not {kind}")
+    return found
 
 
 @receiver(setting_changed, dispatch_uid="vipps_order_management.conf.reload")

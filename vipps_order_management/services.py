@@ -330,13 +330,14 @@ def drain(
         if not batch:
             break
         # An order's rows (links, receipt) come one after the other: load it once per batch.
-        loaded_token = _loaded_orders.set({})
+        loaded_token, digests_token = _loaded_orders.set({}), _image_digests.set({})
         try:
             stopped = _drain_batch(
                 batch, result, worker_id, should_stop, deadline, consecutive_transient
             )
         finally:
             _loaded_orders.reset(loaded_token)
+            _image_digests.reset(digests_token)
         if stopped is None:
             return result
         consecutive_transient = stopped
@@ -421,6 +422,12 @@ class _Loaded:
 
 _loaded_orders: contextvars.ContextVar[dict[tuple[int, str], _Loaded] | None] = (
     contextvars.ContextVar("vipps_order_management_loaded_orders", default=None)
+)
+
+
+#: SHA-256 digests of image files by name, for one batch (files of a name do not change within it).
+_image_digests: contextvars.ContextVar[dict[str, bytes] | None] = contextvars.ContextVar(
+    "vipps_order_management_image_digests", default=None
 )
 
 
@@ -613,15 +620,14 @@ def _ensure_image(
     """The Vipps imageId for these images (a collage when several), uploading it at most once."""
     if not sources:
         return None
-    blobs = [source.read() for source in sources]
-    source_hash = _source_hash(blobs)
+    source_hash = _digest_hash([_digest(source) for source in sources])
     msn = target.merchant_serial_number
     known = UploadedImage.objects.filter(
         merchant_serial_number=msn, source_hash=source_hash
     ).first()
     if known is not None:
         return known.image_id
-    prepared = _prepare(sources, blobs)
+    prepared = _prepare(sources, [source.read() for source in sources])
     try:
         target.client.upload_image(prepared.image_id, prepared.data)
     except VippsConflict:
@@ -668,9 +674,20 @@ def order_image(order: models.Model) -> PreparedImage | None:
         return None
 
 
-def _source_hash(blobs: Sequence[bytes]) -> str:
+def _digest(source: ImageSource) -> bytes:
+    """SHA-256 of the source's bytes; a product image on many orders of a batch is read once."""
+    cache = _image_digests.get()
+    if cache is not None and source.name in cache:
+        return cache[source.name]
+    digest = hashlib.sha256(source.read()).digest()
+    if cache is not None and source.name:
+        cache[source.name] = digest
+    return digest
+
+
+def _digest_hash(digests: Sequence[bytes]) -> str:
     """What identifies a set of source images (one, or a collage) before any preparing."""
-    return hashlib.sha256(b"".join(hashlib.sha256(blob).digest() for blob in blobs)).hexdigest()
+    return hashlib.sha256(b"".join(digests)).hexdigest()
 
 
 def forget_images(order: models.Model) -> int:
@@ -687,7 +704,7 @@ def forget_images(order: models.Model) -> int:
     for sources in source_sets:
         with contextlib.suppress(ImageValidationError):
             if sources:
-                hashes.add(_source_hash([source.read() for source in sources]))
+                hashes.add(_digest_hash([_digest(source) for source in sources]))
     deleted, _ = UploadedImage.objects.filter(
         merchant_serial_number=msn, source_hash__in=hashes
     ).delete()
@@ -871,31 +888,25 @@ def _compare_and_record(
         signals.receipt_sent.send(type(order), order=order, receipt=receipt, via="api")
         return "Vipps had no receipt; sent it."
     differences = receipt.diff(remote)
-    if not differences:
-        first_time = state.receipt_state not in (States.SENT, States.DRIFT)
-        _save_state(
-            state,
-            receipt_state=States.SENT,
-            receipt_hash=remote.content_hash(),
-            receipt_sent_at=state.receipt_sent_at or timezone.now(),
-            receipt_sent_via=state.receipt_sent_via or "remote",
-            drift=[],
-            drift_detected_at=None,
-        )
-        if first_time:
-            signals.receipt_sent.send(type(order), order=order, receipt=remote, via="remote")
-        return f"Receipt {reason}; it matches what Vipps holds."
     drift = [{"path": d.path, "local": d.local, "remote": d.remote} for d in differences]
-    new_drift = state.receipt_state != States.DRIFT or state.drift != drift
+    first_time = state.receipt_state not in (States.SENT, States.DRIFT)
+    new_drift = bool(drift) and (state.receipt_state != States.DRIFT or state.drift != drift)
     _save_state(
         state,
-        receipt_state=States.DRIFT,
+        receipt_state=States.DRIFT if drift else States.SENT,
+        # The hash of Vipps's copy: an order that comes to match it again is "sent" again.
         receipt_hash=remote.content_hash(),
         receipt_sent_at=state.receipt_sent_at or timezone.now(),
         receipt_sent_via=state.receipt_sent_via or "remote",
         drift=drift,
-        drift_detected_at=timezone.now() if new_drift else state.drift_detected_at,
+        drift_detected_at=(timezone.now() if new_drift else state.drift_detected_at)
+        if drift
+        else None,
     )
+    if first_time:
+        signals.receipt_sent.send(type(order), order=order, receipt=remote, via="remote")
+    if not drift:
+        return f"Receipt {reason}; it matches what Vipps holds."
     if new_drift:
         logger.warning(
             "The receipt of %s differs from the one Vipps holds: %s",

@@ -16,11 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from django.utils.module_loading import import_string
 from rest_framework.permissions import BasePermission, DjangoModelPermissions, IsAuthenticated
 
-from ..conf import SETTINGS_NAME, app_settings
-from ..exceptions import VippsConfigurationError
+from ..conf import app_settings, configured_class
 
 __all__ = [
     "ADD",
@@ -48,19 +46,14 @@ def configured_permission_classes() -> list[type[BasePermission]]:
         configured = (configured,)
     classes: list[type[BasePermission]] = []
     for entry in configured:
-        try:
-            permission_class = import_string(entry) if isinstance(entry, str) else entry
-        except ImportError as exc:
-            raise VippsConfigurationError(
-                f"{SETTINGS_NAME}['API_PERMISSION_CLASSES']: cannot import {entry!r} ({exc})"
-            ) from None
-        if not (
-            isinstance(permission_class, type) and issubclass(permission_class, BasePermission)
-        ):
-            raise VippsConfigurationError(
-                f"{SETTINGS_NAME}['API_PERMISSION_CLASSES']: {entry!r} is not a DRF permission class"
+        classes.append(
+            configured_class(
+                entry,
+                base=BasePermission,
+                key="'API_PERMISSION_CLASSES'",
+                kind="a DRF permission class",
             )
-        classes.append(permission_class)
+        )
     return classes
 
 
