@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import io
+import json
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import requests
 from PIL import Image
@@ -28,7 +33,6 @@ from vipps_order_management.client import OrderManagementClient
 from vipps_order_management.exceptions import PayloadValidationError, VippsAPIError
 from vipps_order_management.payloads import Category
 from vipps_order_management.testing import FakeMerchant, FakeVippsServer, RecordedRequest
-from vipps_order_management.testing import jwt as fake_jwt
 from vipps_order_management.testing.fake_server import (
     IDENTITY_MISMATCH,
     image_dimensions,
@@ -40,6 +44,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    return jwt.decode(token, options={"verify_signature": False})
 
 
 def png(width: int = 200, height: int = 200) -> bytes:
@@ -202,8 +210,8 @@ def test_token_fields_are_strings_and_the_jwt_matches_them(
     assert int(body["expires_on"]) - int(body["not_before"]) == 3600
     assert abs(int(body["not_before"]) - vipps_fake.now()) < 5
 
-    claims = fake_jwt.decode(body["access_token"], verify=False)
-    assert fake_jwt.decode_header(body["access_token"])["alg"] == "HS256"
+    claims = claims_of(body["access_token"])
+    assert jwt.get_unverified_header(body["access_token"])["alg"] == "HS256"
     assert claims["exp"] == int(body["expires_on"])
     assert claims["nbf"] == int(body["not_before"])
     assert claims["iat"] == int(body["not_before"])
@@ -216,9 +224,7 @@ def test_token_fields_are_strings_and_the_jwt_matches_them(
 def test_several_tokens_are_valid_at_once(vipps_fake: FakeVippsServer, api: Api) -> None:
     first = api.fetch_token().json()["access_token"]
     second = api.fetch_token().json()["access_token"]
-    assert (
-        fake_jwt.decode(first, verify=False)["jti"] != fake_jwt.decode(second, verify=False)["jti"]
-    )
+    assert claims_of(first)["jti"] != claims_of(second)["jti"]
 
     for token in (first, second):
         response = api.get_order("order-1", headers={"Authorization": f"Bearer {token}"})
@@ -287,9 +293,7 @@ def test_auth_failures_come_in_order(vipps_fake: FakeVippsServer, api: Api) -> N
     assert "invalid subscription key" in response.json()["message"]
     key = {"Ocp-Apim-Subscription-Key": merchant.subscription_key}
     # 3. bearer problems, before the MSN is even looked at
-    foreign = fake_jwt.encode(
-        {**fake_jwt.decode(api.token, verify=False)}, b"another server's signing key"
-    )
+    foreign = jwt.encode(claims_of(api.token), b"another fake Vipps server's signing key")
     for authorization in (
         None,
         api.token,
@@ -1064,7 +1068,7 @@ def test_authorization_is_redacted_in_the_log(vipps_fake: FakeVippsServer, api: 
     record = vipps_fake.requests[-1]
     assert record.headers["authorization"] == "Bearer <redacted>"
     assert api.token not in repr(vipps_fake.requests)
-    assert record.token_jti == fake_jwt.decode(api.token, verify=False)["jti"]
+    assert record.token_jti == claims_of(api.token)["jti"]
 
 
 def test_json_success_bodies_and_extra_details() -> None:
@@ -1105,28 +1109,169 @@ def test_start_and_stop_are_idempotent_and_restart_keeps_the_port() -> None:
     assert not fake.running
 
 
-# --------------------------------------------------------------------------- jwt, validator
+# --------------------------------------------------------------------------- looking at the fake
 
 
-def test_jwt_round_trip_and_tampering() -> None:
-    token = fake_jwt.encode({"sub": "x", "exp": 200, "nbf": 100}, "key")
-    assert fake_jwt.decode(token, "key") == {"sub": "x", "exp": 200, "nbf": 100}
-    assert fake_jwt.decode(token, "key", now=150)["sub"] == "x"
-    with pytest.raises(fake_jwt.ExpiredTokenError):
-        fake_jwt.decode(token, "key", now=200)
-    with pytest.raises(fake_jwt.JWTError, match="not valid yet"):
-        fake_jwt.decode(token, "key", now=99)
-    with pytest.raises(fake_jwt.JWTError, match="signature"):
-        fake_jwt.decode(token, "other key")
-    header, claims, signature = token.split(".")
-    forged = fake_jwt.b64url_encode(b'{"sub":"admin","exp":200}')
-    with pytest.raises(fake_jwt.JWTError):
-        fake_jwt.decode(f"{header}.{forged}.{signature}", "key")
-    unsigned = fake_jwt.b64url_encode(b'{"alg":"none"}')
-    with pytest.raises(fake_jwt.JWTError, match="algorithm"):
-        fake_jwt.decode(f"{unsigned}.{claims}.", "key")
-    with pytest.raises(fake_jwt.JWTError):
-        fake_jwt.decode("a.b", "key")
+def _send_one_of_everything(api: Api, image: bytes) -> dict[str, Any]:
+    """An order as a shop sends it: image, v2 link, v3 link, receipt; returns what was sent."""
+    sent = {
+        "receipt": receipt_body(line(), line(name="Shipping", id="ship", isShipping=True)),
+        "category": {
+            "category": "RECEIPT",
+            "orderDetailsUrl": "https://shop.example/o/1",
+            "imageId": "img-1",
+        },
+        "v3": {
+            "orderId": "order-1",
+            "paymentType": "ECOM",
+            "type": "TICKET",
+            "url": "myshop://tickets/1",
+        },
+    }
+    assert api.upload("img-1", image).status_code == 200
+    assert api.put_category("order-1", sent["category"], payment_type="ecom").status_code == 200
+    created = api.call("POST", f"{OM}/v3/categories", json=sent["v3"])
+    sent["v3"] = {"categoryId": created.json()["categoryId"], **sent["v3"]}
+    assert api.post_receipt("order-1", sent["receipt"]).status_code == 201
+    return sent
+
+
+def test_state_endpoint_shows_what_each_merchant_holds_without_credentials(
+    vipps_fake: FakeVippsServer, api: Api, merchant_b: FakeMerchant
+) -> None:
+    image = png(200, 300)
+    sent = _send_one_of_everything(api, image)
+    other = Api(vipps_fake, merchant_b)
+    try:
+        recurring = receipt_body(line(name="Subscription"))
+        assert other.post_receipt("sub-1", recurring, payment_type="recurring").status_code == 201
+    finally:
+        other.close()
+
+    response = requests.get(f"{vipps_fake.url}/_fake/state", timeout=5)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    merchants = response.json()["merchants"]
+    assert set(merchants) == {"123456", "654321"}
+    assert merchants["123456"] == {
+        "msn": "123456",
+        "name": "",
+        "receipts": {"ECOM": {"order-1": sent["receipt"]}, "RECURRING": {}},
+        "categories": {"ECOM": {"order-1": sent["category"]}, "RECURRING": {}},
+        "categoriesV3": {"ECOM": {"order-1": [sent["v3"]]}, "RECURRING": {}},
+        "images": {
+            "img-1": {
+                "format": "PNG",
+                "width": 200,
+                "height": 300,
+                "size": len(image),
+                "sha256": hashlib.sha256(image).hexdigest(),
+            }
+        },
+    }
+    assert merchants["654321"]["receipts"] == {"ECOM": {}, "RECURRING": {"sub-1": recurring}}
+    assert merchants["654321"]["images"] == {}
+
+    one = requests.get(f"{vipps_fake.url}/_fake/state/654321", timeout=5)
+    assert one.status_code == 200
+    assert one.json() == merchants["654321"]
+    assert requests.get(f"{vipps_fake.url}/_fake/state/999999", timeout=5).status_code == 404
+
+
+def test_state_describes_seeded_images_it_cannot_read(vipps_fake: FakeVippsServer) -> None:
+    vipps_fake.store_image("junk", b"not an image")
+    images = requests.get(f"{vipps_fake.url}/_fake/state/123456", timeout=5).json()["images"]
+    assert images == {
+        "junk": {
+            "format": None,
+            "width": None,
+            "height": None,
+            "size": 12,
+            "sha256": hashlib.sha256(b"not an image").hexdigest(),
+        }
+    }
+
+
+def test_front_page_says_what_it_is_and_where_to_look(
+    vipps_fake: FakeVippsServer, merchant_b: FakeMerchant
+) -> None:
+    response = requests.get(f"{vipps_fake.url}/", timeout=5)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    page = response.text
+    assert "Fake Vipps MobilePay API" in page
+    assert "123456" in page
+    assert "654321" in page
+    assert 'href="/preview/"' in page
+    assert 'href="/_fake/state"' in page
+    # self-contained: nothing is loaded from anywhere
+    assert not re.search(r"<script|<link|<img|<iframe|src=|url\(|@import", page)
+    assert not re.search(r'href="(?!/)', page)
+
+
+def test_looking_is_never_faulted_nor_recorded(vipps_fake: FakeVippsServer, api: Api) -> None:
+    assert api.post_receipt("order-1", receipt_body()).status_code == 201
+    vipps_fake.clear_requests()
+    vipps_fake.faults.fail_next(status=503)
+
+    for path in (
+        "/",
+        "/_fake/state",
+        "/_fake/state/123456",
+        "/preview/",
+        "/preview/123456/ECOM/order-1",
+    ):
+        assert requests.get(f"{vipps_fake.url}{path}", timeout=5).status_code == 200, path
+
+    assert vipps_fake.requests == []
+    assert vipps_fake.faults.pending == 1  # still armed for the next API call
+    assert api.get_order("order-1").status_code == 503
+
+
+def test_preview_pages_list_and_draw_what_was_sent(vipps_fake: FakeVippsServer, api: Api) -> None:
+    _send_one_of_everything(api, png())
+
+    index = requests.get(f"{vipps_fake.url}/preview/", timeout=5)
+    assert 'href="/preview/123456/ECOM/order-1"' in index.text
+    page = requests.get(vipps_fake.preview_url("order-1"), timeout=5)
+    assert page.status_code == 200
+    assert "Socks" in page.text
+    assert requests.get(vipps_fake.preview_url("order-2"), timeout=5).status_code == 404
+
+
+# --------------------------------------------------------------------------- tokens, validator
+
+
+def _segment(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def test_tampered_unsigned_and_foreign_tokens_are_refused(
+    vipps_fake: FakeVippsServer, api: Api
+) -> None:
+    genuine = api.token
+    header, _, signature = genuine.split(".")
+    claims = claims_of(genuine)
+    with FakeVippsServer() as other_fake:  # same default keys, its own signing key
+        other = Api(other_fake)
+        try:
+            foreign = other.token
+        finally:
+            other.close()
+    refused = {
+        "longer life": f"{header}.{_segment({**claims, 'exp': claims['exp'] + 86400})}.{signature}",
+        "other merchant": f"{header}.{_segment({**claims, 'msn': '654321'})}.{signature}",
+        "unsigned": jwt.encode(claims, None, algorithm="none"),
+        "other fake": foreign,
+    }
+    for why, token in refused.items():
+        response = api.get_order("order-1", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, why
+        note = vipps_fake.requests[-1].note or ""
+        assert note.startswith("token was not issued by this server"), (why, note)
+    assert api.get_order("order-1").status_code == 404  # the genuine token still works
 
 
 def test_receipt_problems_can_be_used_directly() -> None:
@@ -1158,7 +1303,27 @@ def test_vipps_fake_settings_points_the_app_at_the_fake(
     } == settings.VIPPS_ORDER_MANAGEMENT
 
 
-def test_cli_serves_until_sigterm() -> None:
+def _banner(process: subprocess.Popen[str], last: str, timeout: float = 30) -> str:
+    """The lines the process prints up to and including ``last``, without blocking forever."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for text in process.stdout:
+            lines.put(text)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    while not seen or seen[-1].strip() != last:
+        text = lines.get(timeout=timeout)
+        assert text is not None, "".join(seen)
+        seen.append(text)
+    return "".join(seen)
+
+
+def test_cli_prints_a_banner_a_shell_can_source_and_serves_until_sigterm() -> None:
+    secret = "cli secret with 'quotes' and $HOME"
     command = [
         sys.executable,
         "-m",
@@ -1166,7 +1331,7 @@ def test_cli_serves_until_sigterm() -> None:
         "--port",
         "0",
         "--client-secret",
-        "cli-secret-value",
+        secret,
         "--msn",
         "7654",
     ]
@@ -1174,36 +1339,47 @@ def test_cli_serves_until_sigterm() -> None:
         command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:
         try:
-            assert process.stdout is not None
-            printed: dict[str, str] = {}
-            for _ in range(20):
-                output = process.stdout.readline()
-                if not output:
-                    break
-                name, sep, value = output.strip().partition("=")
-                if sep:
-                    printed[name] = value
-                if name == "MERCHANT_SERIAL_NUMBER":
-                    break
-            assert printed["BASE_URL"].startswith("http://127.0.0.1:")
-            assert printed["CLIENT_SECRET"] == "cli-secret-value"
-            assert printed["MERCHANT_SERIAL_NUMBER"] == "7654"
-            headers = {
-                "client_id": printed["CLIENT_ID"],
-                "client_secret": printed["CLIENT_SECRET"],
-                "Ocp-Apim-Subscription-Key": printed["SUBSCRIPTION_KEY"],
-            }
-            token = requests.post(
-                f"{printed['BASE_URL']}/accesstoken/get", headers=headers, timeout=5
+            banner = _banner(process, "# Press Ctrl+C to stop.")
+            # The whole banner is shell; what it exports is exactly what the app reads.
+            show = f"{sys.executable} -c 'import json, os; print(json.dumps(dict(os.environ)))'"
+            sourced = subprocess.run(
+                ["sh", "-c", f"{banner}\n{show}"],
+                env={},
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
             )
+            exported = {
+                name: value
+                for name, value in json.loads(sourced.stdout).items()
+                if name.startswith("VIPPS_ORDER_MANAGEMENT_")
+            }
+            url = exported["VIPPS_ORDER_MANAGEMENT_BASE_URL"]
+            assert url.startswith("http://127.0.0.1:")
+            assert exported == {
+                "VIPPS_ORDER_MANAGEMENT_BASE_URL": url,
+                "VIPPS_ORDER_MANAGEMENT_CLIENT_ID": "fake-client-id",
+                "VIPPS_ORDER_MANAGEMENT_CLIENT_SECRET": secret,
+                "VIPPS_ORDER_MANAGEMENT_SUBSCRIPTION_KEY": "fake-subscription-key",
+                "VIPPS_ORDER_MANAGEMENT_MERCHANT_SERIAL_NUMBER": "7654",
+            }
+            assert f"{url}/preview/" in banner
+            assert f"{url}/_fake/state" in banner
+            headers = {
+                "client_id": exported["VIPPS_ORDER_MANAGEMENT_CLIENT_ID"],
+                "client_secret": exported["VIPPS_ORDER_MANAGEMENT_CLIENT_SECRET"],
+                "Ocp-Apim-Subscription-Key": exported["VIPPS_ORDER_MANAGEMENT_SUBSCRIPTION_KEY"],
+            }
+            token = requests.post(f"{url}/accesstoken/get", headers=headers, timeout=5)
             assert token.status_code == 200
-            assert fake_jwt.decode(token.json()["access_token"], verify=False)["msn"] == "7654"
+            assert claims_of(token.json()["access_token"])["msn"] == "7654"
         finally:
             process.send_signal(signal.SIGTERM)
             _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0
     assert "POST /accesstoken/get 200" in stderr
-    assert "cli-secret-value" not in stderr
+    assert secret not in stderr
     assert token.json()["access_token"] not in stderr
 
 

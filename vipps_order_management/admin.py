@@ -50,7 +50,7 @@ from .models import (
     matching_outer_order,
     sync_status,
 )
-from .preview import PreviewLink, render_preview
+from .display.preview import PreviewLink, render_preview
 
 __all__ = [
     "OrderImageInline",

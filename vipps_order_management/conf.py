@@ -28,6 +28,8 @@ ENVIRONMENT_PREFIX = "VIPPS_ORDER_MANAGEMENT_"
 
 #: Keys whose value may come from the environment when the settings dict leaves them out.
 CREDENTIAL_KEYS = ("CLIENT_ID", "CLIENT_SECRET", "SUBSCRIPTION_KEY", "MERCHANT_SERIAL_NUMBER")
+#: Every key that may come from the environment (``VIPPS_ORDER_MANAGEMENT_<KEY>``).
+ENVIRONMENT_KEYS = (*CREDENTIAL_KEYS, "BASE_URL")
 
 #: Keys whose value is a dict merged over its default, so a project can change one sub-key.
 NESTED_KEYS = ("RETRY",)
@@ -128,7 +130,7 @@ class AppSettings:
             if name in NESTED_KEYS and isinstance(value, Mapping):
                 return {**default, **value}
             return value
-        if name in CREDENTIAL_KEYS:
+        if name in ENVIRONMENT_KEYS:
             return os.environ.get(ENVIRONMENT_PREFIX + name) or default
         return default
 

@@ -1,8 +1,8 @@
 """Test helpers shipped with the app: a fake Vipps API server and pytest fixtures.
 
-Names are imported lazily so that ``python -m vipps_order_management.testing.fake_server`` does
-not import the module twice (and warn), and so importing this package stays cheap for the pytest
-plugin.
+Names are imported lazily (from the ``fake`` package) so that ``python -m
+vipps_order_management.testing.fake_server`` does not import that module twice (and warn), and
+so importing this package stays cheap for the pytest plugin.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .fake_server import FakeMerchant, FakeVippsServer, FaultInjector, RecordedRequest
+    from .fake import FakeMerchant, FakeVippsServer, FaultInjector, RecordedRequest
 
 __all__ = ["FakeMerchant", "FakeVippsServer", "FaultInjector", "RecordedRequest"]
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module(".fake_server", __name__), name)
+        return getattr(importlib.import_module(".fake", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .fake_server import FakeVippsServer
+    from .fake import FakeVippsServer
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +30,7 @@ def vipps_fake_server_options() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def vipps_fake_server(vipps_fake_server_options: dict[str, Any]) -> Iterator[FakeVippsServer]:
     """A started fake Vipps server shared by the whole session; prefer ``vipps_fake`` in tests."""
-    from .fake_server import FakeVippsServer
+    from .fake import FakeVippsServer
 
     with FakeVippsServer(**vipps_fake_server_options) as server:
         yield server

@@ -16,45 +16,11 @@ import base64
 import html
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.resources import files
 from typing import Any
 
-__all__ = ["DEFAULT_LABELS", "PreviewLink", "format_minor", "render_preview"]
+from . import APP_LABELS, format_minor, icon_svg, signed_amount, vat_rows
 
-#: Button texts by category, and the other words on the page. Override any of them.
-DEFAULT_LABELS: dict[str, str] = {
-    "RECEIPT": "Receipt",
-    "ORDER_CONFIRMATION": "Order confirmation",
-    "DELIVERY": "Track delivery",
-    "TICKET": "Ticket",
-    "BOOKING": "Booking",
-    "GENERAL": "More information",
-    "title": "Payment details",
-    "order_details": "Order details",
-    "shipping": "Shipping",
-    "returned": "Returned",
-    "discount": "Discount",
-    "vat": "VAT",
-    "net": "Net",
-    "total": "Total",
-    "receipt_number": "Receipt no.",
-    "no_receipt": "No order lines have been sent for this payment.",
-    "no_link": "No link has been sent for this payment.",
-    "preview_note": "Preview: how the Vipps MobilePay app shows this order.",
-}
-
-_ICON_FILES = {
-    "RECEIPT": "receipt",
-    "ORDER_CONFIRMATION": "order-confirmation",
-    "DELIVERY": "delivery",
-    "TICKET": "ticket",
-    "BOOKING": "booking",
-    "GENERAL": "general",
-}
-_FALLBACK_ICON = (
-    '<svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true">'
-    '<circle cx="12" cy="12" r="9" fill="none" stroke="currentColor" stroke-width="2"/></svg>'
-)
+__all__ = ["PreviewLink", "render_preview"]
 
 
 @dataclass(frozen=True)
@@ -77,17 +43,6 @@ class _Page:
     extra_notes: list[str] = field(default_factory=list)
 
 
-def format_minor(amount: int, currency: str) -> str:
-    """``123450, "NOK"`` -> ``"1 234,50 kr"``; integers only, as the API sends them."""
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(int(amount)), 100)
-    grouped = f"{major:,}".replace(",", "\u00a0")
-    unit = {"NOK": "kr", "DKK": "kr."}.get(currency, currency)
-    if currency == "EUR":
-        return f"{sign}{grouped},{minor:02d}\u00a0€"
-    return f"{sign}{grouped},{minor:02d}\u00a0{unit}"
-
-
 def render_preview(
     *,
     receipt: Mapping[str, Any] | None,
@@ -104,7 +59,7 @@ def render_preview(
         receipt=receipt,
         links=list(links),
         image=image,
-        labels={**DEFAULT_LABELS, **(labels or {})},
+        labels={**APP_LABELS, **(labels or {})},
         reference=reference,
         extra_notes=list(notes),
     )
@@ -128,7 +83,7 @@ def _body(page: _Page) -> str:
     lines = [line for line in receipt.get("orderLines") or () if isinstance(line, Mapping)]
     bottom = receipt.get("bottomLine") or {}
     currency = str(bottom.get("currency") or "NOK")
-    total = sum(_signed(line, "totalAmount") for line in lines)
+    total = sum(signed_amount(line, "totalAmount") for line in lines)
     parts = [
         '<div class="phone"><header class="top">',
         f'<p class="merchant">{_e(page.merchant)}</p>',
@@ -145,23 +100,6 @@ def _body(page: _Page) -> str:
     return "".join(parts)
 
 
-def _signed(line: Mapping[str, Any], key: str) -> int:
-    value = line.get(key) or 0
-    value = value if isinstance(value, int) and not isinstance(value, bool) else 0
-    return -value if line.get("isReturn") else value
-
-
-def _icon(category: str) -> str:
-    name = _ICON_FILES.get(category)
-    if name is None:
-        return _FALLBACK_ICON
-    try:
-        resource = files("vipps_order_management") / "static" / "vipps_order_management" / "icons"
-        return (resource / f"{name}.svg").read_text(encoding="utf-8")
-    except (FileNotFoundError, OSError):
-        return _FALLBACK_ICON
-
-
 def _links(page: _Page) -> str:
     if not page.links:
         return f'<p class="empty">{_e(page.labels["no_link"])}</p>'
@@ -172,7 +110,7 @@ def _links(page: _Page) -> str:
         href = _e(link.url) if scheme not in {"javascript", "data", "vbscript", "file"} else "#"
         buttons.append(
             f'<a class="button" href="{href}" target="_blank" rel="noopener noreferrer">'
-            f'<span class="icon">{_icon(link.category)}</span><span>{_e(label)}</span>'
+            f'<span class="icon">{icon_svg(link.category)}</span><span>{_e(label)}</span>'
             '<span class="chevron" aria-hidden="true">&rsaquo;</span></a>'
         )
     return f'<nav class="links">{"".join(buttons)}</nav>'
@@ -196,27 +134,18 @@ def _lines(
     shipping = [line for line in lines if line.get("isShipping")]
     rows = [_line_row(line, currency, labels) for line in goods]
     rows += [_line_row(line, currency, labels, shipping=True) for line in shipping]
-    vat: dict[str, list[int]] = {}
-    for line in lines:
-        rate = line.get("taxRate")
-        if not isinstance(rate, int) and isinstance(line.get("taxPercentage"), int):
-            rate = line["taxPercentage"] * 100
-        key = f"{rate / 100:g}\u00a0%" if isinstance(rate, int) else "?"
-        totals = vat.setdefault(key, [0, 0])
-        totals[0] += _signed(line, "totalAmountExcludingTax")
-        totals[1] += _signed(line, "totalTaxAmount")
-    vat_rows = "".join(
-        f"<tr><td>{_e(labels['vat'])} {_e(rate)}</td>"
-        f'<td class="num">{_e(labels["net"])} {_e(format_minor(net, currency))}</td>'
-        f'<td class="num">{_e(format_minor(tax, currency))}</td></tr>'
-        for rate, (net, tax) in vat.items()
+    vat_table = "".join(
+        f"<tr><td>{_e(labels['vat'])} {_e(_rate(row.rate))}</td>"
+        f'<td class="num">{_e(labels["net"])} {_e(format_minor(row.net, currency))}</td>'
+        f'<td class="num">{_e(format_minor(row.vat, currency))}</td></tr>'
+        for row in vat_rows({"orderLines": list(lines), "bottomLine": dict(bottom)})
     )
-    total = sum(_signed(line, "totalAmount") for line in lines)
+    total = sum(signed_amount(line, "totalAmount") for line in lines)
     number = bottom.get("receiptNumber")
     return (
         f'<section class="details"><h2>{_e(labels["order_details"])}</h2>'
         f'<table class="lines">{"".join(rows)}</table>'
-        f'<table class="vat">{vat_rows}</table>'
+        f'<table class="vat">{vat_table}</table>'
         f'<p class="total"><span>{_e(labels["total"])}</span>'
         f"<span>{_e(format_minor(total, currency))}</span></p>"
         + (
@@ -226,6 +155,10 @@ def _lines(
         )
         + "</section>"
     )
+
+
+def _rate(rate: Any) -> str:
+    return f"{rate.normalize():f}\u00a0%" if rate is not None else "?"
 
 
 def _line_row(
@@ -252,7 +185,7 @@ def _line_row(
     return (
         f'<tr class="{"shipping" if shipping else "item"}"><td>{name} {tag_html}'
         f"<small>{detail}</small></td>"
-        f'<td class="num">{_e(format_minor(_signed(line, "totalAmount"), currency))}</td></tr>'
+        f'<td class="num">{_e(format_minor(signed_amount(line, "totalAmount"), currency))}</td></tr>'
     )
 
 

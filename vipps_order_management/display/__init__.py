@@ -1,0 +1,120 @@
+"""How orders look to people: labels, icons, money and VAT rows, and the app preview.
+
+The rules here are shared by the admin, the template tags, the customer pages and the fake
+Vipps's preview, so they are written once. Nothing here imports Django (the fake renders its
+preview without a configured project); :mod:`.labels` holds the translated words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from ..payloads import CategoryType, Receipt
+
+__all__ = [
+    "APP_LABELS",
+    "VatRow",
+    "format_minor",
+    "icon_path",
+    "icon_svg",
+    "signed_amount",
+    "vat_rows",
+]
+
+#: The words of the app's payment screen, in English; :func:`.labels.app_labels` translates them.
+APP_LABELS: dict[str, str] = {
+    "RECEIPT": "Receipt",
+    "ORDER_CONFIRMATION": "Order confirmation",
+    "DELIVERY": "Track delivery",
+    "TICKET": "Ticket",
+    "BOOKING": "Booking",
+    "GENERAL": "More information",
+    "title": "Payment details",
+    "order_details": "Order details",
+    "shipping": "Shipping",
+    "returned": "Returned",
+    "discount": "Discount",
+    "vat": "VAT",
+    "net": "Net",
+    "total": "Total",
+    "receipt_number": "Receipt no.",
+    "no_receipt": "No order lines have been sent for this payment.",
+    "no_link": "No link has been sent for this payment.",
+    "preview_note": "Preview: how the Vipps MobilePay app shows this order.",
+}
+
+_FALLBACK_ICON = (
+    '<svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true">'
+    '<circle cx="12" cy="12" r="9" fill="none" stroke="currentColor" stroke-width="2"/></svg>'
+)
+
+
+def _icon_name(category: str) -> str | None:
+    if category not in CategoryType.__members__:
+        return None
+    return category.lower().replace("_", "-")
+
+
+def icon_path(category: str) -> str:
+    """The static path of a category's icon, for ``{% static %}``; "" for an unknown one."""
+    name = _icon_name(str(category))
+    return f"vipps_order_management/icons/{name}.svg" if name else ""
+
+
+@cache
+def icon_svg(category: str) -> str:
+    """The icon itself, inline (the preview is one self-contained page)."""
+    name = _icon_name(str(category))
+    if name is None:
+        return _FALLBACK_ICON
+    try:
+        folder = files("vipps_order_management") / "static" / "vipps_order_management" / "icons"
+        return (folder / f"{name}.svg").read_text(encoding="utf-8")
+    except OSError:
+        return _FALLBACK_ICON
+
+
+def format_minor(amount: int, currency: str) -> str:
+    """As the app writes amounts: ``123450, "NOK"`` -> ``"1 234,50 kr"`` (integers only)."""
+    sign = "-" if amount < 0 else ""
+    major, minor = divmod(abs(int(amount)), 100)
+    grouped = f"{major:,}".replace(",", "\u00a0")
+    if currency == "EUR":
+        return f"{sign}{grouped},{minor:02d}\u00a0€"
+    unit = {"NOK": "kr", "DKK": "kr."}.get(currency, currency)
+    return f"{sign}{grouped},{minor:02d}\u00a0{unit}"
+
+
+def signed_amount(line: Mapping[str, Any], key: str) -> int:
+    """An amount of an API order line, negative for a returned line, 0 when not an integer."""
+    value = line.get(key) or 0
+    value = value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return -value if line.get("isReturn") else value
+
+
+@dataclass(frozen=True)
+class VatRow:
+    """The lines of one VAT rate: net and VAT in minor units, returns counted negative."""
+
+    rate: Decimal | None
+    net: int
+    vat: int
+
+    @property
+    def gross(self) -> int:
+        return self.net + self.vat
+
+
+def vat_rows(receipt: Receipt | Mapping[str, Any]) -> list[VatRow]:
+    """VAT per rate, highest rate first (lines without a rate last): for receipts and previews."""
+    if not isinstance(receipt, Receipt):
+        receipt = Receipt.from_api(receipt)
+    by_rate = receipt.tax_by_rate()
+    known = sorted((rate for rate in by_rate if rate is not None), reverse=True)
+    rates = known + ([None] if None in by_rate else [])
+    return [VatRow(rate, *by_rate[rate]) for rate in rates]

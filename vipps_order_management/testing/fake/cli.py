@@ -1,0 +1,142 @@
+"""Running the fake by hand: ``python -m vipps_order_management.testing.fake_server``.
+
+The options are shared with ``manage.py vipps_om_fake_server``. The banner is valid shell: the
+settings as ``export VIPPS_ORDER_MANAGEMENT_...=...`` lines (the environment variables the app
+reads), everything else as ``#`` comments, so it can be pasted into a shell or captured to a
+file and sourced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .inspection import STATE_PATH
+from .server import FakeVippsServer
+from .state import FakeMerchant
+
+__all__ = ["add_arguments", "environment", "main", "serve_until_stopped", "server_from_options"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the fake's command line, shared with ``manage.py vipps_om_fake_server``."""
+    default = FakeMerchant()
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port (0 picks a free one; default 8765)"
+    )
+    parser.add_argument("--client-id", default=default.client_id, help="client_id to accept")
+    parser.add_argument(
+        "--client-secret", default=default.client_secret, help="client_secret to accept"
+    )
+    parser.add_argument(
+        "--subscription-key",
+        default=default.subscription_key,
+        help="Ocp-Apim-Subscription-Key to accept",
+    )
+    parser.add_argument(
+        "--msn", default=default.merchant_serial_number, help="merchant serial number (4-7 digits)"
+    )
+    parser.add_argument(
+        "--token-lifetime", type=int, default=3600, help="access token lifetime, seconds"
+    )
+    parser.add_argument("--duplicate-image-status", type=int, choices=(400, 409), default=409)
+    parser.add_argument("--success-body", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--problem-details-key", choices=("invalidParams", "extraDetails"), default="invalidParams"
+    )
+    parser.add_argument(
+        "--allow-http-link-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="accept plain-http links to HOST (development only; Vipps opens https links only)",
+    )
+
+
+def server_from_options(options: Mapping[str, Any]) -> FakeVippsServer:
+    """A (not yet started) server configured by the options of :func:`add_arguments`."""
+    merchant = FakeMerchant(
+        options["client_id"], options["client_secret"], options["subscription_key"], options["msn"]
+    )
+    return FakeVippsServer(
+        host=options["host"],
+        port=options["port"],
+        merchants=[merchant],
+        token_lifetime=options["token_lifetime"],
+        duplicate_image_status=options["duplicate_image_status"],
+        success_body=options["success_body"],
+        problem_details_key=options["problem_details_key"],
+        http_link_hosts=options.get("allow_http_link_host") or (),
+    )
+
+
+def environment(server: FakeVippsServer) -> dict[str, str]:
+    """The environment variables that point the app at ``server`` (its default merchant).
+
+    The names are the app's (``conf.ENVIRONMENT_PREFIX`` + setting); ``conf`` is not imported
+    because it needs Django, which the fake does not.
+    """
+    credentials = server.credentials
+    return {
+        "VIPPS_ORDER_MANAGEMENT_BASE_URL": server.url,
+        "VIPPS_ORDER_MANAGEMENT_CLIENT_ID": credentials["client_id"],
+        "VIPPS_ORDER_MANAGEMENT_CLIENT_SECRET": credentials["client_secret"],
+        "VIPPS_ORDER_MANAGEMENT_SUBSCRIPTION_KEY": credentials["subscription_key"],
+        "VIPPS_ORDER_MANAGEMENT_MERCHANT_SERIAL_NUMBER": credentials["merchant_serial_number"],
+    }
+
+
+def _banner(server: FakeVippsServer) -> str:
+    exports = [f"export {name}={shlex.quote(value)}" for name, value in environment(server).items()]
+    return "\n".join(
+        [
+            f"# Fake Vipps API listening on {server.url}",
+            *exports,
+            f"# App preview of what was sent: {server.url}/preview/",
+            f"# What it holds, as JSON: {server.url}{STATE_PATH}",
+            "# Press Ctrl+C to stop.",
+        ]
+    )
+
+
+def serve_until_stopped(server: FakeVippsServer, announce: Callable[[], None]) -> None:
+    """Start ``server``, call ``announce``, and serve until SIGINT or SIGTERM; then stop it."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server.start()
+    try:
+        announce()
+        while not stopping.wait(0.2):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the fake until SIGINT or SIGTERM; print the URL and settings, log one line per request."""
+    parser = argparse.ArgumentParser(
+        prog="python -m vipps_order_management.testing.fake_server",
+        description="Serve a fake Vipps MobilePay Order Management API for local development.",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    server = server_from_options(vars(args))
+    serve_until_stopped(server, lambda: print(_banner(server), flush=True))
+    print("Fake Vipps API stopped.", file=sys.stderr, flush=True)
+    return 0

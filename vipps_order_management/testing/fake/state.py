@@ -1,0 +1,389 @@
+"""What the fake remembers: merchants, stored receipts, categories, images and payments, issued
+tokens, the request log and its clock, all behind one lock.
+
+Handler threads write and test threads read at the same time, so every reader hands out deep
+copies: a test can change what it got without changing what "Vipps" holds. Orders are keyed
+``(msn, paymentType, orderId)`` with the payment type upper-case; images are per merchant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import hmac
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .http import Headers
+from .validation import MSN_RE
+
+__all__ = [
+    "FakeMerchant",
+    "FakeState",
+    "IssuedToken",
+    "MerchantData",
+    "OrderKey",
+    "RecordedRequest",
+    "same_secret",
+]
+
+#: ``(merchant serial number, "ECOM" | "RECURRING", orderId)``
+OrderKey = tuple[str, str, str]
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Compare keys and secrets in constant time, as a real server would."""
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class FakeMerchant:
+    """One sales unit: its API keys and merchant serial number. ``FakeMerchant()`` is the default."""
+
+    client_id: str = "fake-client-id"
+    client_secret: str = field(default="fake-client-secret", repr=False)
+    subscription_key: str = field(default="fake-subscription-key", repr=False)
+    merchant_serial_number: str = "123456"
+    #: Shown on the app preview; the MSN when empty.
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("client_id", "client_secret", "subscription_key"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"FakeMerchant.{name} must be a non-empty string")
+        msn = self.merchant_serial_number
+        if not isinstance(msn, str) or not MSN_RE.fullmatch(msn):
+            raise ValueError(f"FakeMerchant.merchant_serial_number must be 4-7 digits, not {msn!r}")
+
+    @classmethod
+    def generate(cls, *, msn: str | int | None = None) -> FakeMerchant:
+        """A merchant with random keys (and a random 6-digit MSN unless ``msn`` is given)."""
+        return cls(
+            client_id=str(uuid.uuid4()),
+            client_secret=secrets.token_urlsafe(24),
+            subscription_key=secrets.token_hex(16),
+            merchant_serial_number=str(msn)
+            if msn is not None
+            else str(secrets.randbelow(900000) + 100000),
+        )
+
+    @property
+    def msn(self) -> str:
+        return self.merchant_serial_number
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The four values a client needs, keyed as in ``FakeVippsServer.credentials``."""
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "subscription_key": self.subscription_key,
+            "merchant_serial_number": self.merchant_serial_number,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the fake saw it, with the access token and client secret redacted.
+
+    ``status`` is what the fake answered, or ``None`` when the connection was dropped before any
+    processing; for ``drop_next(after_processing=True)`` it is the status that was computed (and
+    stored) but never delivered. ``note`` says why the fake refused a request, for debugging;
+    ``connection`` numbers the TCP connection, so tests can check keep-alive reuse.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: Headers
+    json: Any
+    status: int | None
+    token_jti: str | None
+    fault: str | None
+    time: float
+    connection: int = 0
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """What the fake remembers of an access token it issued; the JWT itself is not stored."""
+
+    jti: str
+    msn: str
+    subscription_key: str
+    not_before: int
+    expires_on: int
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantData:
+    """A consistent copy of everything stored for one merchant, taken under the lock."""
+
+    merchant: FakeMerchant
+    receipts: dict[tuple[str, str], dict[str, Any]]
+    categories: dict[tuple[str, str], dict[str, Any]]
+    categories_v3: list[dict[str, Any]]
+    images: dict[str, bytes]
+
+
+class FakeState:
+    """The fake's memory. Merchants survive :meth:`clear`; everything else is forgotten."""
+
+    def __init__(self, merchants: Iterable[FakeMerchant]) -> None:
+        self.lock = threading.RLock()
+        self._merchants: dict[str, FakeMerchant] = {}
+        self._in_flight: list[tuple[str, str]] = []
+        self.generation = 0
+        for merchant in merchants:
+            self.add_merchant(merchant)
+        if not self._merchants:
+            raise ValueError("a FakeVippsServer needs at least one merchant")
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget stored data, tokens and requests and rewind the clock; start a new generation.
+
+        Requests still in flight belong to the old generation: they must not change the new
+        state nor appear in its log (see :meth:`record`).
+        """
+        with self.lock:
+            self.generation += 1
+            self._clock_offset = 0.0
+            self._tokens: dict[str, IssuedToken] = {}
+            self._receipts: dict[OrderKey, dict[str, Any]] = {}
+            self._categories_v2: dict[OrderKey, dict[str, Any]] = {}
+            self._categories_v3: dict[str, dict[str, dict[str, Any]]] = {}
+            self._images: dict[str, dict[str, bytes]] = {}
+            self._payments: dict[tuple[str, str], dict[str, Any]] = {}
+            self._requests: list[RecordedRequest] = []
+
+    # ---------------------------------------------------------------- merchants and clock
+
+    @property
+    def merchants(self) -> tuple[FakeMerchant, ...]:
+        with self.lock:
+            return tuple(self._merchants.values())
+
+    def merchant(self, msn: str) -> FakeMerchant | None:
+        with self.lock:
+            return self._merchants.get(msn)
+
+    def add_merchant(self, merchant: FakeMerchant) -> FakeMerchant:
+        with self.lock:
+            for other in self._merchants.values():
+                if other.msn == merchant.msn:
+                    raise ValueError(f"merchant serial number {merchant.msn} is already registered")
+                if other.subscription_key == merchant.subscription_key:
+                    raise ValueError("that subscription key belongs to another merchant")
+                if other.client_id == merchant.client_id:
+                    raise ValueError("that client_id belongs to another merchant")
+            self._merchants[merchant.msn] = merchant
+        return merchant
+
+    def merchant_for_key(self, subscription_key: str) -> FakeMerchant | None:
+        with self.lock:
+            for merchant in self._merchants.values():
+                if same_secret(subscription_key, merchant.subscription_key):
+                    return merchant
+        return None
+
+    def now(self) -> float:
+        """The fake's clock (epoch seconds): the wall clock plus :meth:`advance_clock` offsets."""
+        return time.time() + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> float:
+        with self.lock:
+            self._clock_offset += seconds
+        return self.now()
+
+    # ---------------------------------------------------------------- tokens
+
+    def add_token(self, token: IssuedToken) -> None:
+        with self.lock:
+            self._tokens[token.jti] = token
+
+    def token(self, jti: str) -> IssuedToken | None:
+        with self.lock:
+            return self._tokens.get(jti)
+
+    def expire_tokens(self) -> None:
+        with self.lock:
+            self._tokens.clear()
+
+    # ---------------------------------------------------------------- receipts and v2 categories
+
+    def receipt(self, key: OrderKey) -> dict[str, Any] | None:
+        with self.lock:
+            return copy.deepcopy(self._receipts.get(key))
+
+    def has_receipt(self, key: OrderKey) -> bool:
+        with self.lock:
+            return key in self._receipts
+
+    def add_receipt(self, key: OrderKey, body: Mapping[str, Any], *, replace: bool = False) -> bool:
+        """Store a copy of ``body``; ``False`` (and nothing changed) if one exists, unless ``replace``."""
+        with self.lock:
+            if key in self._receipts and not replace:
+                return False
+            self._receipts[key] = copy.deepcopy(dict(body))
+        return True
+
+    def category(self, key: OrderKey) -> dict[str, Any] | None:
+        with self.lock:
+            return copy.deepcopy(self._categories_v2.get(key))
+
+    def put_category(self, key: OrderKey, category: Mapping[str, Any]) -> None:
+        """Upsert: the previous category of the order is gone."""
+        with self.lock:
+            self._categories_v2[key] = copy.deepcopy(dict(category))
+
+    def order_keys(self) -> list[OrderKey]:
+        """Every order that holds a receipt or a category (v2 or v3), sorted."""
+        with self.lock:
+            keys = set(self._receipts) | set(self._categories_v2)
+            for msn, categories in self._categories_v3.items():
+                keys |= {(msn, c["paymentType"], c["orderId"]) for c in categories.values()}
+        return sorted(keys)
+
+    # ---------------------------------------------------------------- v3 categories
+
+    def categories_v3(
+        self, msn: str, order_id: str, payment_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The order's v3 categories, oldest first; of any payment type unless one is given."""
+        with self.lock:
+            return [
+                copy.deepcopy(item)
+                for item in self._categories_v3.get(msn, {}).values()
+                if item["orderId"] == order_id
+                and (payment_type is None or item["paymentType"] == payment_type)
+            ]
+
+    def category_v3(self, msn: str, category_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            return copy.deepcopy(self._categories_v3.get(msn, {}).get(category_id))
+
+    def add_category_v3(self, msn: str, category: Mapping[str, Any], *, cap: int | None) -> bool:
+        """Store it under its ``categoryId``; ``False`` if its order already holds ``cap``."""
+        with self.lock:
+            stored = self._categories_v3.setdefault(msn, {})
+            if cap is not None:
+                count = sum(
+                    1
+                    for item in stored.values()
+                    if item["orderId"] == category["orderId"]
+                    and item["paymentType"] == category["paymentType"]
+                )
+                if count >= cap:
+                    return False
+            stored[category["categoryId"]] = copy.deepcopy(dict(category))
+        return True
+
+    def delete_category_v3(self, msn: str, category_id: str) -> bool:
+        with self.lock:
+            return self._categories_v3.get(msn, {}).pop(category_id, None) is not None
+
+    # ---------------------------------------------------------------- images and payments
+
+    def images(self, msn: str) -> dict[str, bytes]:
+        with self.lock:
+            return dict(self._images.get(msn, {}))
+
+    def has_image(self, msn: str, image_id: str) -> bool:
+        with self.lock:
+            return image_id in self._images.get(msn, {})
+
+    def add_image(self, msn: str, image_id: str, data: bytes, *, replace: bool = False) -> bool:
+        """Store the bytes; ``False`` (and the first bytes kept) if the id exists, unless ``replace``."""
+        with self.lock:
+            stored = self._images.setdefault(msn, {})
+            if image_id in stored and not replace:
+                return False
+            stored[image_id] = bytes(data)
+        return True
+
+    def payments(self, msn: str) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            return {
+                ref: copy.deepcopy(body)
+                for (owner, ref), body in self._payments.items()
+                if owner == msn
+            }
+
+    def has_payment(self, msn: str, reference: str) -> bool:
+        with self.lock:
+            return (msn, reference) in self._payments
+
+    def add_payment(self, msn: str, reference: str, body: Mapping[str, Any]) -> None:
+        with self.lock:
+            self._payments[(msn, reference)] = copy.deepcopy(dict(body))
+
+    def merchant_data(self, msn: str) -> MerchantData | None:
+        """Everything stored for the merchant, copied at one moment; ``None`` for an unknown MSN."""
+        with self.lock:
+            merchant = self._merchants.get(msn)
+            if merchant is None:
+                return None
+            return MerchantData(
+                merchant=merchant,
+                receipts={
+                    (kind, order_id): copy.deepcopy(body)
+                    for (owner, kind, order_id), body in self._receipts.items()
+                    if owner == msn
+                },
+                categories={
+                    (kind, order_id): copy.deepcopy(category)
+                    for (owner, kind, order_id), category in self._categories_v2.items()
+                    if owner == msn
+                },
+                categories_v3=copy.deepcopy(list(self._categories_v3.get(msn, {}).values())),
+                images=dict(self._images.get(msn, {})),
+            )
+
+    # ---------------------------------------------------------------- request log
+
+    def record(self, request: RecordedRequest, generation: int) -> None:
+        """Log ``request`` unless it began before the last :meth:`clear`."""
+        with self.lock:
+            if generation == self.generation:
+                self._requests.append(request)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request so far, oldest first (copies)."""
+        with self.lock:
+            records = list(self._requests)
+        return [dataclasses.replace(record, json=copy.deepcopy(record.json)) for record in records]
+
+    def clear_requests(self) -> None:
+        with self.lock:
+            self._requests.clear()
+
+    @contextlib.contextmanager
+    def in_flight(self, method: str, path: str) -> Iterator[None]:
+        """Count the request as arrived and unanswered while the block runs."""
+        entry = (method, path)
+        with self.lock:
+            self._in_flight.append(entry)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._in_flight.remove(entry)
+
+    def count_in_flight(self, method: str | None, path_contains: str | None) -> int:
+        with self.lock:
+            return sum(
+                1
+                for verb, path in self._in_flight
+                if (method is None or verb == method.upper())
+                and (path_contains is None or path_contains.lower() in path.lower())
+            )
