@@ -9,7 +9,7 @@ import time
 import zlib
 
 import pytest
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageCms, ImageDraw, ImageFile, ImageStat
 
 from vipps_order_management import images
 from vipps_order_management.exceptions import ImageValidationError, VippsConfigurationError
@@ -446,6 +446,138 @@ def test_animated_gif_uses_its_first_frame():
     result = opened(prepare_image(buffer.getvalue()))
 
     assert close(rgb_at(result, (100, 100)), RED)
+
+
+# -- camera photos -----------------------------------------------------------------------------
+
+MAGENTA = (255, 0, 255)
+GREY = (128, 128, 128)
+
+
+def camera_photo(orientation: int = 1, size: tuple[int, int] = (4000, 3000)) -> bytes:
+    """A 12 megapixel JPEG as a phone stores it, with a marker in the stored top-left corner."""
+    image = Image.new("RGB", size, GREY)
+    image.paste(MAGENTA, (0, 0, size[0] // 10, size[1] // 10))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(image, "JPEG", quality=90, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(
+    ("orientation", "marker", "opposite", "padding"),
+    [
+        # Landscape: 1024 x 768 centred, so rows 128 to 896 hold the photo.
+        (1, (40, 160), (990, 860), (512, 60)),
+        (2, (990, 160), (40, 860), (512, 60)),
+        (3, (990, 860), (40, 160), (512, 60)),
+        (4, (40, 860), (990, 160), (512, 60)),
+        # Portrait once upright: 768 x 1024 centred, columns 128 to 896.
+        (5, (160, 40), (860, 990), (60, 512)),
+        (6, (860, 40), (160, 990), (60, 512)),
+        (7, (860, 990), (160, 40), (60, 512)),
+        (8, (160, 990), (860, 40), (60, 512)),
+    ],
+    ids=[f"orientation-{n}" for n in range(1, 9)],
+)
+def test_large_camera_photo_comes_out_upright(orientation, marker, opposite, padding):
+    result = opened(prepare_image(camera_photo(orientation)))
+
+    assert result.size == (1024, 1024)
+    assert close(rgb_at(result, marker), MAGENTA)
+    assert close(rgb_at(result, opposite), GREY)
+    assert close(rgb_at(result, padding), WHITE)
+
+
+@pytest.mark.parametrize(
+    ("size", "decoded"),
+    [
+        ((4000, 3000), (2000, 1500)),  # a 12 megapixel phone photo: half size is plenty
+        ((6000, 4000), (3000, 2000)),  # a quarter (1500 wide) would leave too little to shrink
+        ((3000, 2000), (3000, 2000)),  # half (1500 wide) would, too
+    ],
+    ids=["12-megapixel", "24-megapixel", "6-megapixel"],
+)
+def test_large_jpeg_is_decoded_at_reduced_size(monkeypatch, size, decoded):
+    sizes = []
+    load = ImageFile.ImageFile.load
+
+    def spy(self):
+        pixels = load(self)
+        sizes.append(self.size)
+        return pixels
+
+    data = encode(Image.new("RGB", size, RED), "JPEG")
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+
+    prepared = prepare_image(data)
+
+    assert sizes[0] == decoded
+    assert (prepared.width, prepared.height) == (1024, 1024)
+
+
+def test_fine_patterns_in_large_photos_do_not_turn_into_moire():
+    # Lines 5 pixels apart in a 24 megapixel photo are under 1 pixel apart at 1024 wide, so
+    # they must blend into an even grey. Decoding at a quarter of the size would leave
+    # stripes (a standard deviation of about 26).
+    image = Image.new("L", (6000, 4000), 255)
+    draw = ImageDraw.Draw(image)
+    for y in range(0, 4000, 5):
+        draw.line([(0, y), (6000, y)], fill=0, width=2)
+
+    result = opened(prepare_image(encode(image, "JPEG", quality=95)))
+
+    centre = result.convert("L").crop((312, 312, 712, 712))
+    assert ImageStat.Stat(centre).stddev[0] < 10
+
+
+def _display_p3_profile() -> bytes:
+    """Pillow's sRGB profile with Display P3's primaries (Pillow cannot create P3 itself)."""
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    primaries = {
+        b"rXYZ": (0.5151, 0.2412, -0.0011),
+        b"gXYZ": (0.2919, 0.6922, 0.0419),
+        b"bXYZ": (0.1572, 0.0666, 0.7841),
+    }
+    (count,) = struct.unpack_from(">I", data, 128)
+    for index in range(count):
+        tag, offset, _ = struct.unpack_from(">4sII", data, 132 + 12 * index)
+        if tag in primaries:
+            struct.pack_into(">3i", data, offset + 8, *(round(v * 65536) for v in primaries[tag]))
+    return bytes(data)
+
+
+def test_display_p3_photo_keeps_its_colours_and_its_bytes():
+    colour = (220, 80, 40)
+    p3 = _display_p3_profile()
+    swatch = Image.new("RGB", (1, 1), colour)
+    srgb = ImageCms.createProfile("sRGB")
+    expected = ImageCms.profileToProfile(swatch, ImageCms.ImageCmsProfile(io.BytesIO(p3)), srgb)
+    expected_colour = expected.getpixel((0, 0))
+    assert not close(expected_colour, colour, tolerance=12)  # the conversion is visible
+    data = encode(Image.new("RGB", (2000, 1500), colour), "JPEG", quality=95, icc_profile=p3)
+
+    images._srgb_transform.cache_clear()
+    first = prepare_image(data)  # builds the colour transform
+    second = prepare_image(data)  # reuses it
+
+    assert close(rgb_at(opened(first), (512, 512)), expected_colour, tolerance=4)
+    assert first.data == second.data
+
+
+def test_srgb_profile_changes_nothing():
+    photo = halves((400, 300))
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+    tagged = prepare_image(encode(photo, "JPEG", quality=95, icc_profile=srgb))
+    untagged = prepare_image(encode(photo, "JPEG", quality=95))
+
+    assert tagged.data == untagged.data
+
+
+def test_large_photo_output_is_deterministic():
+    data = camera_photo(6)
+
+    assert prepare_image(data).data == prepare_image(data).data
 
 
 # -- identity ----------------------------------------------------------------------------------
