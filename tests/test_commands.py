@@ -24,8 +24,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from tests.shop.models import Booking
-from vipps_order_management import outbox
 from vipps_order_management.adapters import OrderAdapter
+from vipps_order_management.engine import outbox
 from vipps_order_management.management.commands.vipps_om_check import mask
 from vipps_order_management.management.progress import ProgressBar, wants_progress
 from vipps_order_management.models import OrderLink, OutboxItem
@@ -309,6 +309,7 @@ def test_dry_run_prints_the_payloads_and_sends_and_queues_nothing(shop, make_ord
         {
             "category": "ORDER_CONFIRMATION",
             "orderDetailsUrl": f"https://shop.example/orders/{order.number}",
+            "images": ["products/socks.png"],  # the picture this link would carry
         }
     ]
     assert preview["images"] == ["products/socks.png"]
@@ -330,8 +331,9 @@ def test_dry_run_prints_the_errors_of_an_invalid_receipt(shop, make_order):
     assert len(previews) == 2
     broken = previews[f"shop.Order:{bad.pk}"]
     assert broken["receipt"] is None
-    assert broken["receiptErrors"][0]["path"] == "orderLines"
-    assert "discount" in broken["receiptErrors"][0]["message"]
+    # The shop's own code refused: its method, the exception and the field are named.
+    assert broken["receiptErrors"][0]["path"] == "ShopOrderAdapter.get_order_lines"
+    assert "ValueError: discount" in broken["receiptErrors"][0]["message"]
     assert "categories" not in broken  # --kinds receipt
     assert "2 orders, 1 with problems" in err
     assert shop.requests == []
@@ -409,7 +411,7 @@ def rows(shop, make_order):
     booking = Booking.objects.create(title="Cabin", price=Decimal(900))
     for order in (first, second, booking):
         content_type = ContentType.objects.get_for_model(order)
-        outbox.record(content_type, str(order.pk), ["links", "receipt"])
+        outbox.record([(content_type.pk, str(order.pk))], ["links", "receipt"])
     now = timezone.now()
 
     def of(order, kind):

@@ -57,7 +57,7 @@ def test_django_tasks_dispatch_enqueues_one_task_per_commit_and_a_sweep_for_back
     assert result.task.name == "drain_outbox"
     assert vipps.requests == []  # the dummy backend never runs it
 
-    from vipps_order_management.tasks import drain_outbox
+    from vipps_order_management.runners.tasks import drain_outbox
 
     vipps.faults.fail_next(1, status=503, path="/receipts/")
     outcome = drain_outbox.call()

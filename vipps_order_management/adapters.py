@@ -37,9 +37,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
-from django.core.signals import setting_changed
 from django.db import models
-from django.dispatch import receiver
 
 from .conf import SETTINGS_NAME, app_settings, configured_class
 from .exceptions import VippsConfigurationError
@@ -152,9 +150,31 @@ class OrderAdapter:
 
     # -- identity -----------------------------------------------------------------------
 
+    #: Relations the adapter reads, loaded with the orders (``select_related``): one join
+    #: instead of one query per order, when syncing and on "My orders" pages.
+    select_related: tuple[str, ...] = ()
+    #: Related rows the adapter reads (``prefetch_related`` lookups or ``Prefetch`` objects),
+    #: e.g. ``("items__product",)``: a constant number of queries for a whole batch or page.
+    prefetch_related: tuple[Any, ...] = ()
+
     def get_queryset(self) -> models.QuerySet:
-        """Where orders are loaded from when syncing; add ``select_related`` here."""
-        return self.model._default_manager.all()
+        """Where orders are loaded from, with :attr:`select_related` and :attr:`prefetch_related`."""
+        queryset = self.model._default_manager.all()
+        if self.select_related:
+            queryset = queryset.select_related(*self.select_related)
+        if self.prefetch_related:
+            queryset = queryset.prefetch_related(*self.prefetch_related)
+        return queryset
+
+    def prefetch(self, orders: Sequence[models.Model]) -> None:
+        """Load what the adapter reads for orders that were loaded elsewhere (a shop's own list).
+
+        Applies :attr:`select_related` and :attr:`prefetch_related` as prefetches, so the
+        template tags stay at a constant number of queries on any order list.
+        """
+        lookups = [*self.select_related, *self.prefetch_related]
+        if orders and lookups:
+            models.prefetch_related_objects(list(orders), *lookups)
 
     def get_reference(self, order: models.Model) -> str | None:
         """The Vipps orderId: the ePayment reference, eCom orderId or Recurring chargeId.
@@ -224,10 +244,10 @@ class OrderAdapter:
 
     def get_links(self, order: models.Model) -> list[Link]:
         """Stored links (from the admin or the API) first, then :meth:`get_default_links`."""
-        from .models import OrderLink
+        from .models import attached_rows  # models need the app registry; adapters do not
 
         stored = []
-        for row in OrderLink.objects.for_order(order).select_related("image"):
+        for row in attached_rows(order).links:
             if row.category not in CategoryType.__members__:
                 logger.warning("Ignoring %s: unknown category %r", row, row.category)
                 continue
@@ -244,18 +264,12 @@ class OrderAdapter:
     def get_default_links(self, order: models.Model) -> Iterable[Link]:
         """Links every order gets without a stored row.
 
-        By default its signed order status page (ORDER_CONFIRMATION), which works without a
-        login, once ``SITE_URL`` is set and the app's URLs are included.
+        Unless you override this, every order also gets its signed order status page
+        (ORDER_CONFIRMATION), which works without a login, once ``SITE_URL`` is set and the
+        app's URLs are included; see :func:`~vipps_order_management.public_links.order_status_url`
+        to add it yourself beside your own links.
         """
-        from .public_links import order_status_url
-
-        if not app_settings.SITE_URL:
-            return ()
-        try:
-            return (Link(CategoryType.ORDER_CONFIRMATION, order_status_url(order)),)
-        except VippsConfigurationError as exc:  # URLs not included, or SITE_URL not https
-            logger.warning("No default link for %s: %s", order, exc)
-            return ()
+        return ()
 
     def get_public_link_secret(self, order: models.Model) -> str:
         """A value whose change revokes the order's customer links (e.g. a stored random token).
@@ -274,9 +288,9 @@ class OrderAdapter:
 
     def get_images(self, order: models.Model) -> list[ImageSource]:
         """Images for the order: stored rows, else :meth:`get_product_images`."""
-        from .models import OrderImage
+        from .models import attached_rows
 
-        stored = [ImageSource.from_field(row.image) for row in OrderImage.objects.for_order(order)]
+        stored = [ImageSource.from_field(row.image) for row in attached_rows(order).images]
         return stored or list(self.get_product_images(order))
 
     def get_product_images(self, order: models.Model) -> Iterable[ImageSource]:
@@ -380,7 +394,4 @@ def adapter_for(content_type: ContentType) -> OrderAdapter:
     return get_adapter(model)
 
 
-@receiver(setting_changed, dispatch_uid="vipps_order_management.adapters.reset")
-def _reset_registry(*, setting: str, **kwargs: Any) -> None:
-    if setting == SETTINGS_NAME:
-        _registry.cache_clear()
+app_settings.on_reload("adapters", _registry.cache_clear)

@@ -11,6 +11,7 @@ class VippsOrderManagementConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, conf, receivers  # noqa: F401 - registers checks and receivers
+        from . import checks  # noqa: F401 - registers the system checks
+        from .runners import receivers
 
         receivers.connect()

@@ -31,7 +31,14 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import import_string
 
-from .conf import CREDENTIAL_KEYS, DEFAULTS, ENVIRONMENT_PREFIX, SETTINGS_NAME, app_settings
+from .conf import (
+    CREDENTIAL_KEYS,
+    DEFAULTS,
+    DISPATCH_MODES,
+    ENVIRONMENT_PREFIX,
+    SETTINGS_NAME,
+    app_settings,
+)
 
 __all__ = ["CHECK_IDS", "TAG", "check_settings"]
 
@@ -484,8 +491,6 @@ def _check_django_tasks() -> list[CheckMessage]:
 
 
 def _check_dispatch() -> list[CheckMessage]:
-    from .dispatch import DISPATCH_MODES
-
     mode = app_settings.DISPATCH
     if mode not in DISPATCH_MODES:
         suggestion = _closest(str(mode), DISPATCH_MODES)

@@ -172,6 +172,7 @@ class OrderManagementClient:
         token_store: TokenStore | None = None,
         on_call: Callable[[ApiCall], None] | None = None,
         http_link_hosts: Collection[str] = (),
+        pool_size: int = 16,
     ) -> None:
         missing = [
             name
@@ -206,7 +207,7 @@ class OrderManagementClient:
             if value
         }
         self._owns_session = session is None
-        self.session = session or _pooled_session()
+        self.session = session or _pooled_session(pool_size)
         self.token_store: TokenStore = token_store or MemoryTokenStore()
         self.on_call = on_call
         #: Hosts whose plain-http links pass local validation (development with the fake only).
@@ -566,11 +567,12 @@ class OrderManagementClient:
 # ---------------------------------------------------------------------- helpers
 
 
-def _pooled_session() -> requests.Session:
+def _pooled_session(pool_size: int = 16) -> requests.Session:
     session = requests.Session()
     # No transport retries here: the outbox retries with backoff, and a blind retry of a
-    # receipt POST is exactly what must not happen.
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+    # receipt POST is exactly what must not happen. One kept connection per thread that shares
+    # the session (``vipps_om_worker --concurrency``).
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, pool_size), max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = (

@@ -5,14 +5,15 @@ default, values are cached until Django's ``setting_changed`` fires (so ``overri
 works in tests), and keys this app does not know are reported by the system checks instead of
 being silently ignored.
 
-The four credentials may also come from the environment (``VIPPS_ORDER_MANAGEMENT_CLIENT_ID``
-and so on), so they never have to be written into a settings file.
+The four credentials and ``BASE_URL`` may also come from the environment
+(``VIPPS_ORDER_MANAGEMENT_CLIENT_ID`` and so on), so they never have to be written into a
+settings file, and the fake Vipps's banner can be sourced by a shell.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -26,10 +27,13 @@ from .exceptions import VippsConfigurationError
 SETTINGS_NAME = "VIPPS_ORDER_MANAGEMENT"
 ENVIRONMENT_PREFIX = "VIPPS_ORDER_MANAGEMENT_"
 
-#: Keys whose value may come from the environment when the settings dict leaves them out.
+#: The credentials, which may come from the environment when the settings dict leaves them out.
 CREDENTIAL_KEYS = ("CLIENT_ID", "CLIENT_SECRET", "SUBSCRIPTION_KEY", "MERCHANT_SERIAL_NUMBER")
 #: Every key that may come from the environment (``VIPPS_ORDER_MANAGEMENT_<KEY>``).
 ENVIRONMENT_KEYS = (*CREDENTIAL_KEYS, "BASE_URL")
+
+#: How drains are triggered (``DISPATCH``); see :mod:`.runners.dispatch`.
+DISPATCH_MODES = ("worker", "immediate", "django_tasks", "celery")
 
 #: Keys whose value is a dict merged over its default, so a project can change one sub-key.
 NESTED_KEYS = ("RETRY",)
@@ -105,6 +109,7 @@ class AppSettings:
     def __init__(self, defaults: Mapping[str, Any] | None = None) -> None:
         self.defaults = dict(DEFAULTS if defaults is None else defaults)
         self._cached: dict[str, Any] = {}
+        self._reset_hooks: dict[str, Callable[[], None]] = {}
 
     @property
     def user_settings(self) -> Mapping[str, Any]:
@@ -139,7 +144,19 @@ class AppSettings:
         return sorted(key for key in self.user_settings if key not in self.defaults)
 
     def reload(self) -> None:
+        """Forget cached values, then reset everything built from them (see :meth:`on_reload`)."""
         self._cached.clear()
+        for hook in list(self._reset_hooks.values()):
+            hook()
+
+    def on_reload(self, name: str, hook: Callable[[], None]) -> None:
+        """Call ``hook`` on every :meth:`reload`: for caches built from these settings.
+
+        The adapter registry, the HTTP clients and the signal receivers register here, so one
+        ``setting_changed`` receiver resets them all, in the order they registered. ``name``
+        makes registering twice (a module imported again) replace rather than add.
+        """
+        self._reset_hooks[name] = hook
 
     @property
     def timeout(self) -> float | tuple[float, float]:
@@ -167,7 +184,12 @@ def configured_class(value: str | type, *, base: type, key: str, kind: str) -> t
     return found
 
 
+#: Django settings besides ours that what we build depends on (token cache, image storage).
+WATCHED_SETTINGS = frozenset({SETTINGS_NAME, "CACHES", "STORAGES"})
+
+
 @receiver(setting_changed, dispatch_uid="vipps_order_management.conf.reload")
 def _reload_app_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting == SETTINGS_NAME:
+    """The one receiver: ``override_settings`` in tests, or settings changed at run time."""
+    if setting in WATCHED_SETTINGS:
         app_settings.reload()

@@ -13,7 +13,11 @@ integer and UUID primary keys both work and no migration ever depends on a host 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property, reduce
+from operator import or_
 from typing import Any
 
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -29,6 +33,7 @@ from .conf import app_settings
 from .payloads import CategoryType, PaymentType, link_errors
 
 __all__ = [
+    "AttachedRows",
     "LinkCategory",
     "OrderImage",
     "OrderLink",
@@ -38,7 +43,13 @@ __all__ = [
     "SyncStatus",
     "UploadedImage",
     "VippsOrder",
+    "attach_rows",
+    "attached_rows",
+    "order_key",
 ]
+
+#: How an order is named in our tables: its content type's id and its primary key as a string.
+OrderKey = tuple[int, str]
 
 
 class LinkCategory(models.TextChoices):
@@ -88,32 +99,6 @@ class SyncStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
     DRIFT = "drift", _("Differs from Vipps")
     NOT_SENT = "none", _("Not sent")
-
-
-def sync_status(state: VippsOrder | None, rows: Iterable[OutboxItem]) -> SyncStatus:
-    """The order's status from its state row and outbox rows (loaded by the caller).
-
-    A failure outranks drift, which outranks work still pending: staff see the worst first.
-    """
-    statuses = {row.status for row in rows}
-    if OutboxItem.Status.DEAD in statuses or (
-        state is not None
-        and (
-            state.receipt_state == VippsOrder.ReceiptState.DEAD
-            or state.links_state == VippsOrder.LinkState.DEAD
-        )
-    ):
-        return SyncStatus.FAILED
-    if state is not None and state.receipt_state == VippsOrder.ReceiptState.DRIFT:
-        return SyncStatus.DRIFT
-    if OutboxItem.Status.PENDING in statuses:
-        return SyncStatus.PENDING
-    if state is not None and VippsOrder.ReceiptState.SENT in (
-        state.receipt_state,
-        state.links_state,
-    ):
-        return SyncStatus.SYNCED
-    return SyncStatus.NOT_SENT
 
 
 def matching_outer_order(queryset: models.QuerySet, model: type[models.Model]) -> models.QuerySet:
@@ -286,7 +271,12 @@ class OrderLink(OrderAttached):
 
 
 class UploadedImage(models.Model):
-    """An image a merchant already has at Vipps. Images can never be overwritten, only added."""
+    """An image a merchant has at Vipps (or one being uploaded). Images are only ever added.
+
+    A row without ``image_id`` is a claim: a worker is preparing and uploading the image until
+    ``claimed_until``; others wait for it instead of uploading it again. A row with ``error``
+    is a picture that cannot be made into a Vipps image; orders show no image until it changes.
+    """
 
     merchant_serial_number = models.CharField(_("merchant serial number"), max_length=16)
     source_hash = models.CharField(
@@ -294,10 +284,13 @@ class UploadedImage(models.Model):
         max_length=64,
         help_text=_("SHA-256 of the original image bytes, so a known image is not prepared again."),
     )
-    image_id = models.CharField(_("Vipps image id"), max_length=128)
+    image_id = models.CharField(_("Vipps image id"), max_length=128, blank=True)
     width = models.PositiveIntegerField(_("width"), default=0)
     height = models.PositiveIntegerField(_("height"), default=0)
     size = models.PositiveIntegerField(_("bytes"), default=0)
+    error = models.TextField(_("why it cannot be used"), blank=True)
+    claimed_by = models.CharField(_("being uploaded by"), max_length=32, blank=True, editable=False)
+    claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True, editable=False)
     uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
 
     class Meta:
@@ -314,7 +307,7 @@ class UploadedImage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.image_id
+        return self.image_id or self.source_hash
 
 
 class OutboxQuerySet(OrderAttachedQuerySet):
@@ -418,3 +411,107 @@ class SyncAttempt(OrderAttached):
 
     def __str__(self) -> str:
         return f"{self.method} {self.endpoint} -> {self.status_code or self.outcome}"
+
+
+# ---------------------------------------------------------------------- rows of many orders
+
+
+def order_key(order: models.Model) -> OrderKey:
+    """``(content_type_id, str(pk))``: how our tables name a host order (no query once cached)."""
+    if order.pk is None:
+        raise ValueError("save the order before syncing it with Vipps")
+    content_type = ContentType.objects.get_for_model(order, for_concrete_model=False)
+    return content_type.pk, str(order.pk)
+
+
+@dataclass
+class AttachedRows:
+    """Our rows of one order, loaded for many orders at once by :func:`attach_rows`."""
+
+    links: list[OrderLink] = field(default_factory=list)
+    images: list[OrderImage] = field(default_factory=list)
+    state: VippsOrder | None = None
+    outbox: list[OutboxItem] = field(default_factory=list)
+
+
+#: The attribute :func:`attach_rows` sets on each order.
+ATTACHED = "_vipps_attached"
+
+
+def keys_condition(keys: Iterable[OrderKey]) -> models.Q:
+    """A filter for the rows of these orders: one ``IN`` per content type."""
+    by_type: dict[int, set[str]] = defaultdict(set)
+    for content_type_id, object_id in keys:
+        by_type[content_type_id].add(object_id)
+    if not by_type:
+        return models.Q(pk__in=[])
+    return reduce(
+        or_,
+        (
+            models.Q(content_type_id=content_type_id, object_id__in=sorted(ids))
+            for content_type_id, ids in sorted(by_type.items())
+        ),
+    )
+
+
+def attach_rows(
+    orders: Sequence[models.Model], *, outbox: bool = True
+) -> dict[OrderKey, AttachedRows]:
+    """Load links, images, state (and outbox rows) of many orders in a constant number of queries.
+
+    Each order gets them as ``order._vipps_attached``, which :func:`attached_rows` (and so the
+    adapter's default ``get_links``/``get_images``) reads instead of querying per order.
+    Orders of several models may be mixed.
+    """
+    keyed = [(order_key(order), order) for order in orders if order is not None]
+    found: dict[OrderKey, AttachedRows] = {key: AttachedRows() for key, _order in keyed}
+    if not keyed:
+        return found
+    condition = keys_condition(found)
+    for row in (
+        OrderLink.objects.filter(condition).select_related("image").order_by("position", "pk")
+    ):
+        found[(row.content_type_id, row.object_id)].links.append(row)
+    for row in OrderImage.objects.filter(condition).order_by("position", "pk"):
+        found[(row.content_type_id, row.object_id)].images.append(row)
+    for row in VippsOrder.objects.filter(condition):
+        found[(row.content_type_id, row.object_id)].state = row
+    if outbox:
+        for row in OutboxItem.objects.filter(condition).order_by("kind"):
+            found[(row.content_type_id, row.object_id)].outbox.append(row)
+    for key, order in keyed:
+        setattr(order, ATTACHED, found[key])
+    return found
+
+
+class _RowsOfOne(AttachedRows):
+    """Rows of one order not loaded in bulk: each kind is read when first asked for."""
+
+    def __init__(self, order: models.Model) -> None:
+        self._order = order
+
+    @cached_property
+    def links(self) -> list[OrderLink]:  # type: ignore[override]
+        return list(OrderLink.objects.for_order(self._order).select_related("image"))
+
+    @cached_property
+    def images(self) -> list[OrderImage]:  # type: ignore[override]
+        return list(OrderImage.objects.for_order(self._order))
+
+    @cached_property
+    def state(self) -> VippsOrder | None:  # type: ignore[override]
+        return VippsOrder.objects.for_order(self._order).first()
+
+    @cached_property
+    def outbox(self) -> list[OutboxItem]:  # type: ignore[override]
+        return list(OutboxItem.objects.for_order(self._order).order_by("kind"))
+
+
+def attached_rows(order: models.Model) -> AttachedRows:
+    """The order's rows from :func:`attach_rows`, else read now, each kind when asked for.
+
+    Rows read now are not kept on the order, so a page that changes them and renders again
+    sees the change; :func:`attach_rows` is the way to load many orders' rows at once.
+    """
+    attached = getattr(order, ATTACHED, None)
+    return attached if attached is not None else _RowsOfOne(order)

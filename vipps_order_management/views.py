@@ -33,12 +33,11 @@ from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.http import require_safe
 
 from . import public_links
-from .adapters import OrderAdapter, get_adapter
 from .conf import app_settings
-from .exceptions import PayloadValidationError, VippsError
-from .models import VippsOrder
+from .display import vat_rows
+from .engine.plan import SyncPlan, plan
+from .models import VippsOrder, attached_rows
 from .payloads import Receipt
-from .services import build_receipt
 from .templatetags.vipps_order_management import DisplayLink, order_image, order_links
 
 __all__ = ["order_receipt", "order_status"]
@@ -112,11 +111,12 @@ def _points_to_this_order(url: str, order: models.Model) -> bool:
     )
 
 
-def _common(order: models.Model, adapter: OrderAdapter, token: str) -> dict[str, Any]:
+def _common(sync_plan: SyncPlan, token: str) -> dict[str, Any]:
+    order = sync_plan.order
     return {
         "order": order,
-        "display_name": adapter.get_display_name(order),
-        "order_date": adapter.get_order_date(order),
+        "display_name": sync_plan.display_name,
+        "order_date": sync_plan.order_date,
         "seller": _seller(),
         "status_page_url": public_links.url_for_token("order_status", token, absolute=False),
     }
@@ -125,8 +125,8 @@ def _common(order: models.Model, adapter: OrderAdapter, token: str) -> dict[str,
 @_public_page
 def order_status(request: HttpRequest, order: models.Model, token: str) -> HttpResponse:
     """The order's name, date, receipt state at Vipps, links and image."""
-    adapter = get_adapter(order)
-    record = VippsOrder.objects.for_order(order).first()
+    sync_plan = plan(order)
+    record = attached_rows(order).state
     in_app = record is not None and record.receipt_state in (
         VippsOrder.ReceiptState.SENT,
         VippsOrder.ReceiptState.DRIFT,
@@ -135,14 +135,14 @@ def order_status(request: HttpRequest, order: models.Model, token: str) -> HttpR
         link for link in order_links(order) if not _points_to_this_order(link.url, order)
     ]
     context = {
-        **_common(order, adapter, token),
+        **_common(sync_plan, token),
         "links": links,
         "image": order_image(order),
         "receipt_state": record.receipt_state if record is not None else "none",
         "receipt_in_app": in_app,
         "receipt_sent_at": record.receipt_sent_at if in_app else None,
         "receipt_page_url": public_links.url_for_token("order_receipt", token, absolute=False)
-        if adapter.is_final(order)
+        if sync_plan.is_final
         else "",
     }
     return render(request, "vipps_order_management/public/order_status.html", context)
@@ -161,17 +161,6 @@ class ReceiptLine:
     amount: int
     is_shipping: bool
     is_return: bool
-
-
-@dataclass(frozen=True)
-class VatRow:
-    rate: Decimal | None
-    net: int
-    vat: int
-
-    @property
-    def gross(self) -> int:
-        return self.net + self.vat
 
 
 def receipt_context(receipt: Receipt) -> dict[str, Any]:
@@ -196,16 +185,12 @@ def receipt_context(receipt: Receipt) -> dict[str, Any]:
                 is_return=bool(line.is_return),
             )
         )
-    by_rate = receipt.tax_by_rate()
-    known = sorted((rate for rate in by_rate if rate is not None), reverse=True)
-    rates = known + ([None] if None in by_rate else [])
-    vat_rows = [VatRow(rate, *by_rate[rate]) for rate in rates]
     total = receipt.total_amount
     total_vat = receipt.total_tax_amount
     return {
         "receipt": receipt,
         "lines": lines,
-        "vat_rows": vat_rows,
+        "vat_rows": vat_rows(receipt),
         "total": total,
         "total_vat": total_vat,
         "total_net": total - total_vat,
@@ -219,23 +204,20 @@ def order_receipt(request: HttpRequest, order: models.Model, token: str) -> Http
 
     Until the order is final, or when its receipt cannot be built, a friendly page instead.
     """
-    adapter = get_adapter(order)
-    context = _common(order, adapter, token)
-    if not adapter.is_final(order):
+    sync_plan = plan(order)
+    context = _common(sync_plan, token)
+    if not sync_plan.is_final:
         context["not_final"] = True
         return render(request, "vipps_order_management/public/receipt_unavailable.html", context)
-    try:
-        receipt = build_receipt(order, adapter)
-    except (PayloadValidationError, VippsError, NotImplementedError) as exc:
+    receipt = sync_plan.receipt
+    if receipt is None:
         logger.warning(
             "The printable receipt of %s %s cannot be built: %s",
             order._meta.label,
             order.pk,
-            exc,
+            sync_plan.receipt_problem,
         )
         return render(request, "vipps_order_management/public/receipt_unavailable.html", context)
     context.update(receipt_context(receipt))
-    context["receipt_number"] = receipt.bottom_line.receipt_number or adapter.get_receipt_number(
-        order
-    )
+    context["receipt_number"] = receipt.bottom_line.receipt_number or sync_plan.receipt_number
     return render(request, "vipps_order_management/public/receipt.html", context)

@@ -34,8 +34,8 @@ v1_patterns: list[URLPattern | URLResolver] = [
         views.MyOrderLinksView.as_view(),
         name="my-order-links",
     ),
-    path("schema/", views.SchemaView.as_view(), name="schema"),
 ]
+v1_patterns.append(path("schema/", views.SchemaView.as_view(patterns=v1_patterns), name="schema"))
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("v1/", include((v1_patterns, "api-v1"))),

@@ -33,8 +33,9 @@ from rest_framework.views import APIView
 
 from .. import services
 from ..adapters import OrderAdapter, get_adapter, registered_models
+from ..engine.status import status_of
 from ..exceptions import VippsConfigurationError, VippsError, VippsTransientError
-from ..models import OrderImage, OrderLink, OutboxItem, SyncAttempt, VippsOrder, sync_status
+from ..models import OrderImage, OrderLink, SyncAttempt, VippsOrder, attached_rows
 from .permissions import CHANGE, StaffPermissionsMixin
 from .serializers import (
     MAX_UPLOAD_BYTES,
@@ -356,9 +357,9 @@ class SyncStatusView(StaffOrderView, RetrieveAPIView):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         order = self.get_order()
-        state = VippsOrder.objects.for_order(order).first()
-        outbox = list(OutboxItem.objects.for_order(order).order_by("kind"))
-        summary = sync_status(state, outbox)
+        rows = attached_rows(order)
+        state, outbox = rows.state, rows.outbox
+        summary = status_of(state, outbox)
         data = {
             "order": self.order_ref(order),
             "status": summary.value,
@@ -444,10 +445,10 @@ class SchemaView(APIView):
     renderer_classes = [JSONOpenAPIRenderer]
     versioning_class = None
     schema = None  # not part of its own document
+    #: The routes the document describes; ``urls`` passes its own list to ``as_view``.
+    patterns: list[Any] = []
 
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        from .urls import v1_patterns
-
         generator = SchemaGenerator(
             title="Vipps Order Management",
             version="1",
@@ -456,7 +457,7 @@ class SchemaView(APIView):
                     "Order links, images and receipts of the shop's orders in the Vipps MobilePay app."
                 )
             ),
-            patterns=v1_patterns,
+            patterns=self.patterns,
             url=request.path.removesuffix("schema/"),
         )
         return Response(generator.get_schema(request=request, public=True))

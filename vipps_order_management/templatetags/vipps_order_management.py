@@ -21,33 +21,24 @@ are dropped, whatever a row or an adapter holds.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import reduce
-from operator import or_
 from typing import Any
 
 from django import template
-from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import formats
 from django.utils.functional import Promise
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
-from ..adapters import Link, OrderAdapter, get_adapter
+from ..adapters import Link, get_adapter
 from ..conf import app_settings
+from ..display import icon_path
+from ..engine.plan import SyncPlan, plan, plans_for
+from ..engine.status import status_of
 from ..exceptions import VippsConfigurationError
-from ..models import (
-    LinkCategory,
-    OrderImage,
-    OrderLink,
-    OutboxItem,
-    SyncStatus,
-    VippsOrder,
-    sync_status,
-)
+from ..models import LinkCategory, OrderImage, OutboxItem, SyncStatus, VippsOrder, attached_rows
 from ..money import CURRENCY_EXPONENTS, from_minor_units
 from ..payloads import link_errors
 
@@ -71,11 +62,8 @@ LINKS_TEMPLATE = "vipps_order_management/tags/links.html"
 IMAGE_TEMPLATE = "vipps_order_management/tags/image.html"
 STATUS_TEMPLATE = "vipps_order_management/tags/status.html"
 
-#: Static path of each category's icon (the admin's preview reads the same files).
-ICONS: dict[str, str] = {
-    category.value: f"vipps_order_management/icons/{category.value.lower().replace('_', '-')}.svg"
-    for category in LinkCategory
-}
+#: Static path of each category's icon (the app preview inlines the same files).
+ICONS: dict[str, str] = {category.value: icon_path(category.value) for category in LinkCategory}
 
 
 # ---------------------------------------------------------------------- display objects
@@ -118,7 +106,7 @@ class VippsState:
 
     @property
     def status(self) -> SyncStatus:
-        return sync_status(self.record, self.outbox)
+        return status_of(self.record, self.outbox)
 
     @property
     def label(self) -> Promise:
@@ -147,37 +135,30 @@ def display_links(links: Iterable[Link | tuple[str, str]]) -> list[DisplayLink]:
 # ---------------------------------------------------------------------- loading
 
 
-def _adapter(order: models.Model) -> OrderAdapter | None:
+def _plan(order: models.Model) -> SyncPlan | None:
+    attached = getattr(order, "_vipps_plan", None)
+    if attached is not None:
+        return attached
     try:
-        return get_adapter(order)
+        return plan(order)
     except VippsConfigurationError:
         return None
 
 
-def _uses_default_get_links(adapter: OrderAdapter) -> bool:
-    return type(adapter).get_links is OrderAdapter.get_links
-
-
-def _combine(
-    order: models.Model, adapter: OrderAdapter | None, stored: Sequence[OrderLink]
-) -> list[DisplayLink]:
-    """What ``adapter.get_links`` returns, given the order's stored rows (no query by itself)."""
-    pairs: list[tuple[str, str]] = [(row.category, row.url) for row in stored]
-    if adapter is not None:
-        pairs += [(str(link.category), link.url) for link in adapter.get_default_links(order)]
-    return display_links(pairs)
-
-
-def _image_of(
-    order: models.Model, adapter: OrderAdapter | None, row: OrderImage | None
-) -> DisplayImage | None:
-    """The stored image, else the first product image the adapter has a URL for."""
-    name = adapter.get_display_name(order) if adapter is not None else str(order)
+def _image_of(sync_plan: SyncPlan | None, order: models.Model) -> DisplayImage | None:
+    """The first stored image, else the first product image the adapter has a URL for."""
+    name = sync_plan.display_name if sync_plan is not None else str(order)
     alt = gettext("Image for %(order)s") % {"order": name}
+    row: OrderImage | None = next(iter(attached_rows(order).images), None)
     if row is None or not row.image:
-        if adapter is None:
+        if sync_plan is None:
             return None
-        source = next((s for s in adapter.get_product_images(order) if s.url), None)
+        try:
+            sources = sync_plan.adapter.get_product_images(order)
+            source = next((s for s in sources if s.url), None)
+        except Exception:  # the shop's adapter must not break the shop's page
+            logger.warning("No product image for %r", order, exc_info=True)
+            return None
         return DisplayImage(source.url, alt) if source is not None else None
     try:
         url = row.image.url
@@ -188,27 +169,23 @@ def _image_of(
 
 
 def order_links(order: models.Model) -> list[DisplayLink]:
-    """The order's links (stored rows, then the adapter's defaults), safe ones only.
+    """The order's links (stored rows, the adapter's, its status page), safe ones only.
 
-    Uses what :func:`prefetch_vipps` attached, else queries (one query, or whatever an adapter
-    that overrides ``get_links`` costs).
+    The same links the plan sends (all of them, as the v3 API would); uses what
+    :func:`prefetch_vipps` attached, else loads them.
     """
     attached = getattr(order, "vipps_links", None)
     if attached is not None:
         return list(attached)
-    adapter = _adapter(order)
-    if adapter is not None and not _uses_default_get_links(adapter):
-        return display_links(adapter.get_links(order))
-    # The default get_links, from rows read here: a row with an unknown category is skipped
-    # rather than breaking the shop's page.
-    return _combine(order, adapter, list(OrderLink.objects.for_order(order)))
+    sync_plan = _plan(order)
+    return display_links(sync_plan.all_links) if sync_plan is not None else []
 
 
 def order_image(order: models.Model) -> DisplayImage | None:
-    """The order's first stored image, or ``None``."""
+    """The order's first stored image (else a product image), or ``None``."""
     if hasattr(order, "vipps_image"):
         return order.vipps_image
-    return _image_of(order, _adapter(order), OrderImage.objects.for_order(order).first())
+    return _image_of(_plan(order), order)
 
 
 def order_state(order: models.Model) -> VippsState:
@@ -223,53 +200,37 @@ def order_state(order: models.Model) -> VippsState:
 
 
 def prefetch_vipps(orders: Iterable[models.Model]) -> list[models.Model]:
-    """Load links, image and sync state for many orders in four queries; returns them as a list.
+    """Load links, image and sync state for many orders at once; returns them as a list.
 
-    Attaches ``order.vipps_links`` (list of :class:`DisplayLink`), ``order.vipps_image``
-    (:class:`DisplayImage` or ``None``) and ``order.vipps_state`` (:class:`VippsState`). One query
-    each for link rows, image rows, ``VippsOrder`` and ``OutboxItem`` rows, whatever the number of
-    orders (of one or several models); adapter default links are computed from the orders. An
-    adapter that overrides ``get_links`` itself is asked per order, at whatever that costs.
+    A constant number of queries for the whole list, however long: our link, image, state and
+    outbox rows, plus what each order's adapter declares it reads (``select_related`` and
+    ``prefetch_related``), so product images and default links cost nothing per order. Attaches
+    ``order.vipps_links`` (list of :class:`DisplayLink`), ``order.vipps_image``
+    (:class:`DisplayImage` or ``None``) and ``order.vipps_state`` (:class:`VippsState`).
+    Orders of models without an adapter get empty values.
     """
     orders = [order for order in orders if order is not None and order.pk is not None]
-    if not orders:
-        return []
-    content_types = ContentType.objects.get_for_models(
-        *{type(order) for order in orders}, for_concrete_models=False
-    )
-    keys = {id(order): (content_types[type(order)].pk, str(order.pk)) for order in orders}
-    by_type: dict[int, set[str]] = defaultdict(set)
-    for content_type_id, object_id in keys.values():
-        by_type[content_type_id].add(object_id)
-    condition = reduce(
-        or_,
-        (
-            models.Q(content_type_id=content_type_id, object_id__in=sorted(ids))
-            for content_type_id, ids in by_type.items()
-        ),
-    )
-
-    def grouped(queryset: models.QuerySet) -> dict[tuple[int, str], list[Any]]:
-        rows: dict[tuple[int, str], list[Any]] = defaultdict(list)
-        for row in queryset.filter(condition):
-            rows[(row.content_type_id, row.object_id)].append(row)
-        return rows
-
-    links = grouped(OrderLink.objects.order_by("position", "pk"))
-    images = grouped(OrderImage.objects.order_by("position", "pk"))
-    records = grouped(VippsOrder.objects.all())
-    outbox = grouped(OutboxItem.objects.order_by("kind"))
+    configured = [order for order in orders if _configured(order)]
+    plans = {id(p.order): p for p in plans_for(configured, outbox=True)}
     for order in orders:
-        key = keys[id(order)]
-        adapter = _adapter(order)
-        if adapter is not None and not _uses_default_get_links(adapter):
-            order.vipps_links = display_links(adapter.get_links(order))
-        else:
-            order.vipps_links = _combine(order, adapter, links.get(key, []))
-        first_image = images.get(key, [None])[0]
-        order.vipps_image = _image_of(order, adapter, first_image)
-        order.vipps_state = VippsState((records.get(key) or [None])[0], tuple(outbox.get(key, ())))
+        sync_plan = plans.get(id(order))
+        if sync_plan is None:
+            order.vipps_links, order.vipps_image, order.vipps_state = [], None, VippsState()
+            continue
+        order._vipps_plan = sync_plan
+        rows = attached_rows(order)
+        order.vipps_links = display_links(sync_plan.all_links)
+        order.vipps_image = _image_of(sync_plan, order)
+        order.vipps_state = VippsState(rows.state, tuple(rows.outbox))
     return orders
+
+
+def _configured(order: models.Model) -> bool:
+    try:
+        get_adapter(order)
+    except VippsConfigurationError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------- tags

@@ -17,11 +17,11 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand
-from django.db import models, transaction
+from django.db import models
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from vipps_order_management import dispatch, outbox
+from vipps_order_management import services
 from vipps_order_management.conf import app_settings
 from vipps_order_management.management.commands.vipps_om_sync import (
     date_range_q,
@@ -118,10 +118,7 @@ class Command(BaseCommand):
         if not total:
             self.stdout.write(_("Nothing to requeue."))
             return
-        with transaction.atomic():
-            requeued = outbox.requeue(rows)
-            if app_settings.DISPATCH in ("django_tasks", "celery"):
-                transaction.on_commit(dispatch.kick)
+        requeued = services.requeue(rows)
         self.stdout.write(
             ngettext(
                 "Requeued %(total)d outbox row%(details)s.",

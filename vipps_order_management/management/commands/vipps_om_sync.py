@@ -22,9 +22,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -37,12 +38,9 @@ from vipps_order_management.adapters import (
     registered_models,
 )
 from vipps_order_management.conf import app_settings
-from vipps_order_management.exceptions import (
-    PayloadValidationError,
-    VippsConfigurationError,
-)
+from vipps_order_management.engine.plan import plan
+from vipps_order_management.exceptions import VippsConfigurationError
 from vipps_order_management.management.progress import ProgressBar, wants_progress
-from vipps_order_management.payloads import Category
 
 #: Fields tried, in order, when ``--since``/``--until`` are given without ``--date-field``;
 #: the same names ``OrderAdapter.get_order_date`` reads.
@@ -294,7 +292,7 @@ class Command(BaseCommand):
             elif options["now"]:
                 self._send_now(orders, kinds, options["force"], progress)
             else:
-                self._enqueue(orders, kinds, options["force"], progress, options["chunk_size"])
+                self._enqueue(selections, kinds, options["force"], progress, options["chunk_size"])
 
     def _parse_kinds(self, value: str) -> list[str]:
         kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
@@ -397,33 +395,28 @@ class Command(BaseCommand):
 
     def _enqueue(
         self,
-        orders: Iterator[models.Model],
+        selections: Sequence[Selection],
         kinds: list[str],
         force: bool,
         progress: ProgressBar,
         chunk_size: int,
     ) -> None:
+        """Queue by key, in chunks: no order is loaded, so memory stays flat at any size."""
         queued = 0
-        batch: list[models.Model] = []
-
-        def flush() -> None:
-            # One transaction per chunk: the runner is kicked once per chunk, not per order.
-            with transaction.atomic():
-                for order in batch:
-                    services.enqueue(order, kinds=kinds, force=force)
-            for order in batch:
-                if self.verbosity >= 2:
-                    self._say(progress, _("Queued %(order)s") % {"order": order_label(order)})
-                progress.advance()
-            batch.clear()
-
-        for order in orders:
-            batch.append(order)
-            queued += 1
-            if len(batch) >= chunk_size:
-                flush()
-        if batch:
-            flush()
+        for selection in selections:
+            assert selection.queryset is not None
+            content_type = ContentType.objects.get_for_model(
+                selection.model, for_concrete_model=False
+            )
+            keys = (
+                (content_type.pk, str(pk))
+                for pk in selection.queryset.values_list("pk", flat=True).iterator(
+                    chunk_size=chunk_size
+                )
+            )
+            queued += services.enqueue_many(
+                keys, kinds, force, chunk_size=chunk_size, progress=progress.advance
+            )
         progress.clear()
         if self.verbosity >= 1:
             self.stdout.write(
@@ -468,8 +461,7 @@ class Command(BaseCommand):
                     parts = [_("another worker is sending it right now")]
                 self._say(
                     progress,
-                    f"{order_label(order)} ({get_adapter(order).get_display_name(order)}): "
-                    + "; ".join(parts),
+                    f"{order_label(order)} ({plan(order).display_name}): " + "; ".join(parts),
                     style=None if good else self.style.WARNING,
                 )
             progress.advance()
@@ -537,65 +529,60 @@ class Command(BaseCommand):
             )
 
     def _preview(self, order: models.Model, kinds: list[str]) -> dict[str, Any]:
-        adapter = get_adapter(order)
-        reference = adapter.get_reference(order)
-        payment_type = adapter.get_payment_type(order)
+        """The order's plan as JSON: exactly what the worker would send now."""
+        sync_plan = plan(order)
+        target = sync_plan.target
         preview: dict[str, Any] = {
             "order": order_label(order),
-            "name": adapter.get_display_name(order),
-            "orderId": reference,
-            "paymentType": str(payment_type) if payment_type else None,
+            "name": sync_plan.display_name,
+            "orderId": target.reference if target else None,
+            "paymentType": target.payment_type.value if target else None,
         }
-        if not reference or not payment_type:
+        if sync_plan.target_problem is not None:
+            preview["note"] = str(sync_plan.target_problem)
+            preview["orderErrors"] = _errors(sync_plan.target_problem)
+        elif target is None:
             preview["note"] = _("The order has no Vipps payment yet: nothing would be sent.")
         if "links" in kinds:
-            preview.update(self._preview_links(order, adapter, reference, payment_type))
+            preview.update(self._preview_links(sync_plan))
         if "receipt" in kinds:
-            preview["receiptReady"] = bool(adapter.is_final(order))
-            if not preview["receiptReady"]:
+            preview["receiptReady"] = sync_plan.is_final
+            if not sync_plan.is_final:
                 preview["note"] = preview.get("note") or _(
                     "The order is not final: the receipt waits until it is."
                 )
-            try:
-                preview["receipt"] = services.build_receipt(order, adapter).to_api()
-            except PayloadValidationError as exc:
-                preview["receipt"] = None
-                preview["receiptErrors"] = [
-                    {"path": path, "message": message} for path, message in exc.errors
-                ]
-            except NotImplementedError as exc:
-                preview["receipt"] = None
-                preview["receiptErrors"] = [{"path": "", "message": str(exc)}]
+            receipt = sync_plan.receipt
+            preview["receipt"] = receipt.to_api() if receipt is not None else None
+            problem = sync_plan.final_problem or sync_plan.receipt_problem
+            if problem is not None:
+                preview["receiptErrors"] = _errors(problem)
         return preview
 
-    def _preview_links(
-        self, order: models.Model, adapter: OrderAdapter, reference: str | None, payment_type: Any
-    ) -> dict[str, Any]:
-        api = "v3" if app_settings.CATEGORY_API == "v3" else "v2"
-        links = adapter.get_links(order)
-        if api == "v2":
-            primary = adapter.get_primary_link(order, links)
-            links = [primary] if primary is not None else []
+    def _preview_links(self, sync_plan: Any) -> dict[str, Any]:
+        api = sync_plan.category_api
+        target = sync_plan.target
         categories: list[dict[str, Any]] = []
-        errors: list[dict[str, str]] = []
-        for index, link in enumerate(links):
-            category = Category(link.category, link.url)
+        for link in sync_plan.links:
+            category = link.category_payload()
             body = (
-                category.to_api_v3(reference, payment_type)
-                if api == "v3" and reference and payment_type
+                category.to_api_v3(target.reference, target.payment_type)
+                if api == "v3" and target is not None
                 else category.to_api()
             )
-            if link.image is not None:
-                body["image"] = link.image.name
+            if link.sources:
+                body["images"] = [source.name for source in link.sources]
             categories.append(body)
-            errors.extend(
-                {"path": f"categories[{index}].{path}", "message": message}
-                for path, message in category.errors(v3=api == "v3")
-            )
-        images = [source.name for source in adapter.get_images(order)]
+        images = [source.name for source in sync_plan.images]
         result: dict[str, Any] = {"categoryApi": api, "categories": categories, "images": images}
         if len(images) > 1:
             result["imageNote"] = _("Several images are sent as one collage.")
-        if errors:
-            result["categoryErrors"] = errors
+        if sync_plan.links_problem is not None:
+            result["categoryErrors"] = _errors(sync_plan.links_problem)
         return result
+
+
+def _errors(problem: Any) -> list[dict[str, str]]:
+    """A problem of the plan as ``[{"path", "message"}]``: the fields, else where it came from."""
+    if problem.errors:
+        return [{"path": path, "message": message} for path, message in problem.errors]
+    return [{"path": problem.source, "message": problem.message}]

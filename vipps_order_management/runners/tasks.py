@@ -20,9 +20,11 @@ try:  # Django >= 6.0
 except ImportError:  # pragma: no cover - Django 5.2 with the django-tasks backport
     from django_tasks import task  # type: ignore[no-redef]
 
-from .conf import app_settings
-from .models import OutboxItem
-from .services import drain
+from ..conf import app_settings
+from ..engine.pipeline import drain
+from ..models import OutboxItem
+
+__all__ = ["SWEEP_KEY", "drain_outbox"]
 
 #: At most one sweep is scheduled at a time; this cache key remembers that one is.
 SWEEP_KEY = "vipps_order_management:sweep-scheduled"

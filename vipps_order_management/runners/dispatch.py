@@ -18,25 +18,28 @@ from collections.abc import Sequence
 
 from django.db import models
 
-from .conf import app_settings
+from ..conf import DISPATCH_MODES, app_settings
+from ..engine import outbox
+from ..engine.pipeline import default_worker_id, drain
+from ..models import OrderKey
+
+__all__ = ["DISPATCH_MODES", "kick"]
 
 logger = logging.getLogger(__name__)
 
-DISPATCH_MODES = ("worker", "immediate", "django_tasks", "celery")
 
-
-def kick(orders: Sequence[tuple[int, str]] = ()) -> None:
-    """Wake a runner for these ``(content_type_id, object_id)`` keys. Never raises."""
+def kick(keys: Sequence[OrderKey] = ()) -> None:
+    """Wake a runner for these orders (``()``: whatever is due). Never raises."""
     mode = app_settings.DISPATCH
     try:
         if mode == "immediate":
-            _drain_orders(orders)
+            _drain_here(keys)
         elif mode == "django_tasks":
             from .tasks import drain_outbox
 
             drain_outbox.using(backend=app_settings.TASK_BACKEND).enqueue()
         elif mode == "celery":
-            from .contrib.celery import drain_outbox as celery_drain
+            from .celery import drain_outbox as celery_drain
 
             celery_drain.apply_async(queue=app_settings.CELERY_QUEUE, retry=False)
     except Exception:
@@ -46,13 +49,13 @@ def kick(orders: Sequence[tuple[int, str]] = ()) -> None:
         )
 
 
-def _drain_orders(orders: Sequence[tuple[int, str]]) -> None:
-    from .services import default_worker_id, drain
-
-    if not orders:
-        drain(worker_id=f"immediate:{default_worker_id()}")
-        return
-    only = models.Q()
-    for content_type_id, object_id in orders:
-        only |= models.Q(content_type_id=content_type_id, object_id=object_id)
+def _drain_here(keys: Sequence[OrderKey]) -> None:
+    only = None
+    if keys:
+        only = models.Q()
+        for content_type_id, object_id in keys:
+            only |= models.Q(content_type_id=content_type_id, object_id=object_id)
     drain(only=only, worker_id=f"immediate:{default_worker_id()}")
+
+
+outbox.on_commit(kick)

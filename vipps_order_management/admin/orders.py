@@ -1,0 +1,365 @@
+"""What a shop mixes into its order admin: the status column and filter, inlines, actions.
+
+Every action goes through :mod:`vipps_order_management.services`, needs the change permission
+on the order model, reports per order, and turns any failure into a message rather than an
+error page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.contenttypes.admin import GenericTabularInline
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .. import services
+from ..engine.plan import plan
+from ..engine.status import status_expression, status_of
+from ..models import OrderImage, OrderLink, OutboxItem, SyncStatus, attached_rows
+from .order_page import order_page_context
+
+__all__ = [
+    "VIPPS_ACTIONS",
+    "OrderImageInline",
+    "OrderLinkInline",
+    "VippsOrderAdminMixin",
+    "VippsStatusFilter",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The annotation that carries each order's status (computed in SQL by ``status_expression``).
+STATUS_ANNOTATION = "_vipps_status"
+
+_STATUS_COLOURS = {
+    SyncStatus.SYNCED: "#2e7d32",
+    SyncStatus.PENDING: "#8a6d00",
+    SyncStatus.FAILED: "#c62828",
+    SyncStatus.DRIFT: "#ad4e00",
+    SyncStatus.NOT_SENT: "#666",
+}
+
+
+class VippsStatusFilter(admin.SimpleListFilter):
+    """Filter orders by their Vipps status: synced, pending, failed or differs from Vipps."""
+
+    title = _("Vipps")
+    parameter_name = "vipps_status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, Any]]:
+        return [
+            (SyncStatus.SYNCED.value, SyncStatus.SYNCED.label),
+            (SyncStatus.PENDING.value, SyncStatus.PENDING.label),
+            (SyncStatus.FAILED.value, SyncStatus.FAILED.label),
+            (SyncStatus.DRIFT.value, SyncStatus.DRIFT.label),
+            (SyncStatus.NOT_SENT.value, SyncStatus.NOT_SENT.label),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
+        value = self.value()
+        if value not in SyncStatus.values:
+            return queryset
+        if STATUS_ANNOTATION not in queryset.query.annotations:
+            queryset = queryset.annotate(**{STATUS_ANNOTATION: status_expression(queryset.model)})
+        return queryset.filter(**{STATUS_ANNOTATION: value})
+
+
+# ---------------------------------------------------------------------- inlines
+
+
+class OrderLinkInline(GenericTabularInline):
+    """Links staff add to an order: a category and an https:// (or app) address."""
+
+    model = OrderLink
+    fields = ("category", "url", "image", "position", "category_id")
+    readonly_fields = ("category_id",)
+    extra = 0
+    verbose_name = _("Vipps link")
+    verbose_name_plural = _("Vipps links")
+
+
+class OrderImageInline(GenericTabularInline):
+    """Images shown with the order in the Vipps app (several become one collage)."""
+
+    model = OrderImage
+    fields = ("image", "thumbnail", "description", "position")
+    readonly_fields = ("thumbnail",)
+    extra = 0
+    verbose_name = _("Vipps image")
+    verbose_name_plural = _("Vipps images")
+
+    @admin.display(description=_("Preview"))
+    def thumbnail(self, obj: OrderImage) -> str:
+        if not obj.pk or not obj.image:
+            return "-"
+        return format_html(
+            '<img src="{}" alt="" style="max-height:80px;max-width:80px;object-fit:contain">',
+            obj.image.url,
+        )
+
+
+# ---------------------------------------------------------------------- the mixin
+
+
+class VippsOrderAdminMixin:
+    """Mix into the shop's order ``ModelAdmin`` (before ``admin.ModelAdmin``)."""
+
+    vipps_confirmation_template = "vipps_order_management/admin/confirm_action.html"
+    vipps_order_template = "vipps_order_management/admin/order_vipps.html"
+
+    # -- the status column
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet:
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        return queryset.annotate(**{STATUS_ANNOTATION: status_expression(queryset.model)})
+
+    @admin.display(description=_("Vipps"))
+    def vipps_status(self, order: models.Model) -> str:
+        value = getattr(order, STATUS_ANNOTATION, None)
+        status = SyncStatus(value) if value is not None else _status_of(order)
+        url = reverse(
+            f"admin:{order._meta.app_label}_{order._meta.model_name}_vipps", args=[order.pk]
+        )
+        return format_html(
+            '<a href="{}" style="color:{};font-weight:600">{}</a>',
+            url,
+            _STATUS_COLOURS[status],
+            status.label,
+        )
+
+    # -- actions
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        # Added to the shop's own actions (None means the shop turned actions off). Django
+        # filters them by their permissions: staff without change permission see none.
+        if self.actions is not None:  # type: ignore[has-type]
+            self.actions = [*self.actions, *VIPPS_ACTIONS]  # type: ignore[has-type]
+
+    # -- the per-order page
+
+    def get_urls(self) -> list[Any]:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        view = self.admin_site.admin_view(self.vipps_order_view)  # type: ignore[attr-defined]
+        return [
+            path(
+                "<path:object_id>/vipps/",
+                view,
+                name=f"{opts.app_label}_{opts.model_name}_vipps",
+            ),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    def vipps_order_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The order beside what Vipps holds: receipts, links, previews, the queue and the log."""
+        order = get_object_or_404(self.get_queryset(request), pk=object_id)  # type: ignore[attr-defined]
+        if not self.has_view_or_change_permission(request, order):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        can_change = self.has_change_permission(request, order)  # type: ignore[attr-defined]
+        if request.method == "POST":
+            if not can_change:
+                raise PermissionDenied
+            operation = _ORDER_OPERATIONS.get(request.POST.get("operation", ""))
+            if operation is not None:
+                _run_for_orders(self, request, [order], operation)
+            return HttpResponseRedirect(request.get_full_path())
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            **order_page_context(order, fetch_remote=request.GET.get("remote") != "0"),
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+            "original": order,
+            "title": _("Vipps: %(order)s") % {"order": plan(order).display_name},
+            "can_change": can_change,
+            "operations": [(key, label) for key, (label, _unused) in _ORDER_OPERATIONS.items()],
+        }
+        return TemplateResponse(request, self.vipps_order_template, context)
+
+
+def _status_of(order: models.Model) -> SyncStatus:
+    rows = attached_rows(order)
+    return status_of(rows.state, rows.outbox)
+
+
+# ---------------------------------------------------------------------- action plumbing
+
+
+#: An operation on one order returns what to tell staff and whether it went well.
+Operation = Callable[[models.Model], tuple[str, bool]]
+
+
+def _send_now(order: models.Model) -> tuple[str, bool]:
+    return _describe_results(services.sync_now(order))
+
+
+def _resend_links(order: models.Model) -> tuple[str, bool]:
+    return _describe_results(services.sync_now(order, force=True, kinds=["links"]))
+
+
+def _reupload_image(order: models.Model) -> tuple[str, bool]:
+    forgotten = services.forget_images(order)
+    message, ok = _describe_results(services.sync_now(order, force=True, kinds=["links"]))
+    note = ngettext(
+        "%(count)d remembered upload dropped first",
+        "%(count)d remembered uploads dropped first",
+        forgotten,
+    ) % {"count": forgotten}
+    return f"{message} ({note})", ok
+
+
+def _requeue(order: models.Model) -> tuple[str, bool]:
+    count = services.requeue(
+        OutboxItem.objects.for_order(order).filter(status=OutboxItem.Status.DEAD)
+    )
+    if not count:
+        return str(_("nothing had failed")), True
+    message = ngettext(
+        "%(count)d failed send queued again", "%(count)d failed sends queued again", count
+    ) % {"count": count}
+    return message, True
+
+
+def _compare(order: models.Model) -> tuple[str, bool]:
+    comparison = services.compare_with_vipps(order)
+    if comparison.local_error and comparison.remote is None:
+        return comparison.local_error, False
+    if comparison.remote is None:
+        return str(_("Vipps holds nothing for this order")), False
+    if comparison.remote.receipt is None:
+        return str(_("Vipps holds a link but no receipt")), True
+    if not comparison.differences:
+        return str(_("the receipt matches what Vipps holds")), True
+    count = len(comparison.differences)
+    message = ngettext(
+        "differs from Vipps in %(count)d field: %(fields)s",
+        "differs from Vipps in %(count)d fields: %(fields)s",
+        count,
+    ) % {"count": count, "fields": ", ".join(d.path for d in comparison.differences[:5])}
+    return message, False
+
+
+#: What the per-order page's buttons and the bulk actions do: (label, operation).
+_ORDER_OPERATIONS: dict[str, tuple[Any, Operation]] = {
+    "send": (_("Send to Vipps now"), _send_now),
+    "links": (_("Resend links"), _resend_links),
+    "image": (_("Re-upload image"), _reupload_image),
+    "requeue": (_("Requeue failed"), _requeue),
+    "compare": (_("Fetch from Vipps and compare"), _compare),
+}
+
+
+def _describe_results(results: Iterable[services.SyncResult]) -> tuple[str, bool]:
+    parts, ok = [], True
+    for result in results:
+        kind = _("links") if result.kind == "links" else _("receipt")
+        if result.ok:
+            parts.append(f"{kind}: {result.message.rstrip('.')}")
+            continue
+        ok = False
+        if result.status == "retry":
+            text = _("%(kind)s: will retry (%(error)s)")
+        elif result.status == "dead":
+            text = _("%(kind)s: failed (%(error)s)")
+        else:
+            text = _("%(kind)s: busy in another worker%(error)s")
+        parts.append(str(text) % {"kind": kind, "error": result.message})
+    return "; ".join(parts) or str(_("nothing to send")), ok
+
+
+def _run_for_orders(
+    model_admin: Any,
+    request: HttpRequest,
+    orders: Iterable[models.Model],
+    operation: tuple[Any, Operation],
+) -> None:
+    """Run one operation per order: a message for each, then a summary. Never raises."""
+    label, function = operation
+    done = failed = 0
+    for order in orders:
+        name = plan(order).display_name
+        try:
+            message, ok = function(order)
+        except Exception as exc:  # one order's trouble is a message, never an error page
+            logger.warning("%s on %s failed", label, name, exc_info=True)
+            failed += 1
+            model_admin.message_user(
+                request, f"{name}: {exc or type(exc).__name__}", messages.ERROR
+            )
+            continue
+        if ok:
+            done += 1
+        else:
+            failed += 1
+        model_admin.message_user(
+            request, f"{name}: {message}", messages.SUCCESS if ok else messages.WARNING
+        )
+    if done + failed > 1:
+        model_admin.message_user(
+            request,
+            _("%(action)s: %(done)d done, %(failed)d with problems.")
+            % {"action": label, "done": done, "failed": failed},
+            messages.INFO,
+        )
+
+
+def _bulk_action(key: str, description: Any) -> Callable[..., HttpResponse | None]:
+    """An admin action that asks for confirmation when several orders are selected."""
+
+    def action(
+        model_admin: Any, request: HttpRequest, queryset: models.QuerySet
+    ) -> HttpResponse | None:
+        orders = list(queryset)
+        if len(orders) > 1 and request.POST.get("post") != "yes":
+            context = {
+                **model_admin.admin_site.each_context(request),
+                "title": _("Are you sure?"),
+                "action_name": key_to_action[key],
+                "action_label": description,
+                "orders": orders,
+                "selected": [str(order.pk) for order in orders],
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": model_admin.model._meta,
+                "media": model_admin.media,
+            }
+            return TemplateResponse(request, model_admin.vipps_confirmation_template, context)
+        _run_for_orders(model_admin, request, orders, _ORDER_OPERATIONS[key])
+        return None
+
+    return action
+
+
+key_to_action = {
+    "send": "send_to_vipps_now",
+    "links": "resend_links",
+    "image": "reupload_image",
+    "requeue": "requeue_failed",
+    "compare": "fetch_and_compare",
+}
+
+
+def _make_action(key: str) -> Callable[..., HttpResponse | None]:
+    label = _ORDER_OPERATIONS[key][0]
+    action = admin.action(description=label, permissions=["change"])(_bulk_action(key, label))
+    action.__name__ = key_to_action[key]
+    return action
+
+
+send_to_vipps_now = _make_action("send")
+resend_links = _make_action("links")
+reupload_image = _make_action("image")
+requeue_failed = _make_action("requeue")
+fetch_and_compare = _make_action("compare")
+
+#: The actions the mixin adds to a shop's order admin.
+VIPPS_ACTIONS = (send_to_vipps_now, resend_links, reupload_image, requeue_failed, fetch_and_compare)

@@ -1,0 +1,557 @@
+"""The outbox: record a change, claim due rows with a lease, keep the lease, finish in bulk.
+
+Database only; it never talks to Vipps. One row per (order, kind); no payload is stored, so ten
+saves before a send make one send. ``generation`` grows with every change; a row is marked done
+only if its generation is still the one claimed, so a change made during a send is sent
+afterwards.
+
+* :func:`record` is what the shop's request pays: one ``INSERT ... ON CONFLICT DO UPDATE``
+  statement for every order and kind it names, in the shop's own transaction.
+* :func:`claim` leases due rows (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL; the lease
+  itself is a conditional ``UPDATE`` on every database, so two workers never hold one row).
+* :class:`Lease` is renewed while the worker works (:meth:`Lease.renew`) and checked before
+  each order's calls; a worker that stalls past its lease lets another take the rows over.
+* :func:`finish` writes a whole batch's outcomes in a constant number of statements.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
+from typing import Any
+
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from ..conf import app_settings
+from ..models import OrderKey, OutboxItem, SyncKind, keys_condition
+
+__all__ = [
+    "ALL_KINDS",
+    "Lease",
+    "RowOutcome",
+    "backoff_seconds",
+    "claim",
+    "finish",
+    "forget_recorded",
+    "give_up_after",
+    "on_commit",
+    "record",
+    "record_change",
+    "requeue",
+]
+
+ALL_KINDS: tuple[str, ...] = (SyncKind.LINKS.value, SyncKind.RECEIPT.value)
+PENDING = OutboxItem.Status.PENDING
+DONE = OutboxItem.Status.DONE
+DEAD = OutboxItem.Status.DEAD
+
+
+# ---------------------------------------------------------------------- record
+
+
+def record(
+    keys: Iterable[OrderKey],
+    kinds: Iterable[str] = ALL_KINDS,
+    *,
+    force: bool = False,
+    priority: int = 0,
+    due_now: bool = False,
+) -> None:
+    """Mark the orders' ``kinds`` as needing a send, in the caller's transaction.
+
+    A row that is done or dead becomes pending, due now, with a fresh age; a row already pending
+    keeps its schedule (so a Vipps outage's backoff is not defeated by a busy shop) unless
+    ``due_now`` (staff asking for a send now) or ``force``; its generation grows either way.
+    """
+    kinds = list(dict.fromkeys(str(kind) for kind in kinds))
+    rows = [(key, kind) for key in dict.fromkeys(keys) for kind in kinds]
+    if not rows:
+        return
+    if connection.vendor in ("sqlite", "postgresql"):
+        _upsert(rows, force=force, priority=priority, due_now=due_now)
+    else:  # pragma: no cover - other databases take the portable way
+        _record_portably(rows, force=force, priority=priority, due_now=due_now)
+
+
+_COLUMNS = (
+    "content_type_id",
+    "object_id",
+    "kind",
+    "status",
+    "generation",
+    "force",
+    "priority",
+    "attempts",
+    "next_attempt_at",
+    "pending_since",
+    "leased_by",
+    "lease_token",
+    "last_error",
+    "result",
+    "created_at",
+    "updated_at",
+)
+
+
+def _upsert(
+    rows: Sequence[tuple[OrderKey, str]], *, force: bool, priority: int, due_now: bool
+) -> None:
+    """One ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL), chunked by parameters.
+
+    Written as SQL because the ORM cannot express an upsert whose update depends on the row's
+    own values, and compiling the equivalent UPDATE with CASE expressions cost milliseconds on
+    every save of an order.
+    """
+    qn = connection.ops.quote_name
+    table = qn(OutboxItem._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    pending = str(PENDING)
+    # The due time of a pending row stays (its backoff), unless staff want it now.
+    keep_schedule = "" if (force or due_now) else f"WHEN {table}.{qn('status')} = %s "
+    update = {
+        "generation": f"{table}.{qn('generation')} + 1",
+        "next_attempt_at": (
+            f"CASE {keep_schedule}THEN {table}.{qn('next_attempt_at')} "
+            f"ELSE excluded.{qn('next_attempt_at')} END"
+            if keep_schedule
+            else f"excluded.{qn('next_attempt_at')}"
+        ),
+        "pending_since": f"CASE WHEN {table}.{qn('status')} = %s THEN {table}.{qn('pending_since')} "
+        f"ELSE excluded.{qn('pending_since')} END",
+        "attempts": f"CASE WHEN {table}.{qn('status')} = %s THEN {table}.{qn('attempts')} ELSE 0 END",
+        "status": "%s",
+        "priority": f"CASE WHEN {table}.{qn('priority')} > excluded.{qn('priority')} "
+        f"THEN {table}.{qn('priority')} ELSE excluded.{qn('priority')} END",
+        "force": f"CASE WHEN excluded.{qn('force')} THEN excluded.{qn('force')} "
+        f"ELSE {table}.{qn('force')} END",
+        "updated_at": f"excluded.{qn('updated_at')}",
+    }
+    update_params = ([pending] if keep_schedule else []) + [pending, pending, pending]
+    set_clause = ", ".join(f"{qn(column)} = {expression}" for column, expression in update.items())
+    per_row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    limit = connection.features.max_query_params or 999
+    chunk = max(1, (limit - len(update_params)) // len(_COLUMNS))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            params: list[object] = []
+            for (content_type_id, object_id), kind in part:
+                params += [
+                    content_type_id,
+                    object_id,
+                    kind,
+                    pending,
+                    1,
+                    force,
+                    priority,
+                    0,
+                    now,
+                    now,
+                    "",
+                    "",
+                    "",
+                    "",
+                    now,
+                    now,
+                ]
+            # Names are quoted by the backend; every value is a parameter.
+            sql = (
+                f"INSERT INTO {table} ({', '.join(qn(c) for c in _COLUMNS)}) "  # noqa: S608
+                f"VALUES {', '.join([per_row] * len(part))} "
+                f"ON CONFLICT ({qn('content_type_id')}, {qn('object_id')}, {qn('kind')}) "
+                f"DO UPDATE SET {set_clause}"
+            )
+            cursor.execute(sql, params + update_params)
+
+
+def _record_portably(  # pragma: no cover - exercised only on databases without ON CONFLICT
+    rows: Sequence[tuple[OrderKey, str]], *, force: bool, priority: int, due_now: bool
+) -> None:
+    now = timezone.now()
+    changes: dict = {
+        "generation": F("generation") + 1,
+        "next_attempt_at": Case(
+            When(status=PENDING, then=F("next_attempt_at")), default=Value(now)
+        ),
+        "pending_since": Case(When(status=PENDING, then=F("pending_since")), default=Value(now)),
+        "attempts": Case(When(status=PENDING, then=F("attempts")), default=Value(0)),
+        "status": Value(PENDING),
+        "priority": Case(When(priority__gt=priority, then=F("priority")), default=Value(priority)),
+        "updated_at": now,
+    }
+    if force:
+        changes["force"] = True
+    if force or due_now:
+        changes["next_attempt_at"] = Value(now)
+    for (content_type_id, object_id), kind in rows:
+        existing = OutboxItem.objects.filter(
+            content_type_id=content_type_id, object_id=object_id, kind=kind
+        )
+        if existing.update(**changes):
+            continue
+        try:
+            with transaction.atomic():
+                OutboxItem.objects.create(
+                    content_type_id=content_type_id,
+                    object_id=object_id,
+                    kind=kind,
+                    force=force,
+                    priority=priority,
+                    next_attempt_at=now,
+                    pending_since=now,
+                )
+        except IntegrityError:
+            existing.update(**changes)
+
+
+# ---------------------------------------------------------------------- the request path
+
+
+#: Called with the keys a transaction recorded, once it commits (runners register themselves).
+_after_commit: list[Callable[[list[OrderKey]], None]] = []
+
+
+def on_commit(callback: Callable[[list[OrderKey]], None]) -> None:
+    """Register what wakes a runner once a transaction that recorded changes commits."""
+    if callback not in _after_commit:
+        _after_commit.append(callback)
+
+
+class _Recorded:
+    """The orders one transaction (at one savepoint depth) wrote to the outbox.
+
+    Registered with ``transaction.on_commit``, which also makes it savepoint-aware: Django drops
+    the callbacks of a savepoint that is rolled back, so a marker still registered means its
+    write still stands, and one that was dropped means the order must be written again.
+    """
+
+    def __init__(self, sids: tuple[str, ...]) -> None:
+        self.sids = sids
+        self.keys: dict[OrderKey, set[str]] = {}
+
+    def __call__(self) -> None:
+        keys = sorted(self.keys)
+        for callback in _after_commit:
+            callback(keys)
+
+
+def _live_markers(db: Any) -> list[_Recorded]:
+    registered = {id(func) for _sids, func, _robust in db.run_on_commit}
+    live = [m for m in getattr(db, "_vipps_om_recorded", ()) if id(m) in registered]
+    db._vipps_om_recorded = live
+    return live
+
+
+def record_change(
+    key: OrderKey,
+    kinds: Iterable[str] = ALL_KINDS,
+    *,
+    force: bool = False,
+    priority: int = 0,
+    due_now: bool = False,
+    coalesce: bool = True,
+) -> None:
+    """:func:`record` for the shop's request path: once per order per transaction.
+
+    However many rows of one order a transaction saves (the order, every line, the status),
+    the outbox gets one write; a savepoint rolled back takes its write with it, and the next
+    save writes again. ``coalesce=False`` writes anyway (an explicit request to send). The
+    runner is woken once the transaction commits.
+    """
+    kinds = set(kinds)
+    db = transaction.get_connection()
+    plain = coalesce and not (force or priority or due_now)
+    if not db.in_atomic_block:
+        record([key], kinds, force=force, priority=priority, due_now=due_now)
+        for callback in _after_commit:
+            callback([key])
+        return
+    live = _live_markers(db)
+    if plain and any(kinds <= marker.keys.get(key, set()) for marker in live):
+        return
+    record([key], kinds, force=force, priority=priority, due_now=due_now)
+    sids = tuple(db.savepoint_ids)
+    marker = next((m for m in live if m.sids == sids), None)
+    if marker is None:
+        marker = _Recorded(sids)
+        transaction.on_commit(marker, robust=True)
+        db._vipps_om_recorded.append(marker)
+    marker.keys.setdefault(key, set()).update(kinds)
+
+
+def forget_recorded() -> None:
+    """After a drain in the caller's transaction: the next save must write again."""
+    db = transaction.get_connection()
+    for marker in getattr(db, "_vipps_om_recorded", ()):
+        marker.keys.clear()
+
+
+# ---------------------------------------------------------------------- claim and lease
+
+
+@dataclass
+class Lease:
+    """The rows one worker holds, until :attr:`expires` unless renewed.
+
+    :meth:`holds` is checked before each order's calls without a query: the expiry only moves
+    when :meth:`renew` confirms it in the database, so a worker that could not renew (it
+    stalled, or lost the database) stops before its rows may already be someone else's, and a
+    row another worker took over is left to it.
+    """
+
+    token: str
+    seconds: float
+    expires: float  # time.monotonic() by which the lease must have been renewed
+    rows: list[OutboxItem] = field(default_factory=list)
+    held: set[int] = field(default_factory=set)
+    renewed_at: float = 0.0
+
+    #: Share of the lease kept as a margin: no order is started in its last moments.
+    MARGIN = 0.1
+
+    def __post_init__(self) -> None:
+        if not self.held:
+            self.held = {row.pk for row in self.rows}
+
+    def holds(self, row: OutboxItem | None = None) -> bool:
+        """Whether the lease (on ``row``) is still ours, with a margin to spare."""
+        if row is not None and row.pk not in self.held:
+            return False
+        return bool(self.held) and time.monotonic() < self.expires - self.seconds * self.MARGIN
+
+    def due_for_renewal(self) -> bool:
+        return bool(self.held) and time.monotonic() - self.renewed_at >= self.seconds / 3
+
+    def renew(self) -> bool:
+        """Extend the lease on every row still held; a row taken over meanwhile is let go."""
+        if not self.held:
+            return False
+        started = time.monotonic()
+        now = timezone.now()
+        mine = OutboxItem.objects.filter(lease_token=self.token, pk__in=self.held)
+        renewed = mine.filter(lease_until__gte=now).update(
+            lease_until=now + timedelta(seconds=self.seconds)
+        )
+        if renewed < len(self.held):
+            # Rare: some rows expired before we came back (a stall). Keep only what is ours.
+            self.held = (
+                set(mine.filter(lease_until__gt=now).values_list("pk", flat=True))
+                if renewed
+                else set()
+            )
+        if self.held:
+            self.expires = started + self.seconds
+            self.renewed_at = started
+        return bool(self.held)
+
+
+def claim(
+    *,
+    limit: int,
+    worker_id: str,
+    lease_seconds: float | None = None,
+    only: Q | None = None,
+) -> Lease | None:
+    """Lease up to ``limit`` due rows for ``worker_id``; other workers skip them until expiry."""
+    seconds = float(lease_seconds or app_settings.LEASE_SECONDS)
+    started = time.monotonic()
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        candidates = OutboxItem.objects.due(now)
+        if only is not None:
+            candidates = candidates.filter(only)
+        candidates = candidates.order_by("-priority", "next_attempt_at", "pk")
+        skip_locked = connection.features.has_select_for_update_skip_locked
+        if skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True)
+        keys = {
+            (ct, obj) for ct, obj in candidates.values_list("content_type_id", "object_id")[:limit]
+        }
+        if not keys:
+            return None
+        # Every due row of those orders, so one worker holds all of an order's kinds; rows
+        # another worker is claiming right now are skipped, never waited for (no deadlock).
+        siblings = OutboxItem.objects.due(now).filter(keys_condition(keys))
+        if skip_locked:
+            siblings = siblings.select_for_update(skip_locked=True)
+        ids = list(siblings.values_list("pk", flat=True))
+        OutboxItem.objects.due(now).filter(pk__in=ids).update(
+            lease_until=now + timedelta(seconds=seconds),
+            leased_by=worker_id[:100],
+            lease_token=token,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    rows = list(OutboxItem.objects.filter(lease_token=token))
+    if not rows:
+        return None
+    return Lease(token, seconds, started + seconds, rows, renewed_at=started)
+
+
+# ---------------------------------------------------------------------- finishing a batch
+
+
+@dataclass
+class RowOutcome:
+    """What became of one leased row.
+
+    ``status``: ``"done"``; ``"retry"`` (at ``due``); ``"dead"``; ``"release"`` (handed back
+    unprocessed, no attempt counted, due now or at ``due``).
+    """
+
+    row: OutboxItem
+    status: str
+    message: str = ""
+    status_code: int | None = None
+    due: datetime | None = None
+
+
+def _per_row(
+    group: Sequence[RowOutcome],
+    value: Callable[[RowOutcome], object],
+    field: models.Field,
+    default: object = None,
+) -> Case:
+    """One value per row in one UPDATE; NULLs cast, or PostgreSQL takes the CASE for text."""
+
+    def typed(item: object) -> Any:
+        return Cast(Value(None), field) if item is None else Value(item, output_field=field)
+
+    return Case(
+        *(When(pk=o.row.pk, then=typed(value(o))) for o in group),
+        default=typed(default),
+        output_field=field,
+    )
+
+
+def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
+    """Write every outcome of a batch; returns the ids of rows that changed during the send.
+
+    A row marked done or dead whose generation moved since the claim is instead due again now:
+    the change made during the send is sent next. Runs in the caller's transaction, in a
+    constant number of statements whatever the batch size.
+    """
+    now = timezone.now()
+    held = OutboxItem.objects.filter(lease_token=lease.token)
+    cleared = {"lease_until": None, "lease_token": "", "updated_at": now}
+    by_status: dict[str, list[RowOutcome]] = {}
+    for outcome in outcomes:
+        by_status.setdefault(outcome.status, []).append(outcome)
+    text, code = models.TextField(), models.PositiveSmallIntegerField()
+    when = models.DateTimeField()
+
+    def same_generation(group: Sequence[RowOutcome]) -> Q:
+        return reduce(or_, (Q(pk=o.row.pk, generation=o.row.generation) for o in group))
+
+    finished: list[int] = []
+    if done := by_status.get("done"):
+        held.filter(same_generation(done)).update(
+            status=DONE,
+            force=False,
+            result=_per_row(done, lambda o: o.message[:200], models.CharField(), ""),
+            last_error="",
+            last_status_code=None,
+            done_at=now,
+            **cleared,
+        )
+        finished += [outcome.row.pk for outcome in done]
+    if dead := by_status.get("dead"):
+        held.filter(same_generation(dead)).update(
+            status=DEAD,
+            force=False,
+            last_error=_per_row(dead, lambda o: o.message, text, ""),
+            last_status_code=_per_row(dead, lambda o: o.status_code, code),
+            dead_at=now,
+            **cleared,
+        )
+        finished += [outcome.row.pk for outcome in dead]
+    if retry := by_status.get("retry"):
+        held.filter(pk__in=[o.row.pk for o in retry]).update(
+            next_attempt_at=_per_row(retry, lambda o: o.due, when, now),
+            last_error=_per_row(retry, lambda o: o.message, text, ""),
+            last_status_code=_per_row(retry, lambda o: o.status_code, code),
+            **cleared,
+        )
+    changed: set[int] = set()
+    if finished:
+        # Rows still held here were not finished: their generation moved during the send.
+        changed = set(held.filter(pk__in=finished).values_list("pk", flat=True))
+    handed_back = by_status.get("release", [])
+    released = [o.row.pk for o in handed_back] + sorted(changed)
+    if released:
+        later = [o for o in handed_back if o.due is not None]
+        held.filter(pk__in=released).update(
+            attempts=F("attempts") - 1,  # the claim counted one; nothing was attempted
+            next_attempt_at=_per_row(later, lambda o: o.due, when, now),
+            **cleared,
+        )
+    return changed
+
+
+def release_all(lease: Lease) -> None:
+    """Hand every row still held back at once, without counting an attempt (shutdown, crash)."""
+    OutboxItem.objects.filter(lease_token=lease.token).update(
+        attempts=F("attempts") - 1,
+        lease_until=None,
+        lease_token="",
+        updated_at=timezone.now(),
+    )
+
+
+# ---------------------------------------------------------------------- backoff, requeue
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter, capped, never sooner than Vipps's ``Retry-After``."""
+    retry = app_settings.RETRY
+    base = float(retry["BASE_SECONDS"])
+    cap = float(retry["CAP_SECONDS"])
+    jitter = float(retry["JITTER"])
+    delay = min(cap, base * 2 ** min(max(0, attempts - 1), 32))
+    delay *= 1 + random.uniform(-jitter, jitter)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return max(0.0, delay)
+
+
+def give_up_after() -> timedelta:
+    """How long a row may stay pending through failures before it waits for staff."""
+    value = app_settings.RETRY["GIVE_UP_AFTER"]
+    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+
+
+def requeue(rows: models.QuerySet) -> int:
+    """Make rows pending again, due now, with a fresh age; returns how many.
+
+    Rows already pending are only made due now (their age stays); others get a new
+    generation, so a worker still finishing an old send cannot mark them done.
+    """
+    now = timezone.now()
+    waiting = rows.filter(status=PENDING).update(next_attempt_at=now, updated_at=now)
+    return waiting + rows.exclude(status=PENDING).update(
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        pending_since=now,
+        lease_until=None,
+        lease_token="",
+        dead_at=None,
+        generation=F("generation") + 1,
+        updated_at=now,
+    )
+
+
+def rows_of(keys: Iterable[OrderKey], kinds: Iterable[str] | None = None) -> models.QuerySet:
+    """The outbox rows of these orders (and kinds)."""
+    rows = OutboxItem.objects.filter(keys_condition(keys))
+    return rows.filter(kind__in=list(kinds)) if kinds is not None else rows

@@ -1,0 +1,382 @@
+"""``plan(order) -> SyncPlan``: what this shop would send to Vipps for an order, now.
+
+The one place where the rules about what is sent live: which links (the adapter's, the
+status page by default, the primary one for the v2 API), which images, which merchant serial
+number, the receipt and whether it may go yet. The drain, the comparison with Vipps, the admin's
+order page, ``vipps_om_sync --dry-run``, the previews and the template tags all read a plan.
+
+A plan asks the shop's adapter lazily, one part at a time, and never lets the adapter's
+exceptions escape: an error in the shop's code, or a payload the shop built that cannot be a
+valid Vipps body, becomes a :class:`Problem` that names the method, the exception and the
+field, so the order waits for staff at once instead of being retried for days. No HTTP here.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeVar
+
+from django.db import models
+
+from .. import public_links
+from ..adapters import ImageSource, Link, OrderAdapter, get_adapter
+from ..conf import app_settings
+from ..exceptions import PayloadValidationError, ReceiptValidationError, VippsConfigurationError
+from ..models import OrderKey, attach_rows, order_key
+from ..payloads import Category, CategoryType, PaymentType, Receipt, order_id_errors
+
+__all__ = [
+    "PlannedLink",
+    "Problem",
+    "Refused",
+    "SyncPlan",
+    "Target",
+    "order_links",
+    "plan",
+    "plans_for",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why part of an order cannot be sent as the shop's code made it; it waits for staff.
+
+    ``source`` names where it came from ("ShopOrderAdapter.get_order_lines"), ``errors`` the
+    fields (``("orderLines[1].totalTaxAmount", "...")``) when a payload failed validation.
+    """
+
+    message: str
+    source: str = ""
+    errors: tuple[tuple[str, str], ...] = ()
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}" if self.source else self.message
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, adapter: OrderAdapter, method: str) -> Problem:
+        """The exception's type, message and fields, with the adapter method it came from."""
+        source = f"{type(adapter).__name__}.{_raising_method(exc, adapter) or method}"
+        if isinstance(exc, PayloadValidationError):
+            return cls(str(exc), source, tuple(exc.errors), exc)
+        return cls(f"{type(exc).__name__}: {exc}", source, (), exc)
+
+    @classmethod
+    def invalid(cls, errors: Sequence[tuple[str, str]], subject: str, source: str) -> Problem:
+        error = (
+            ReceiptValidationError(errors)
+            if subject == "receipt"
+            else PayloadValidationError(errors, subject=subject)
+        )
+        return cls(str(error), source, tuple(errors), error)
+
+
+class Refused(Exception):
+    """A part cannot be sent as the shop's code made it: it waits for staff with the reason."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _raising_method(exc: BaseException, adapter: OrderAdapter) -> str | None:
+    """The innermost method of ``adapter`` in the traceback: the shop's code that raised."""
+    found = None
+    for frame, _line in traceback.walk_tb(exc.__traceback__):
+        if frame.f_locals.get("self") is adapter:
+            found = frame.f_code.co_name
+    return found
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the order's data goes at Vipps."""
+
+    reference: str
+    payment_type: PaymentType
+    merchant_serial_number: str
+
+
+@dataclass(frozen=True)
+class PlannedLink:
+    """A link as it will be sent: the category, the URL and the images it carries."""
+
+    category: CategoryType
+    url: str
+    sources: tuple[ImageSource, ...] = ()
+
+    def category_payload(self, image_id: str | None = None) -> Category:
+        return Category(self.category, self.url, image_id)
+
+
+_UNSET: Any = object()
+
+
+class SyncPlan:
+    """What the shop would send for one order now; each part computed once, when first read.
+
+    Read :attr:`target` (``None`` while the order has no Vipps payment), :attr:`links`,
+    :attr:`receipt` and their problems (:attr:`target_problem`, :attr:`links_problem`,
+    :attr:`receipt_problem`).
+    """
+
+    def __init__(self, order: models.Model, adapter: OrderAdapter | None = None) -> None:
+        self.order = order
+        self.adapter = adapter or get_adapter(order)
+        self.key: OrderKey = order_key(order)
+        self._problems: dict[str, Problem] = {}
+
+    def __repr__(self) -> str:
+        return f"<SyncPlan {self.order._meta.label}:{self.order.pk}>"
+
+    # -- asking the adapter ----------------------------------------------------------------
+
+    def _ask(self, part: str, method: str, call: Callable[[], T], default: T) -> T:
+        """``call()``, or ``default`` with a :class:`Problem` recorded for ``part``."""
+        try:
+            return call()
+        except VippsConfigurationError:
+            raise  # the project, not this order, is misconfigured: the caller must see it
+        except Exception as exc:  # the shop's code: any error waits for staff with its reason
+            problem = Problem.from_exception(exc, self.adapter, method)
+            logger.warning("%s cannot be sent: %s", self, problem, exc_info=exc)
+            self._problems.setdefault(part, problem)
+            return default
+
+    def _problem(self, part: str) -> Problem | None:
+        return self._problems.get(part)
+
+    # -- where it goes -----------------------------------------------------------------------
+
+    @cached_property
+    def target(self) -> Target | None:
+        """Reference, payment type and sales unit; ``None`` until the order has a Vipps payment."""
+        adapter, order = self.adapter, self.order
+        reference = self._ask("target", "get_reference", lambda: adapter.get_reference(order), None)
+        payment_type = self._ask(
+            "target", "get_payment_type", lambda: adapter.get_payment_type(order), None
+        )
+        if self._problem("target") or not reference or not payment_type:
+            return None
+        source = f"{type(adapter).__name__}.get_reference"
+        errors = order_id_errors(reference if isinstance(reference, str) else str(reference))
+        if not isinstance(reference, str):
+            errors = [("orderId", f"must be a string, not {type(reference).__name__}")]
+        if errors:
+            self._problems["target"] = Problem.invalid(errors, "orderId", source)
+            return None
+        try:
+            parsed = PaymentType.parse(payment_type)
+        except ValueError as exc:
+            self._problems["target"] = Problem.invalid(
+                [("paymentType", str(exc).partition(": ")[2])],
+                "paymentType",
+                f"{type(adapter).__name__}.get_payment_type",
+            )
+            return None
+        msn = self._ask(
+            "target",
+            "get_merchant_serial_number",
+            lambda: adapter.get_merchant_serial_number(order),
+            None,
+        )
+        if self._problem("target"):
+            return None
+        return Target(reference, parsed, str(msn or app_settings.MERCHANT_SERIAL_NUMBER or ""))
+
+    @property
+    def target_problem(self) -> Problem | None:
+        self.target  # noqa: B018 - computing it records the problem
+        return self._problem("target")
+
+    # -- links and images ----------------------------------------------------------------------
+
+    @property
+    def category_api(self) -> str:
+        return "v3" if app_settings.CATEGORY_API == "v3" else "v2"
+
+    @cached_property
+    def all_links(self) -> list[Link]:
+        """Every link of the order (stored rows, the adapter's, the status page): for display."""
+        return self._ask("links", "get_links", lambda: order_links(self.order, self.adapter), [])
+
+    @cached_property
+    def images(self) -> list[ImageSource]:
+        """The order's own images (stored rows, else the products'); a collage when several."""
+        return list(
+            self._ask("links", "get_images", lambda: self.adapter.get_images(self.order), [])
+        )
+
+    @cached_property
+    def links(self) -> list[PlannedLink]:
+        """The links that are sent: all of them (v3), or the one the adapter thinks best (v2)."""
+        chosen = list(self.all_links)
+        if self.category_api == "v2" and chosen:
+            primary = self._ask(
+                "links",
+                "get_primary_link",
+                lambda: self.adapter.get_primary_link(self.order, chosen),
+                None,
+            )
+            chosen = [primary] if primary is not None else []
+        planned = []
+        for link in chosen:
+            sources = (link.image,) if link.image is not None else tuple(self.images)
+            planned.append(PlannedLink(link.category, link.url, sources))
+        errors = []
+        v3 = self.category_api == "v3"
+        for index, link in enumerate(planned):
+            for path, message in link.category_payload().errors(
+                v3=v3, http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS
+            ):
+                errors.append((f"links[{index}].{path}", message))
+        if errors and not self._problem("links"):
+            self._problems["links"] = Problem.invalid(
+                errors, "category", f"{type(self.adapter).__name__}.get_links"
+            )
+        return planned
+
+    @property
+    def links_problem(self) -> Problem | None:
+        self.links  # noqa: B018
+        return self._problem("links")
+
+    # -- the receipt ------------------------------------------------------------------------------
+
+    @cached_property
+    def is_final(self) -> bool:
+        """Whether the order lines can no longer change: the receipt goes only then."""
+        return bool(
+            self._ask("final", "is_final", lambda: self.adapter.is_final(self.order), False)
+        )
+
+    @property
+    def final_problem(self) -> Problem | None:
+        """An error in the shop's ``is_final``: the receipt cannot be judged ready."""
+        self.is_final  # noqa: B018
+        return self._problem("final")
+
+    @cached_property
+    def receipt(self) -> Receipt | None:
+        """The receipt as the shop's adapter builds it, validated; ``None`` with a problem."""
+        built = self._ask(
+            "receipt", "get_receipt", lambda: self.adapter.get_receipt(self.order), None
+        )
+        if built is None:
+            if not self._problem("receipt"):
+                self._problems["receipt"] = Problem(
+                    "returned None; return a Receipt", f"{type(self.adapter).__name__}.get_receipt"
+                )
+            return None
+        source = f"{type(self.adapter).__name__}.get_receipt"
+        if not isinstance(built, Receipt):
+            self._problems["receipt"] = Problem(
+                f"returned {type(built).__name__}; return a Receipt", source
+            )
+            return None
+        if not isinstance(built.order_lines, list | tuple):
+            self._problems["receipt"] = Problem(
+                f"the order lines are {type(built.order_lines).__name__}, not a list of OrderLine "
+                "(does get_order_lines() return its list?)",
+                f"{type(self.adapter).__name__}.get_order_lines",
+            )
+            return None
+        built.order_lines = list(built.order_lines)
+        errors = built.errors(http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS)
+        if errors:
+            self._problems["receipt"] = Problem.invalid(errors, "receipt", source)
+            return None
+        return built
+
+    @property
+    def receipt_problem(self) -> Problem | None:
+        self.receipt  # noqa: B018
+        return self._problem("receipt")
+
+    def require_receipt(self) -> Receipt:
+        """The receipt, or the shop's own exception (or a ``ReceiptValidationError``) raised."""
+        receipt = self.receipt
+        if receipt is not None:
+            return receipt
+        problem = self._problem("receipt")
+        assert problem is not None
+        if problem.exception is not None:
+            raise problem.exception
+        raise ReceiptValidationError([("", str(problem))])
+
+    # -- describing it -----------------------------------------------------------------------------
+
+    @cached_property
+    def order_date(self) -> Any:
+        """When the order was placed (the adapter's ``get_order_date``), or ``None``."""
+        return self._ask(
+            "display", "get_order_date", lambda: self.adapter.get_order_date(self.order), None
+        )
+
+    @cached_property
+    def receipt_number(self) -> str | None:
+        return self._ask(
+            "display",
+            "get_receipt_number",
+            lambda: self.adapter.get_receipt_number(self.order),
+            None,
+        )
+
+    @cached_property
+    def display_name(self) -> str:
+        return str(
+            self._ask(
+                "display",
+                "get_display_name",
+                lambda: self.adapter.get_display_name(self.order),
+                str(self.order),
+            )
+        )
+
+
+def order_links(order: models.Model, adapter: OrderAdapter) -> list[Link]:
+    """The order's links: the adapter's, plus its status page unless it has its own defaults.
+
+    An adapter that does not override ``get_default_links`` gets the signed order status page
+    (ORDER_CONFIRMATION) once ``SITE_URL`` is set and the app's URLs are included.
+    """
+    links = list(adapter.get_links(order))
+    if type(adapter).get_default_links is OrderAdapter.get_default_links and app_settings.SITE_URL:
+        try:
+            links.append(
+                Link(CategoryType.ORDER_CONFIRMATION, public_links.order_status_url(order))
+            )
+        except VippsConfigurationError as exc:  # URLs not included, or SITE_URL not https
+            logger.warning("No status page link for %s: %s", order, exc)
+    return links
+
+
+def plan(order: models.Model, adapter: OrderAdapter | None = None) -> SyncPlan:
+    """What the shop would send for ``order`` now (parts computed when read)."""
+    return SyncPlan(order, adapter)
+
+
+def plans_for(orders: Sequence[models.Model], *, outbox: bool = False) -> list[SyncPlan]:
+    """Plans for many orders, with our rows and the adapters' relations loaded in bulk.
+
+    A constant number of queries for the whole list (per order model): our links, images and
+    state rows (and outbox rows with ``outbox=True``), and each adapter's
+    ``select_related``/``prefetch_related`` applied to orders that were loaded without them.
+    """
+    orders = [order for order in orders if order is not None and order.pk is not None]
+    by_adapter: dict[int, tuple[OrderAdapter, list[models.Model]]] = {}
+    for order in orders:
+        adapter = get_adapter(order)
+        by_adapter.setdefault(id(adapter), (adapter, []))[1].append(order)
+    for adapter, group in by_adapter.values():
+        adapter.prefetch(group)  # what is already loaded (select_related, prefetched) is skipped
+    attach_rows(orders, outbox=outbox)
+    return [SyncPlan(order, get_adapter(order)) for order in orders]
