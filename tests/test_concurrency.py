@@ -7,6 +7,7 @@ Runs on the configured database: SQLite in the default run (writes serialised by
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -14,7 +15,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from vipps_order_management.models import OutboxItem, VippsOrder
+from vipps_order_management.models import OutboxItem, SyncAttempt, VippsOrder
 
 from .conftest import start_worker
 
@@ -79,6 +80,49 @@ def test_changes_made_while_workers_drain_are_all_delivered(worker_env, vipps, m
         order.refresh_from_db()
         expected = order.tracking_url or f"https://shop.example/orders/{order.number}"
         assert vipps.category(order.vipps_reference)["orderDetailsUrl"] == expected
+
+
+def test_a_lease_shorter_than_the_calls_holds_while_its_worker_works(worker_env, vipps, make_order):
+    """Every call takes longer than the lease: only renewing it keeps the other worker off."""
+    orders = [make_order(tracking_url=f"https://track.example/{n}") for n in range(6)]
+    overrides = json.loads(worker_env["VIPPS_OM_TEST_OVERRIDES"])
+    overrides.update({"LEASE_SECONDS": 0.4, "CATEGORY_API": "v3"})
+    env = {**worker_env, "VIPPS_OM_TEST_OVERRIDES": json.dumps(overrides)}
+    vipps.faults.delay(0.6, path="/order-management/")
+    workers = [
+        start_worker(env, "--once", "--concurrency", "2", "--batch-size", "2", "--worker-id", w)
+        for w in ("w1", "w2")
+    ]
+    for worker in workers:
+        _out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+
+    for order in orders:
+        categories = vipps.categories_v3(order.vipps_reference)
+        assert sorted((c["type"], c["url"]) for c in categories) == [
+            ("DELIVERY", order.tracking_url),
+            ("ORDER_CONFIRMATION", f"https://shop.example/orders/{order.number}"),
+        ], categories
+    posts = vipps.requests_for("POST", "/receipts/")
+    # One receipt per order, never a second after another worker's success (that is a 409).
+    assert sorted(r.status for r in posts) == [201] * len(orders)
+    assert sends_per_order(vipps, "POST", "/receipts/") == Counter(
+        order.vipps_reference for order in orders
+    )
+    assert len(vipps.requests_for("POST", "/v1/images")) == 1  # the claim held too
+    assert set(OutboxItem.objects.values_list("status", flat=True)) == {"done"}
+    # Each order was worked on by one worker only: the other never took a lease over.
+    for order in orders:
+        workers_of_order = set(
+            SyncAttempt.objects.for_order(order).values_list("worker", flat=True)
+        )
+        assert len(workers_of_order) == 1, (order.number, workers_of_order)
+        lists = [
+            r
+            for r in vipps.requests_for("GET", "/v3/categories")
+            if r.query.get("orderId") == order.vipps_reference
+        ]
+        assert len(lists) == 2  # before creating, and once after to catch a racing worker
 
 
 def test_the_postgres_tier_really_runs_on_postgres():

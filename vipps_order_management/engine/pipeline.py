@@ -232,6 +232,7 @@ class Pipeline:
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = max(1, int(concurrency))
         self._executor: ThreadPoolExecutor | None = None
+        self._claimed_images = False
 
     def __enter__(self) -> Pipeline:
         return self
@@ -304,6 +305,7 @@ class Pipeline:
         breaker: _Breaker,
         stopping: Callable[[], bool],
     ) -> None:
+        self._claimed_images = False
         works = self._load(lease)
         clients = self._clients(works)
         images = self._images(works, clients, lease, breaker)
@@ -437,6 +439,7 @@ class Pipeline:
                         wanted.setdefault(key, (work, link.sources))
                 work.image_keys.append(key)
         claims = uploads.claim(wanted, token=lease.token, seconds=lease.seconds)
+        self._claimed_images = bool(claims.mine)
         uploaded: dict[tuple[str, str], PreparedImage] = {}
         refused: dict[tuple[str, str], str] = dict(claims.refused)
         failed: dict[tuple[str, str], BaseException] = {}
@@ -519,8 +522,7 @@ class Pipeline:
         found = uploads.Claims()
         while waiting and time.monotonic() < deadline:
             time.sleep(IMAGE_POLL_SECONDS)
-            if lease.due_for_renewal():
-                lease.renew()
+            self._renew(lease)
             latest = uploads.lookup(waiting)
             found.known.update(latest.known)
             found.refused.update(latest.refused)
@@ -606,8 +608,12 @@ class Pipeline:
         interval = max(0.05, lease.seconds / 6)
         while pending:
             _done, pending = wait(pending, timeout=interval)
-            if lease.due_for_renewal():
-                lease.renew()
+            self._renew(lease)
+
+    def _renew(self, lease: outbox.Lease) -> None:
+        """Renew the lease when a third of it has passed, and this batch's image claims."""
+        if lease.due_for_renewal() and lease.renew() and self._claimed_images:
+            uploads.renew(lease.token, lease.seconds)
 
     # -- the write ------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ __all__ = [
     "lookup",
     "prepare",
     "record",
+    "renew",
     "set_hash",
     "upload",
 ]
@@ -158,6 +159,13 @@ def claim(wanted: Iterable[tuple[str, str]], *, token: str, seconds: float) -> C
                 missing | {k for k, r in rows.items() if r.pk in stale}
             ) - claims.mine
     return claims
+
+
+def renew(token: str, seconds: float) -> None:
+    """Keep this batch's claims while it is still preparing and uploading (with its lease)."""
+    UploadedImage.objects.filter(claimed_by=token, image_id="", error="").update(
+        claimed_until=timezone.now() + timedelta(seconds=seconds)
+    )
 
 
 def lookup(keys: Iterable[tuple[str, str]]) -> Claims:
