@@ -6,6 +6,8 @@ import copy
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vipps_order_management.exceptions import PayloadValidationError, ReceiptValidationError
 from vipps_order_management.payloads import (
@@ -177,6 +179,115 @@ def test_from_gross_refuses_bad_input_naming_the_field(kwargs, message):
     }
     with pytest.raises((ValueError, TypeError), match=message):
         OrderLine.from_gross(**{**arguments, **kwargs})
+
+
+# --------------------------------------------------------------------------- the shop's books
+
+
+def test_from_books_carries_the_shops_own_vat_where_from_gross_would_differ():
+    # Seven items at 10.99 excl. VAT, VAT rounded per unit (2.75 each), as many shops book it.
+    books = OrderLine.from_books(
+        name="Mug",
+        id="MUG",
+        total=Decimal("96.18"),
+        total_excluding_vat=Decimal("76.93"),
+        vat=Decimal("19.25"),
+        vat_rate=Decimal(25),
+        quantity=7,
+        unit_price=Decimal("13.74"),
+    )
+    derived = OrderLine.from_gross(
+        name="Mug", id="MUG", total=Decimal("96.18"), quantity=7, vat_rate=Decimal(25)
+    )
+    assert (books.total_amount, books.total_amount_excluding_tax, books.total_tax_amount) == (
+        9618,
+        7693,
+        1925,
+    )
+    assert (derived.total_amount_excluding_tax, derived.total_tax_amount) == (7694, 1924)
+    assert books.tax_rate == 2500
+    assert books.unit_info.to_api() == {"unitPrice": 1374, "quantity": "7", "quantityUnit": "PCS"}
+    assert books.collect_errors("orderLines[0]") == []
+
+
+def test_from_books_takes_two_totals_and_shows_a_unit_price_from_them():
+    line = OrderLine.from_books(
+        name="Cheese",
+        id="C",
+        total=Decimal("89.70"),
+        total_excluding_vat=Decimal("75.38"),
+        vat_rate=Decimal(15),
+        quantity=Decimal("0.75"),
+        quantity_unit="KG",
+        discount=Decimal("10.00"),
+    )
+    assert line.total_tax_amount == 1432
+    # Shown in the app: the price per kilo before the discount, (89.70 + 10.00) / 0.75.
+    assert line.unit_info.unit_price == 13293
+    assert line.unit_info.quantity == "0.75"
+    assert line.discount == 1000
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"vat": Decimal("19.24")}, r"vat: total 96.18 - total_excluding_vat 76.93 is 19.25"),
+        ({"total_excluding_vat": Decimal("100")}, "total_excluding_vat: 100 is more than"),
+        ({"total": Decimal("-1")}, "total: -1 is negative"),
+        ({"total": 96.18}, "total: pass a Decimal"),
+        ({"vat_rate": Decimal("101")}, "vat_rate: 101 % is outside"),
+    ],
+)
+def test_from_books_refuses_figures_that_do_not_add_up_naming_the_field(kwargs, message):
+    arguments = {
+        "name": "Mug",
+        "id": "MUG",
+        "total": Decimal("96.18"),
+        "total_excluding_vat": Decimal("76.93"),
+        "vat": Decimal("19.25"),
+        "vat_rate": Decimal(25),
+    }
+    with pytest.raises((ValueError, TypeError), match=message):
+        OrderLine.from_books(**{**arguments, **kwargs})
+
+
+@given(
+    net=st.integers(min_value=0, max_value=10**9),
+    vat=st.integers(min_value=0, max_value=10**8),
+    rate=st.sampled_from(["0", "10", "12", "14", "15", "24", "25", "25.5"]),
+)
+def test_any_books_that_add_up_make_a_line_vipps_accepts(net, vat, rate):
+    line = OrderLine.from_books(
+        name="x",
+        id="1",
+        total=Decimal(net + vat) / 100,
+        total_excluding_vat=Decimal(net) / 100,
+        vat=Decimal(vat) / 100,
+        vat_rate=Decimal(rate),
+    )
+    assert (line.total_amount, line.total_amount_excluding_tax, line.total_tax_amount) == (
+        net + vat,
+        net,
+        vat,
+    )
+    assert line.collect_errors("orderLines[0]") == []
+
+
+def test_from_gross_takes_the_line_total_when_the_unit_price_has_more_decimals():
+    # 3 x 12.5125 is 37.54 at the till; 3 x the stored 12.51 would be 37.53.
+    line = OrderLine.from_gross(
+        name="Thread",
+        id="T",
+        unit_price=Decimal("12.5125"),
+        quantity=3,
+        total=Decimal("37.54"),
+        vat_rate=Decimal(25),
+    )
+    assert line.total_amount == 3754
+    assert line.unit_info.unit_price == 1251
+    assert line.total_amount - line.total_amount_excluding_tax == line.total_tax_amount
+    with pytest.raises(ValueError, match="unit_price: give the unit price, or the line's total"):
+        OrderLine.from_gross(name="x", id="1", quantity=1, vat_rate=Decimal(25))
 
 
 def test_tax_off_by_one_minor_unit_is_refused_naming_the_field():

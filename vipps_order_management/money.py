@@ -16,6 +16,7 @@ __all__ = [
     "QUANTITY_PATTERN",
     "format_quantity",
     "from_minor_units",
+    "round_half_up",
     "split_gross",
     "tax_rate_from_percent",
     "to_decimal",
@@ -64,14 +65,15 @@ def _exponent(currency: str) -> int:
         raise ValueError(f"currency: {currency!r} is not one of {allowed}") from None
 
 
-def _round_half_up(value: Decimal) -> int:
+def round_half_up(value: Decimal) -> int:
+    """The nearest integer, halves away from zero: the one rounding money ever gets here."""
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def to_minor_units(amount: AmountLike, currency: str = "NOK", *, field: str = "amount") -> int:
     """``Decimal("12.345")`` NOK -> ``1235`` (rounded half up, once)."""
     value = to_decimal(amount, field=field)
-    return _round_half_up(value.scaleb(_exponent(currency)))
+    return round_half_up(value.scaleb(_exponent(currency)))
 
 
 def from_minor_units(minor: int, currency: str = "NOK") -> Decimal:
@@ -104,7 +106,7 @@ def split_gross(gross_minor: int, tax_rate: int) -> tuple[int, int]:
     if not 0 <= tax_rate <= TAX_RATE_MAX:
         raise ValueError(f"taxRate {tax_rate} is outside 0-{TAX_RATE_MAX}")
     divisor = Decimal(TAX_RATE_MAX + tax_rate)
-    excluding = _round_half_up(Decimal(gross_minor) * TAX_RATE_MAX / divisor)
+    excluding = round_half_up(Decimal(gross_minor) * TAX_RATE_MAX / divisor)
     return excluding, gross_minor - excluding
 
 

@@ -31,6 +31,8 @@ from .money import (
     TAX_RATE_MAX,
     AmountLike,
     format_quantity,
+    from_minor_units,
+    round_half_up,
     split_gross,
     tax_rate_from_percent,
     to_decimal,
@@ -230,6 +232,16 @@ def _ean13_check_digit(first_twelve: str) -> int:
     return (10 - total % 10) % 10
 
 
+def _not_negative(**values: Decimal | None) -> None:
+    """Amounts are never negative in a receipt: returns are lines marked ``is_return``."""
+    for label, value in values.items():
+        if value is not None and value < 0:
+            raise ValueError(
+                f"{label}: {value} is negative; amounts are never negative, "
+                "mark returned goods with is_return=True"
+            )
+
+
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value is not None}
 
@@ -308,9 +320,72 @@ class OrderLine:
         *,
         name: str,
         id: str,
-        unit_price: AmountLike,
-        quantity: AmountLike,
+        unit_price: AmountLike | None = None,
+        quantity: AmountLike = 1,
         vat_rate: AmountLike,
+        discount: AmountLike = 0,
+        total: AmountLike | None = None,
+        currency: str = "NOK",
+        quantity_unit: QuantityUnit | str = QuantityUnit.PCS,
+        is_shipping: bool = False,
+        is_return: bool = False,
+        product_url: str | None = None,
+    ) -> Self:
+        """A line from a gross price and a VAT rate, for shops that keep no VAT per line.
+
+        The line total is ``total`` when given (what the shop charged for the line, after
+        ``discount``), else ``unit_price * quantity - discount``; it is rounded half up to minor
+        units once. The amount excluding VAT is ``round(total / (1 + rate))`` and the VAT is the
+        difference, so the three amounts always satisfy Vipps's identity. Pass ``total`` when
+        the unit price has more decimals than the currency (12.5125 x 3 is 37.54, not 3 x
+        12.51). Where the shop's books hold their own VAT per line, use :meth:`from_books`.
+        Returns keep positive amounts and set ``is_return``.
+        """
+        if unit_price is None and total is None:
+            raise ValueError("unit_price: give the unit price, or the line's total")
+        amount = to_decimal(quantity, field="quantity")
+        reduction = to_decimal(discount, field="discount")
+        line_total = None if total is None else to_decimal(total, field="total")
+        price = None if unit_price is None else to_decimal(unit_price, field="unit_price")
+        _not_negative(unit_price=price, quantity=amount, discount=reduction, total=line_total)
+        if line_total is None:
+            assert price is not None
+            gross = price * amount
+            if reduction > gross:
+                raise ValueError(f"discount: {reduction} is larger than the line's {gross}")
+            line_total = gross - reduction
+        tax_rate = tax_rate_from_percent(vat_rate)
+        minor_total = to_minor_units(line_total, currency, field="total" if total else "unit_price")
+        excluding, tax = split_gross(minor_total, tax_rate)
+        return cls._with_unit(
+            name=name,
+            id=id,
+            total=minor_total,
+            excluding=excluding,
+            tax=tax,
+            tax_rate=tax_rate,
+            unit_price=price,
+            quantity=amount,
+            discount=reduction,
+            currency=currency,
+            quantity_unit=quantity_unit,
+            is_shipping=is_shipping,
+            is_return=is_return,
+            product_url=product_url,
+        )
+
+    @classmethod
+    def from_books(
+        cls,
+        *,
+        name: str,
+        id: str,
+        total: AmountLike,
+        total_excluding_vat: AmountLike,
+        vat_rate: AmountLike,
+        vat: AmountLike | None = None,
+        quantity: AmountLike = 1,
+        unit_price: AmountLike | None = None,
         discount: AmountLike = 0,
         currency: str = "NOK",
         quantity_unit: QuantityUnit | str = QuantityUnit.PCS,
@@ -318,28 +393,89 @@ class OrderLine:
         is_return: bool = False,
         product_url: str | None = None,
     ) -> Self:
-        """Build a line from the shop's own numbers: gross unit price in major units, VAT in percent.
+        """A line with the shop's own figures, as its books (or its platform) computed them.
 
-        The line total ``unit_price * quantity - discount`` is rounded half up to minor units once;
-        the amount excluding VAT is ``round(total / (1 + rate))`` and the VAT is the difference,
-        so the three amounts always satisfy Vipps's identity. Returns keep positive amounts and
-        set ``is_return``.
+        A receipt is proof of purchase: it should say what the shop's accounts say, to the
+        minor unit, rather than a VAT derived again from the gross. ``total`` (incl. VAT, after
+        ``discount``), ``total_excluding_vat`` and ``vat`` are the line's amounts in major
+        units; ``vat`` may be left out when the books hold only the two totals. Nothing is
+        rounded but each amount to the currency's minor unit, and the three must add up as
+        Vipps demands (``total - total_excluding_vat == vat``): a ``ValueError`` names the
+        fields when they do not. ``unit_price`` (incl. VAT, before discount) is shown in the
+        app; without it the app shows ``(total + discount) / quantity``.
         """
-        price = to_decimal(unit_price, field="unit_price")
         amount = to_decimal(quantity, field="quantity")
         reduction = to_decimal(discount, field="discount")
-        for label, value in (("unit_price", price), ("quantity", amount), ("discount", reduction)):
-            if value < 0:
-                raise ValueError(
-                    f"{label}: {value} is negative; amounts are never negative, "
-                    "mark returned goods with is_return=True"
-                )
-        gross = price * amount
-        if reduction > gross:
-            raise ValueError(f"discount: {reduction} is larger than the line's {gross}")
-        tax_rate = tax_rate_from_percent(vat_rate)
-        total = to_minor_units(gross - reduction, currency, field="unit_price")
-        excluding, tax = split_gross(total, tax_rate)
+        gross = to_decimal(total, field="total")
+        net = to_decimal(total_excluding_vat, field="total_excluding_vat")
+        price = None if unit_price is None else to_decimal(unit_price, field="unit_price")
+        tax_value = None if vat is None else to_decimal(vat, field="vat")
+        _not_negative(
+            total=gross,
+            total_excluding_vat=net,
+            vat=tax_value,
+            quantity=amount,
+            unit_price=price,
+            discount=reduction,
+        )
+        minor_total = to_minor_units(gross, currency, field="total")
+        minor_net = to_minor_units(net, currency, field="total_excluding_vat")
+        if minor_net > minor_total:
+            raise ValueError(
+                f"total_excluding_vat: {net} is more than the total {gross}; "
+                "give the total including VAT as total"
+            )
+        minor_tax = minor_total - minor_net
+        if tax_value is not None and to_minor_units(tax_value, currency, field="vat") != minor_tax:
+            raise ValueError(
+                f"vat: total {gross} - total_excluding_vat {net} is "
+                f"{from_minor_units(minor_tax, currency)}, not {tax_value}; Vipps refuses a line "
+                "whose amounts do not add up to the minor unit"
+            )
+        return cls._with_unit(
+            name=name,
+            id=id,
+            total=minor_total,
+            excluding=minor_net,
+            tax=minor_tax,
+            tax_rate=tax_rate_from_percent(vat_rate),
+            unit_price=price,
+            quantity=amount,
+            discount=reduction,
+            currency=currency,
+            quantity_unit=quantity_unit,
+            is_shipping=is_shipping,
+            is_return=is_return,
+            product_url=product_url,
+        )
+
+    @classmethod
+    def _with_unit(
+        cls,
+        *,
+        name: str,
+        id: str,
+        total: int,
+        excluding: int,
+        tax: int,
+        tax_rate: int,
+        unit_price: Decimal | None,
+        quantity: Decimal,
+        discount: Decimal,
+        currency: str,
+        quantity_unit: QuantityUnit | str,
+        is_shipping: bool,
+        is_return: bool,
+        product_url: str | None,
+    ) -> Self:
+        """The line, with the unit price shown in the app (given, else from the total)."""
+        minor_discount = to_minor_units(discount, currency, field="discount")
+        if unit_price is not None:
+            shown_price = to_minor_units(unit_price, currency, field="unit_price")
+        elif quantity > 0:
+            shown_price = round_half_up((Decimal(total + minor_discount)) / quantity)
+        else:
+            shown_price = 0
         return cls(
             name=name,
             id=str(id),
@@ -348,11 +484,11 @@ class OrderLine:
             total_tax_amount=tax,
             tax_rate=tax_rate,
             unit_info=UnitInfo(
-                unit_price=to_minor_units(price, currency, field="unit_price"),
-                quantity=format_quantity(amount),
+                unit_price=shown_price,
+                quantity=format_quantity(quantity),
                 quantity_unit=QuantityUnit(str(quantity_unit)),
             ),
-            discount=to_minor_units(reduction, currency, field="discount"),
+            discount=minor_discount,
             product_url=product_url,
             is_return=is_return,
             is_shipping=is_shipping,
