@@ -190,8 +190,11 @@ class OrderAdapter:
         return self.payment_type
 
     def get_merchant_serial_number(self, order: models.Model) -> str | None:
-        """The sales unit the payment belongs to; the configured one unless you have several."""
-        return app_settings.MERCHANT_SERIAL_NUMBER
+        """The sales unit the payment belongs to; ``None`` (the default) means the configured one.
+
+        Override it when the shop has several sales units (one per country or brand, say).
+        """
+        return None
 
     # -- what is ready ------------------------------------------------------------------
 

@@ -26,26 +26,31 @@ __all__ = [
     "vat_rows",
 ]
 
+def gettext_noop(text: str) -> str:
+    """Marks a string for translation without Django: :mod:`.labels` translates it when shown."""
+    return text
+
+
 #: The words of the app's payment screen, in English; :func:`.labels.app_labels` translates them.
 APP_LABELS: dict[str, str] = {
-    "RECEIPT": "Receipt",
-    "ORDER_CONFIRMATION": "Order confirmation",
-    "DELIVERY": "Track delivery",
-    "TICKET": "Ticket",
-    "BOOKING": "Booking",
-    "GENERAL": "More information",
-    "title": "Payment details",
-    "order_details": "Order details",
-    "shipping": "Shipping",
-    "returned": "Returned",
-    "discount": "Discount",
-    "vat": "VAT",
-    "net": "Net",
-    "total": "Total",
-    "receipt_number": "Receipt no.",
-    "no_receipt": "No order lines have been sent for this payment.",
-    "no_link": "No link has been sent for this payment.",
-    "preview_note": "Preview: how the Vipps MobilePay app shows this order.",
+    "RECEIPT": gettext_noop("Receipt"),
+    "ORDER_CONFIRMATION": gettext_noop("Order confirmation"),
+    "DELIVERY": gettext_noop("Track delivery"),
+    "TICKET": gettext_noop("Ticket"),
+    "BOOKING": gettext_noop("Booking"),
+    "GENERAL": gettext_noop("More information"),
+    "title": gettext_noop("Payment details"),
+    "order_details": gettext_noop("Order details"),
+    "shipping": gettext_noop("Shipping"),
+    "returned": gettext_noop("Returned"),
+    "discount": gettext_noop("Discount"),
+    "vat": gettext_noop("VAT"),
+    "net": gettext_noop("Net"),
+    "total": gettext_noop("Total"),
+    "receipt_number": gettext_noop("Receipt no."),
+    "no_receipt": gettext_noop("No order lines have been sent for this payment."),
+    "no_link": gettext_noop("No link has been sent for this payment."),
+    "preview_note": gettext_noop("Preview: how the Vipps MobilePay app shows this order."),
 }
 
 _FALLBACK_ICON = (

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
+
+from . import APP_LABELS
 
 __all__ = ["APP_LABELS_TRANSLATED", "app_labels"]
 
 #: The app preview's words in the language of whoever looks (staff in the admin).
-APP_LABELS_TRANSLATED = {
-    "RECEIPT": _("Receipt"),
-    "ORDER_CONFIRMATION": _("Order confirmation"),
-    "DELIVERY": _("Track delivery"),
-    "TICKET": _("Ticket"),
-    "BOOKING": _("Booking"),
-    "GENERAL": _("More information"),
-    "title": _("Payment details"),
-    "order_details": _("Order details"),
-    "shipping": _("Shipping"),
-    "returned": _("Returned"),
-    "discount": _("Discount"),
-    "vat": _("VAT"),
-    "net": _("Net"),
-    "total": _("Total"),
-    "receipt_number": _("Receipt no."),
-    "no_receipt": _("No order lines have been sent for this payment."),
-    "no_link": _("No link has been sent for this payment."),
-    "preview_note": _("Preview: how the Vipps MobilePay app shows this order."),
-}
+APP_LABELS_TRANSLATED = {key: gettext_lazy(text) for key, text in APP_LABELS.items()}
 
 
 def app_labels() -> dict[str, str]:
