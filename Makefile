@@ -74,8 +74,11 @@ fake: venv
 screenshots: venv
 	VIPPS_OM_SCREENSHOTS=docs $(BIN)/python -m pytest tests/test_browser.py $(PYTEST_ARGS)
 
+# The benchmarks on SQLite, then on a private PostgreSQL that the suite starts through
+# scripts/with-services --postgres (skipped with the reason when PostgreSQL is not installed).
+# BENCH_ARGS narrows or records a run, e.g. BENCH_ARGS="--only worker --json bench.json".
 bench: venv
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --database both $(BENCH_ARGS)
 
 # The same suite on the older supported Django (5.2 LTS), in its own environment.
 test-django52: PYTEST_ENV := .venv-django52

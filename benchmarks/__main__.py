@@ -1,279 +1,252 @@
-"""``make bench``: what the design buys, measured side by side in one run and reported as ratios.
+"""``make bench``: the app's real costs against the real alternatives, measured honestly.
 
-    python -m benchmarks [--orders 200]
+    python -m benchmarks [--quick] [--only NAME] [--database sqlite|postgres|both] [--json PATH]
 
-Each benchmark runs this app's way and the naive way against the same fake Vipps on
-127.0.0.1 and prints the ratio; absolute times depend on the machine, ratios much less.
+Every benchmark runs in a process of its own (``benchmarks.child``) on a freshly migrated
+database, against a fake Vipps in yet another process reached over HTTP on 127.0.0.1
+(``benchmarks.fake``). Within a benchmark the two sides alternate after a warm-up of each
+(``benchmarks.harness``); the table gives both medians in absolute units and the median of the
+per-pair ratios with its spread, judged against the targets of the issue:
 
-* outbox coalescing: orders saved five times before the worker runs, versus sending on
-  every save (what plugins without an outbox do);
-* images: one product image on many orders, uploaded once, versus prepared and uploaded per
-  order;
-* "My orders": the tags after ``vipps_prefetch`` versus each tag loading its own data;
-* access tokens: one token reused for many calls, versus a token fetched per call.
+* checkout: an order + 5 lines with the app's receivers connected vs disconnected (<= 1.3x);
+* worker: ``drain(concurrency=1)`` vs a bare pooled ``requests`` loop, same calls (>= 0.8x);
+* latency: with 20 ms at the fake, ``drain(concurrency=N)`` vs the latency limit (>= 0.8x);
+* images: ``prepare_image`` of a 4000x3000 camera JPEG vs a plain decode (<= 2x), run once;
+* uploads: 4 ``vipps_om_worker --once`` on 1,000 orders with 20 images (exactly 20 uploads);
+* enqueue: ``vipps_om_sync --all`` over 100,000 orders (>= 3,000 orders/s; memory flat).
+
+``--database both`` (what ``make bench`` runs) does SQLite, then PostgreSQL on a private server
+started by ``scripts/with-services --postgres`` (skipped, with the reason, when PostgreSQL is
+not installed). Targets missed are reported, not fatal; a benchmark that fails exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import platform
+import signal
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import contextmanager, suppress
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from .django_setup import POSTGRES_ENV, ROOT
+from .harness import Row, Target, log, read_rows, table, write_json
+
+#: Benchmark modules, in the order they run, and the rows each one produces.
+BENCHMARKS: dict[str, tuple[str, ...]] = {
+    "checkout": ("checkout",),
+    "worker": ("worker",),
+    "latency": ("latency-c1", "latency-c4", "latency-c16"),
+    "images": ("images",),
+    "uploads": ("uploads",),
+    "enqueue": ("enqueue-rate", "enqueue-memory"),
+}
+#: Benchmarks that touch no database: run once, not once per database.
+DATABASE_INDEPENDENT = frozenset({"images"})
+PAIRS, QUICK_PAIRS = 7, 2
 
 
-def setup_django(workdir: Path) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    os.environ["VIPPS_OM_TEST_DB_NAME"] = str(workdir / "bench.sqlite3")
-    os.environ["VIPPS_OM_TEST_MEDIA_ROOT"] = str(workdir / "media")
-    import django
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes and 2 pairs: checks it runs"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"run only these benchmarks (repeat or comma-separate): {', '.join(BENCHMARKS)}",
+    )
+    parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="sqlite")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help=f"pairs per comparison ({PAIRS}; quick {QUICK_PAIRS})",
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON here")
+    parser.add_argument("--no-table", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    names = [name.strip() for value in args.only for name in value.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmarks {unknown}; choose from {list(BENCHMARKS)}")
+    args.names = [name for name in BENCHMARKS if not names or name in names]
+    if args.pairs is None:
+        args.pairs = QUICK_PAIRS if args.quick else PAIRS
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
+    return args
 
-    django.setup()
-    from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
+def failed_rows(name: str, database: str, error: str) -> list[Row]:
+    where = "-" if name in DATABASE_INDEPENDENT else database
+    return [Row.failed(row, row, where, Target("==", 1.0, "-"), error) for row in BENCHMARKS[name]]
 
 
-@contextmanager
-def timed() -> Any:
-    result = {"seconds": 0.0}
+def run_child(name: str, database: str, args: argparse.Namespace, workdir: Path) -> list[Row]:
+    """One benchmark in its own process; its rows, or error rows saying why there are none."""
+    out = workdir / f"{name}-{database}.json"
+    command = [sys.executable, "-m", "benchmarks.child", name, "--database", database]
+    command += ["--pairs", str(args.pairs), "--out", str(out)]
+    if args.quick:
+        command.append("--quick")
+    log(f"== {name} ({'-' if name in DATABASE_INDEPENDENT else database})")
     started = time.perf_counter()
-    yield result
-    result["seconds"] = time.perf_counter() - started
+    limit = 900 if args.quick else 7200
+    returncode = run_process(command, timeout=limit)
+    if returncode is None:
+        return failed_rows(name, database, f"timed out after {limit} s")
+    log(f"   {name} took {time.perf_counter() - started:.0f} s")
+    if returncode != 0 or not out.exists():
+        return failed_rows(name, database, f"exited {returncode}; see stderr above")
+    return read_rows(str(out))
 
 
-class Report:
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, str, float, float, str]] = []
-        self.notes: list[str] = []
+def run_process(command: list[str], *, timeout: float | None = None) -> int | None:
+    """Run ``command``; its exit status, or None when it ran out of time.
 
-    def add(self, name: str, measure: str, ours: float, naive: float, unit: str) -> None:
-        self.rows.append((name, measure, ours, naive, unit))
-
-    def print(self) -> None:
-        print()
-        print(f"{'benchmark':<34} {'measure':<16} {'this app':>12} {'naive':>12} {'ratio':>8}")
-        print("-" * 86)
-        for name, measure, ours, naive, unit in self.rows:
-            ratio = naive / ours if ours else float("inf")
-            print(
-                f"{name:<34} {measure:<16} {ours:>10.3g}{unit:<2} {naive:>10.3g}{unit:<2} "
-                f"{ratio:>7.1f}x"
-            )
-        print()
-        print("ratio = naive / this app: how many times more the naive way costs.")
-        for note in self.notes:
-            print(note)
-
-
-def api_calls(fake: Any) -> int:
-    return len([r for r in fake.requests if "/order-management/" in r.path])
-
-
-def make_orders(count: int, product: Any, prefix: str) -> list[Any]:
-    from tests.shop.models import Order, OrderItem
-
-    orders = []
-    for number in range(count):
-        order = Order.objects.create(
-            number=f"{prefix}{number}", status="paid", vipps_reference=f"{prefix}-{number}"
-        )
-        OrderItem.objects.create(order=order, product=product, unit_price=product.price, quantity=2)
-        orders.append(order)
-    return orders
-
-
-def bench_coalescing(report: Report, fake: Any, product: Any, count: int) -> None:
-    from tests.shop.models import OrderItem
-    from vipps_order_management import services
-    from vipps_order_management.adapters import get_adapter
-    from vipps_order_management.exceptions import VippsConflict
-    from vipps_order_management.models import OutboxItem
-    from vipps_order_management.payloads import Category
-
-    saves = 5
-    fake.reset()
-    orders = make_orders(count, product, "c")
-    with timed() as enqueue:
-        for order in orders:
-            for _ in range(saves):
-                order.save()  # the shop's saves; each records the change in the outbox
-    with timed() as ours:
-        while services.drain(worker_id="bench").processed:
-            pass
-    ours_calls = api_calls(fake)
-    assert not OutboxItem.objects.exclude(status="done").exists()
-
-    fake.reset()
-    naive_orders = make_orders(count, product, "n")
-    client = services.get_client()
-    with timed() as naive:
-        for order in naive_orders:
-            adapter = get_adapter(order)
-            for _ in range(saves):  # send on every save, as a post_save hook would
-                OrderItem.objects.filter(order=order).update(quantity=2)
-                link = adapter.get_primary_link(order, adapter.get_links(order))
-                client.put_category(
-                    "ECOM", order.vipps_reference, Category(link.category, link.url)
-                )
-                with suppress(VippsConflict):
-                    client.post_receipt(
-                        "ECOM", order.vipps_reference, services.build_receipt(order)
-                    )
-    naive_calls = api_calls(fake)
-    name = f"{count} orders x {saves} saves"
-    report.add(name, "calls to Vipps", ours_calls, naive_calls, "")
-    report.add(name, "sending time", ours["seconds"], naive["seconds"], "s")
-    report.notes.append(
-        f"Recording a change in the outbox costs {enqueue['seconds'] / (count * saves) * 1000:.2f} ms "
-        "per save of an order (one UPDATE in the shop's transaction)."
-    )
-
-
-def bench_images(report: Report, fake: Any, product: Any, count: int) -> None:
-    from django.db.models.signals import post_save
-
-    from vipps_order_management import services
-    from vipps_order_management.models import UploadedImage
-
-    def uploads() -> int:
-        return len([r for r in fake.requests_for("POST", "/v1/images") if r.status != 401])
-
-    def send(prefix: str) -> float:
-        fake.reset()
-        UploadedImage.objects.all().delete()
-        orders = make_orders(count, product, prefix)
-        from tests.shop.models import Order
-
-        Order.objects.filter(pk__in=[o.pk for o in orders]).update(status="new")  # links only
-        with timed() as clock:
-            while services.drain(worker_id="bench").processed:
-                pass
-        return clock["seconds"]
-
-    ours_time = send("i")
-    ours_uploads = uploads()
-
-    def forget(sender: Any, instance: UploadedImage, **kwargs: Any) -> None:
-        instance.delete()  # the naive way: nothing remembers what Vipps already has
-
-    post_save.connect(forget, sender=UploadedImage, dispatch_uid="bench-forget")
+    On a timeout or Ctrl-C the process gets SIGINT and time to clean up (its fake Vipps, its
+    databases, with-services its PostgreSQL) before it is killed.
+    """
+    process = subprocess.Popen(command, cwd=ROOT)  # noqa: S603 - our own programs
     try:
-        naive_time = send("j")
-    finally:
-        post_save.disconnect(sender=UploadedImage, dispatch_uid="bench-forget")
-    naive_uploads = uploads()
-    name = f"1 product image on {count} orders"
-    report.add(name, "image uploads", ours_uploads, naive_uploads, "")
-    report.add(name, "sending time", ours_time, naive_time, "s")
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        stop(process, interrupted=False)
+        return None
+    except BaseException:
+        stop(process, interrupted=True)
+        raise
 
 
-def bench_my_orders(report: Report, count: int) -> None:
-    from django.db import connection
-    from django.template import Context, Template
-    from django.test.utils import CaptureQueriesContext
+def stop(process: subprocess.Popen[bytes], *, interrupted: bool) -> None:
+    """Let ``process`` clean up after SIGINT; kill it only when it does not finish."""
+    if interrupted:
+        # Ctrl-C reached the whole process group: a second SIGINT would cut short the
+        # clean-up the first one started, so wait before sending one.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(30)
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
-    from tests.shop.models import Order
 
-    orders = list(Order.objects.prefetch_related("items__product")[: min(count, 50)])
-    with_prefetch = Template(
-        "{% load vipps_order_management %}{% vipps_prefetch orders as orders %}"
-        "{% for order in orders %}{% vipps_order_status order %}{% vipps_order_links order %}"
-        "{% vipps_order_image order %}{% endfor %}"
-    )
-    without = Template(
-        "{% load vipps_order_management %}"
-        "{% for order in orders %}{% vipps_order_status order %}{% vipps_order_links order %}"
-        "{% vipps_order_image order %}{% endfor %}"
-    )
+def run_postgres_elsewhere(
+    names: list[str], args: argparse.Namespace, workdir: Path
+) -> tuple[list[Row], str | None]:
+    """Run ``names`` on a private PostgreSQL started by scripts/with-services; (rows, skip reason)."""
+    out = workdir / "postgres.json"
+    command = [
+        str(ROOT / "scripts" / "with-services"),
+        "--postgres",
+        "--name",
+        "PostgreSQL benchmarks",
+        "--",
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "--database",
+        "postgres",
+        "--only",
+        ",".join(names),
+        "--pairs",
+        str(args.pairs),
+        "--json",
+        str(out),
+        "--no-table",
+    ]
+    if args.quick:
+        command.append("--quick")
+    returncode = run_process(command)
+    if out.exists():
+        return read_rows(str(out)), None
+    if returncode == 0:
+        return [], "PostgreSQL is not installed (apt-get install postgresql); skipped"
+    return [
+        row for name in names for row in failed_rows(name, "postgres", "with-services failed")
+    ], None
 
-    def render(template: Template) -> tuple[int, float]:
-        fresh = list(
-            Order.objects.prefetch_related("items__product").filter(pk__in=[o.pk for o in orders])
+
+def git_commit() -> str:
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
-        with CaptureQueriesContext(connection) as queries, timed() as clock:
-            template.render(Context({"orders": fresh}))
-        return len(queries), clock["seconds"]
-
-    render(with_prefetch)  # warm template and content type caches
-    ours_queries, ours_time = render(with_prefetch)
-    naive_queries, naive_time = render(without)
-    name = f"My orders page, {len(orders)} orders"
-    report.add(name, "SQL queries", ours_queries, naive_queries, "")
-    report.add(name, "render time", ours_time, naive_time, "s")
-
-
-def bench_tokens(report: Report, fake: Any, calls: int) -> None:
-    from vipps_order_management.client import OrderManagementClient
-
-    def run(fetch_every_call: bool) -> tuple[int, float]:
-        fake.reset()
-        with (
-            OrderManagementClient(base_url=fake.url, **fake.credentials) as client,
-            timed() as clock,
-        ):
-            for number in range(calls):
-                if fetch_every_call:
-                    client.access_token(refresh=True)
-                client.get_order("ECOM", f"t-{number}")
-        return len(fake.requests_for("POST", "/accesstoken/get")), clock["seconds"]
-
-    ours_tokens, ours_time = run(False)
-    naive_tokens, naive_time = run(True)
-    name = f"{calls} API calls"
-    report.add(name, "token fetches", ours_tokens, naive_tokens, "")
-    report.add(name, "wall time", ours_time, naive_time, "s")
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"],  # noqa: S607 - git from PATH
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return found.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=200)
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
+    started = time.perf_counter()
+    databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    rows: list[Row] = []
+    skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="vipps-om-bench-") as tmp:
-        setup_django(Path(tmp))
-        from django.core.files.base import ContentFile
-        from django.test import override_settings
-
-        from tests.conftest import png_bytes
-        from tests.shop.models import Product
-        from vipps_order_management.testing import FakeVippsServer
-
-        with FakeVippsServer() as fake:
-            from django.conf import settings
-
-            overrides = {
-                **settings.VIPPS_ORDER_MANAGEMENT,
-                "BASE_URL": fake.url,
-                **{key.upper(): value for key, value in fake.credentials.items()},
-                "BATCH_SIZE": 50,
-            }
-            with override_settings(VIPPS_ORDER_MANAGEMENT=overrides):
-                product = Product(name="Wool socks", sku="SOCK-1", price=Decimal("129.00"))
-                product.image.save("socks.png", ContentFile(png_bytes((1600, 1600))), save=False)
-                product.save()
-                report = Report()
-                steps: list[tuple[str, Callable[[], None]]] = [
-                    (
-                        "outbox coalescing",
-                        lambda: bench_coalescing(report, fake, product, args.orders),
-                    ),
-                    ("images", lambda: bench_images(report, fake, product, args.orders)),
-                    ("My orders page", lambda: bench_my_orders(report, args.orders)),
-                    ("access tokens", lambda: bench_tokens(report, fake, args.orders)),
-                ]
-                for title, step in steps:
-                    print(f"running: {title}", flush=True)
-                    step()
-                report.print()
-    return 0
+        workdir = Path(tmp)
+        for position, database in enumerate(databases):
+            names = [
+                name
+                for name in args.names
+                if position == 0 or name not in DATABASE_INDEPENDENT  # those run once
+            ]
+            if not names:
+                continue
+            if database == "postgres" and not os.environ.get(POSTGRES_ENV):
+                found, reason = run_postgres_elsewhere(names, args, workdir)
+                rows.extend(found)
+                if reason:
+                    skipped[database] = reason
+                continue
+            for name in names:
+                rows.extend(run_child(name, database, args, workdir))
+    seconds = time.perf_counter() - started
+    meta: dict[str, Any] = {
+        "quick": args.quick,
+        "pairs": args.pairs,
+        "databases": databases,
+        "skipped": skipped,
+        "seconds": round(seconds, 1),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+        "commit": git_commit(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if args.json:
+        write_json(args.json, rows, meta)
+    if not args.no_table:
+        print()
+        print(table(rows))
+        for database, reason in skipped.items():
+            print(f"* {database}: {reason}")
+        print(f"\n{len(rows)} rows in {seconds:.0f} s; {json.dumps(meta['machine'])[1:-1]}.")
+    return 1 if any(row.error is not None for row in rows) else 0
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ _REFUSED_SCHEMES = frozenset(
     {"http", "javascript", "data", "file", "vbscript", "ftp", "blob", "about"}
 )
 LINK_MAX_LENGTH = 2048
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
 
 Errors = list[tuple[str, str]]
 
@@ -189,7 +190,7 @@ def link_errors(
         return errors
     if len(url) > LINK_MAX_LENGTH:
         return [(path, f"is longer than {LINK_MAX_LENGTH} characters")]
-    if any(char.isspace() or ord(char) < 32 for char in url):
+    if _SPACE_OR_CONTROL.search(url):
         return [(path, "must not contain spaces or control characters; percent-encode them")]
     scheme, _, rest = url.partition(":")
     if not rest or not _SCHEME_PATTERN.match(scheme):

@@ -134,7 +134,7 @@ def drain(
     time_budget: float | None = None,
     only: models.Q | None = None,
 ) -> DrainResult:
-    """Send what is due, up to ``limit`` rows, and return what happened.
+    """Send what is due, for up to ``limit`` orders, and return what happened.
 
     Every runner ends here: the ``vipps_om_worker`` loop, the django.tasks and Celery tasks,
     ``DISPATCH="immediate"`` and :func:`sync_now`. Safe to run in many processes at once.

@@ -26,6 +26,7 @@ __all__ = [
     "vat_rows",
 ]
 
+
 def gettext_noop(text: str) -> str:
     """Marks a string for translation without Django: :mod:`.labels` translates it when shown."""
     return text

@@ -9,14 +9,19 @@ duration and the error text the client already redacted.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+from django.utils import timezone
 
 from ..client import ApiCall
 from ..models import OrderKey, SyncAttempt
+from . import rows as bulk
 
-__all__ = ["CallLog", "collecting", "outcome_of", "record_call"]
+__all__ = ["Attempt", "CallLog", "collecting", "outcome_of", "record_call", "write"]
 
 _TRANSIENT_STATUSES = frozenset({401, 408, 423, 425, 429})
 
@@ -32,14 +37,27 @@ def outcome_of(status: int | None) -> str:
     return SyncAttempt.Outcome.PERMANENT
 
 
+class Attempt(NamedTuple):
+    """One call (or refusal), as a ``SyncAttempt`` row will hold it."""
+
+    kind: str
+    method: str
+    endpoint: str
+    status_code: int | None
+    outcome: str
+    duration_ms: int
+    error: str
+    created_at: datetime
+
+
 @dataclass
 class CallLog:
-    """The calls made for one order (one or both of its kinds), as unsaved ``SyncAttempt`` rows."""
+    """The calls made for one order (one or both of its kinds), to be written with the batch."""
 
     key: OrderKey
     worker: str
     kind: str = ""
-    rows: list[SyncAttempt] = field(default_factory=list)
+    rows: list[Attempt] = field(default_factory=list)
     calls: int = 0
     #: Answers from Vipps (any status): it is up, whatever it said.
     answers: int = 0
@@ -55,19 +73,16 @@ class CallLog:
         error: str = "",
         kind: str | None = None,
     ) -> None:
-        content_type_id, object_id = self.key
         self.rows.append(
-            SyncAttempt(
-                content_type_id=content_type_id,
-                object_id=object_id,
-                kind=kind or self.kind,
-                method=method,
-                endpoint=endpoint[:200],
-                status_code=status_code,
-                outcome=outcome,
-                duration_ms=round(duration * 1000),
-                error=error,
-                worker=self.worker[:100],
+            Attempt(
+                kind or self.kind,
+                method,
+                endpoint[:200],
+                status_code,
+                outcome,
+                round(duration * 1000),
+                error,
+                timezone.now(),
             )
         )
 
@@ -109,4 +124,50 @@ def record_call(call: ApiCall) -> None:
         outcome=outcome_of(call.status_code),
         duration=call.duration,
         error=call.error or "",
+    )
+
+
+_COLUMNS = (
+    "content_type_id",
+    "object_id",
+    "outbox_item_id",
+    "kind",
+    "method",
+    "endpoint",
+    "status_code",
+    "outcome",
+    "duration_ms",
+    "error",
+    "worker",
+    "created_at",
+)
+
+
+def write(logs: Sequence[CallLog], row_ids: Mapping[tuple[int, str, str], int]) -> None:
+    """Store the calls of a batch as ``SyncAttempt`` rows, in one statement.
+
+    ``row_ids`` gives each (content type, order id, kind) its outbox row, which the attempt
+    links to.
+    """
+    bulk.write(
+        SyncAttempt,
+        _COLUMNS,
+        (
+            (
+                log.key[0],
+                log.key[1],
+                row_ids.get((*log.key, attempt.kind)),
+                attempt.kind,
+                attempt.method,
+                attempt.endpoint,
+                attempt.status_code,
+                attempt.outcome,
+                attempt.duration_ms,
+                attempt.error,
+                log.worker[:100],
+                attempt.created_at,
+            )
+            for log in logs
+            for attempt in log.rows
+        ),
     )

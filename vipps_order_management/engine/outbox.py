@@ -22,8 +22,6 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import reduce
-from operator import or_
 from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
@@ -314,6 +312,8 @@ class Lease:
     rows: list[OutboxItem] = field(default_factory=list)
     held: set[int] = field(default_factory=set)
     renewed_at: float = 0.0
+    #: Whether image claims (renewed with the lease) are outstanding.
+    images_claimed: bool = False
 
     #: Share of the lease kept as a margin: no order is started in its last moments.
     MARGIN = 0.1
@@ -361,7 +361,7 @@ def claim(
     lease_seconds: float | None = None,
     only: Q | None = None,
 ) -> Lease | None:
-    """Lease up to ``limit`` due rows for ``worker_id``; other workers skip them until expiry."""
+    """Lease the due rows of up to ``limit`` orders for ``worker_id``, until the lease expires."""
     seconds = float(lease_seconds or app_settings.LEASE_SECONDS)
     started = time.monotonic()
     now = timezone.now()
@@ -374,9 +374,12 @@ def claim(
         skip_locked = connection.features.has_select_for_update_skip_locked
         if skip_locked:
             candidates = candidates.select_for_update(skip_locked=True)
-        keys = {
-            (ct, obj) for ct, obj in candidates.values_list("content_type_id", "object_id")[:limit]
-        }
+        # ``limit`` orders: every due kind of an order is one candidate row at most twice over.
+        keys = set()
+        for key in candidates.values_list("content_type_id", "object_id")[: limit * len(ALL_KINDS)]:
+            keys.add(key)
+            if len(keys) == limit:
+                break
         if not keys:
             return None
         # Every due row of those orders, so one worker holds all of an order's kinds; rows
@@ -416,11 +419,25 @@ class RowOutcome:
     due: datetime | None = None
 
 
+def _grouped(outcomes: Iterable[RowOutcome], *fields: str) -> dict[tuple, list[int]]:
+    """Row ids grouped by the values they are written with: one cheap UPDATE per group.
+
+    A batch's outcomes repeat a handful of values (the same few messages, generation 1, one
+    due time per retry round), so a few ``pk IN (...)`` updates beat one statement with a
+    CASE branch per row, which costs the ORM milliseconds to compile.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for outcome in outcomes:
+        key = tuple(
+            getattr(outcome, name) if name != "generation" else outcome.row.generation
+            for name in fields
+        )
+        groups.setdefault(key, []).append(outcome.row.pk)
+    return groups
+
+
 def _per_row(
-    group: Sequence[RowOutcome],
-    value: Callable[[RowOutcome], object],
-    field: models.Field,
-    default: object = None,
+    group: Sequence[RowOutcome], value: Callable[[RowOutcome], object], field: models.Field
 ) -> Case:
     """One value per row in one UPDATE; NULLs cast, or PostgreSQL takes the CASE for text."""
 
@@ -429,7 +446,7 @@ def _per_row(
 
     return Case(
         *(When(pk=o.row.pk, then=typed(value(o))) for o in group),
-        default=typed(default),
+        default=typed(None),
         output_field=field,
     )
 
@@ -439,7 +456,8 @@ def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
 
     A row marked done or dead whose generation moved since the claim is instead due again now:
     the change made during the send is sent next. Runs in the caller's transaction, in a
-    constant number of statements whatever the batch size.
+    number of statements that depends on how many different outcomes there are (a handful),
+    not on the size of the batch.
     """
     now = timezone.now()
     held = OutboxItem.objects.filter(lease_token=lease.token)
@@ -447,53 +465,57 @@ def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
     by_status: dict[str, list[RowOutcome]] = {}
     for outcome in outcomes:
         by_status.setdefault(outcome.status, []).append(outcome)
-    text, code = models.TextField(), models.PositiveSmallIntegerField()
-    when = models.DateTimeField()
-
-    def same_generation(group: Sequence[RowOutcome]) -> Q:
-        return reduce(or_, (Q(pk=o.row.pk, generation=o.row.generation) for o in group))
-
     finished: list[int] = []
-    if done := by_status.get("done"):
-        held.filter(same_generation(done)).update(
+    for (message, generation), ids in _grouped(
+        by_status.get("done", ()), "message", "generation"
+    ).items():
+        held.filter(pk__in=ids, generation=generation).update(
             status=DONE,
             force=False,
-            result=_per_row(done, lambda o: o.message[:200], models.CharField(), ""),
+            result=message[:200],
             last_error="",
             last_status_code=None,
             done_at=now,
             **cleared,
         )
-        finished += [outcome.row.pk for outcome in done]
-    if dead := by_status.get("dead"):
-        held.filter(same_generation(dead)).update(
+        finished += ids
+    # Failures carry a message per row (with its order's id): one CASE per column.
+    text, code = models.TextField(), models.PositiveSmallIntegerField()
+    dead = by_status.get("dead", [])
+    for (generation,), ids in _grouped(dead, "generation").items():
+        group = [o for o in dead if o.row.pk in set(ids)]
+        held.filter(pk__in=ids, generation=generation).update(
             status=DEAD,
             force=False,
-            last_error=_per_row(dead, lambda o: o.message, text, ""),
-            last_status_code=_per_row(dead, lambda o: o.status_code, code),
+            last_error=_per_row(group, lambda o: o.message, text),
+            last_status_code=_per_row(group, lambda o: o.status_code, code),
             dead_at=now,
             **cleared,
         )
-        finished += [outcome.row.pk for outcome in dead]
-    if retry := by_status.get("retry"):
-        held.filter(pk__in=[o.row.pk for o in retry]).update(
-            next_attempt_at=_per_row(retry, lambda o: o.due, when, now),
-            last_error=_per_row(retry, lambda o: o.message, text, ""),
-            last_status_code=_per_row(retry, lambda o: o.status_code, code),
+        finished += ids
+    retry = by_status.get("retry", [])
+    for (due,), ids in _grouped(retry, "due").items():
+        group = [o for o in retry if o.row.pk in set(ids)]
+        held.filter(pk__in=ids).update(
+            next_attempt_at=due or now,
+            last_error=_per_row(group, lambda o: o.message, text),
+            last_status_code=_per_row(group, lambda o: o.status_code, code),
             **cleared,
         )
     changed: set[int] = set()
     if finished:
         # Rows still held here were not finished: their generation moved during the send.
         changed = set(held.filter(pk__in=finished).values_list("pk", flat=True))
-    handed_back = by_status.get("release", [])
-    released = [o.row.pk for o in handed_back] + sorted(changed)
-    if released:
-        later = [o for o in handed_back if o.due is not None]
-        held.filter(pk__in=released).update(
+    handed_back = list(by_status.get("release", ()))
+    for (due,), ids in _grouped(handed_back, "due").items():
+        held.filter(pk__in=ids).update(
             attempts=F("attempts") - 1,  # the claim counted one; nothing was attempted
-            next_attempt_at=_per_row(later, lambda o: o.due, when, now),
+            next_attempt_at=due or now,
             **cleared,
+        )
+    if changed:
+        held.filter(pk__in=changed).update(
+            attempts=F("attempts") - 1, next_attempt_at=now, **cleared
         )
     return changed
 

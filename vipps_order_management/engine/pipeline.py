@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -52,14 +52,13 @@ from ..models import (
     OrderKey,
     OrderLink,
     OutboxItem,
-    SyncAttempt,
     SyncKind,
     VippsOrder,
     attach_rows,
     attached_rows,
 )
 from ..payloads import Category
-from . import outbox, uploads
+from . import calllog, outbox, rows, uploads
 from .calllog import CallLog, collecting
 from .clients import get_client
 from .links import sync_links
@@ -190,12 +189,12 @@ def _snapshot(state: VippsOrder) -> tuple[Any, ...]:
 
 
 @dataclass
-class _Images:
-    """What the batch uploaded or found unusable among the images it claimed."""
+class _Batch:
+    """A claimed batch whose calls are in the threads' hands."""
 
-    uploaded: dict[tuple[str, str], PreparedImage]
-    refused: dict[tuple[str, str], str]
-    claimed: bool
+    lease: outbox.Lease
+    works: list[_Work]
+    jobs: list[Future]
 
 
 class _Breaker:
@@ -228,11 +227,20 @@ class Pipeline:
     short-lived one.
     """
 
-    def __init__(self, *, worker_id: str | None = None, concurrency: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        worker_id: str | None = None,
+        concurrency: int = 1,
+        batch_size: int | None = None,
+    ) -> None:
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = max(1, int(concurrency))
+        self._batch_size = batch_size
         self._executor: ThreadPoolExecutor | None = None
-        self._claimed_images = False
+        self._image_executor: ThreadPoolExecutor | None = None
+        #: Leases of the batches being worked on (two at most), renewed while waiting.
+        self._leases: list[outbox.Lease] = []
 
     def __enter__(self) -> Pipeline:
         return self
@@ -241,12 +249,14 @@ class Pipeline:
         self.close()
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        for executor in (self._executor, self._image_executor):
+            if executor is not None:
+                executor.shutdown(wait=True)
+        self._executor = self._image_executor = None
 
     @property
     def executor(self) -> ThreadPoolExecutor:
+        """The threads that send each order's calls."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
                 max_workers=self.concurrency, thread_name_prefix="vipps-om"
@@ -254,9 +264,24 @@ class Pipeline:
         return self._executor
 
     @property
+    def image_executor(self) -> ThreadPoolExecutor:
+        """Threads of their own for reading and uploading images, so that the next batch's
+        images never queue behind the previous batch's calls."""
+        if self._image_executor is None:
+            self._image_executor = ThreadPoolExecutor(
+                max_workers=self.concurrency, thread_name_prefix="vipps-om-images"
+            )
+        return self._image_executor
+
+    @property
     def batch_size(self) -> int:
-        """Rows per claim: the setting, and enough to keep every thread busy several rounds."""
-        return max(1, int(app_settings.BATCH_SIZE), 4 * self.concurrency)
+        """Orders per claim: the setting (or the worker's own), and at least four per thread."""
+        return max(1, int(self._batch_size or app_settings.BATCH_SIZE), 4 * self.concurrency)
+
+    @property
+    def first_batch_size(self) -> int:
+        """The first claim of a drain: enough to occupy every thread twice, no more."""
+        return min(self.batch_size, max(2, 2 * self.concurrency))
 
     def drain(
         self,
@@ -266,7 +291,7 @@ class Pipeline:
         time_budget: float | None = None,
         only: models.Q | None = None,
     ) -> DrainResult:
-        """Send what is due, up to ``limit`` rows, and return what happened."""
+        """Send what is due, for up to ``limit`` orders, and return what happened."""
         deadline = time.monotonic() + time_budget if time_budget else None
 
         def stopping() -> bool:
@@ -276,49 +301,73 @@ class Pipeline:
 
         result = DrainResult()
         breaker = _Breaker(CIRCUIT_BREAKER_THRESHOLD)  # counts across the batches of a drain
-        while limit is None or result.processed < limit:
-            if stopping():
-                break
-            want = (
-                self.batch_size if limit is None else min(self.batch_size, limit - result.processed)
-            )
-            lease = outbox.claim(limit=want, worker_id=self.worker_id, only=only)
-            if lease is None:
-                break
-            try:
-                self._batch(lease, result, breaker, stopping)
-            except BaseException:
-                # Configuration or database errors, KeyboardInterrupt: nothing is lost, the
-                # rows go back at once without an attempt counted.
-                outbox.release_all(lease)
-                raise
-            if breaker.open or stopping():
-                break
+        claimed = 0
+        in_flight: _Batch | None = None
+        try:
+            while True:
+                # The next batch is claimed, loaded and planned while the threads send the
+                # previous one: the database work hides behind the waits for Vipps.
+                started = None
+                if not (stopping() or breaker.open) and (limit is None or claimed < limit):
+                    # A small first batch gets the threads sending at once; the full batches
+                    # after it are loaded while they do.
+                    size = self.batch_size if claimed else self.first_batch_size
+                    want = size if limit is None else min(size, limit - claimed)
+                    lease = outbox.claim(limit=want, worker_id=self.worker_id, only=only)
+                    if lease is not None:
+                        claimed += len({(r.content_type_id, r.object_id) for r in lease.rows})
+                        started = self._start(lease, breaker, stopping)
+                finished = in_flight is not None
+                if in_flight is not None:
+                    batch, in_flight = in_flight, None
+                    self._finish(batch, result)
+                in_flight = started
+                if in_flight is None and not finished:
+                    break  # claimed after the last write and found nothing: all is sent
+        except BaseException:
+            # Configuration or database errors, KeyboardInterrupt: nothing is lost, the rows
+            # not yet written go back at once without an attempt counted.
+            if in_flight is not None:
+                wait(in_flight.jobs)
+                outbox.release_all(in_flight.lease)
+            raise
         return result
 
     # -- one batch ------------------------------------------------------------------------------
 
-    def _batch(
-        self,
-        lease: outbox.Lease,
-        result: DrainResult,
-        breaker: _Breaker,
-        stopping: Callable[[], bool],
-    ) -> None:
-        self._claimed_images = False
-        works = self._load(lease)
-        clients = self._clients(works)
-        images = self._images(works, clients, lease, breaker)
+    def _start(
+        self, lease: outbox.Lease, breaker: _Breaker, stopping: Callable[[], bool]
+    ) -> _Batch:
+        """Load and plan a claimed batch, settle its images, and hand its calls to the threads."""
+        self._leases.append(lease)
+        try:
+            works = self._load(lease)
+            clients = self._clients(works)
+            self._images(works, clients, lease, breaker)
+        except BaseException:
+            self._leases.remove(lease)
+            outbox.release_all(lease)
+            raise
         jobs = [
             self.executor.submit(self._run, work, clients, lease, breaker, stopping)
             for work in works
             if work.open_kinds()
         ]
-        self._wait(jobs, lease)
-        for job in jobs:
-            job.result()  # a bug in our own code must not pass silently
-        changed = self._write(works, lease, images)
-        self._announce(works, changed, result)
+        return _Batch(lease, works, jobs)
+
+    def _finish(self, batch: _Batch, result: DrainResult) -> None:
+        """Wait for a batch's calls, write what they learnt, then tell the shop."""
+        try:
+            self._wait(batch.jobs)
+            for job in batch.jobs:
+                job.result()  # a bug in our own code must not pass silently
+            changed = self._write(batch.works, batch.lease)
+        except BaseException:
+            outbox.release_all(batch.lease)
+            raise
+        finally:
+            self._leases.remove(batch.lease)
+        self._announce(batch.works, changed, result)
 
     def _load(self, lease: outbox.Lease) -> list[_Work]:
         """The batch's orders, our rows and their plans, in a constant number of queries."""
@@ -411,8 +460,12 @@ class Pipeline:
         clients: dict[str, OrderManagementClient],
         lease: outbox.Lease,
         breaker: _Breaker,
-    ) -> _Images:
-        """Find, claim, prepare and upload the batch's images; give each link its image id."""
+    ) -> None:
+        """Find, claim, prepare and upload the batch's images; give each link its image id.
+
+        Uploads are recorded at once, in a transaction of their own, so the next batch (or
+        another worker) that needs the same picture finds it without waiting for this one.
+        """
         needing = [w for w in works if LINKS in w.open_kinds() and w.plan is not None]
         sources: dict[object, ImageSource] = {}
         for work in needing:
@@ -439,7 +492,7 @@ class Pipeline:
                         wanted.setdefault(key, (work, link.sources))
                 work.image_keys.append(key)
         claims = uploads.claim(wanted, token=lease.token, seconds=lease.seconds)
-        self._claimed_images = bool(claims.mine)
+        lease.images_claimed = bool(claims.mine)
         uploaded: dict[tuple[str, str], PreparedImage] = {}
         refused: dict[tuple[str, str], str] = dict(claims.refused)
         failed: dict[tuple[str, str], BaseException] = {}
@@ -476,9 +529,17 @@ class Pipeline:
                 )
 
         self._wait(
-            [self.executor.submit(prepare_and_upload, key) for key in sorted(claims.mine)], lease
+            [self.image_executor.submit(prepare_and_upload, key) for key in sorted(claims.mine)]
         )
-        others = self._await_others(claims, lease)
+        if claims.mine:
+            with transaction.atomic():
+                uploads.record(
+                    token=lease.token,
+                    uploaded=uploaded,
+                    refused={key: reason for key, reason in refused.items() if key in claims.mine},
+                )
+            lease.images_claimed = False
+        others = self._await_others(claims)
         refused.update(others.refused)
         ids = {
             **claims.known,
@@ -505,24 +566,20 @@ class Pipeline:
                             _Outcome("defer", "Waiting for another worker's upload of the image."),
                         )
                 work.categories.append(link.category_payload(image_id))
-        return _Images(
-            uploaded,
-            {key: reason for key, reason in refused.items() if key in claims.mine},
-            claimed=bool(claims.mine),
-        )
 
-    def _await_others(self, claims: uploads.Claims, lease: outbox.Lease) -> uploads.Claims:
+    def _await_others(self, claims: uploads.Claims) -> uploads.Claims:
         """Wait a little for images other workers are uploading, rather than upload them too.
 
         An upload takes a second or so; the orders that need one wait for it here (renewing
         the lease meanwhile) instead of being handed back to wait for a later round.
         """
         waiting = set(claims.elsewhere)
-        deadline = time.monotonic() + min(IMAGE_WAIT_SECONDS, lease.seconds / 3)
+        seconds = min((lease.seconds for lease in self._leases), default=IMAGE_WAIT_SECONDS)
+        deadline = time.monotonic() + min(IMAGE_WAIT_SECONDS, seconds / 3)
         found = uploads.Claims()
         while waiting and time.monotonic() < deadline:
             time.sleep(IMAGE_POLL_SECONDS)
-            self._renew(lease)
+            self._renew()
             latest = uploads.lookup(waiting)
             found.known.update(latest.known)
             found.refused.update(latest.refused)
@@ -541,7 +598,7 @@ class Pipeline:
             except Exception as exc:
                 found[identity] = exc
 
-        self._wait([self.executor.submit(read, i, s) for i, s in sources.items()], lease)
+        self._wait([self.image_executor.submit(read, i, s) for i, s in sources.items()])
         return found
 
     # -- the calls ------------------------------------------------------------------------------
@@ -602,32 +659,28 @@ class Pipeline:
             work.outcomes[kind] = outcome
             breaker.record(outcome, answered=work.log.answers > answers)
 
-    def _wait(self, futures: Sequence[Future], lease: outbox.Lease) -> None:
-        """Wait for the threads, renewing the lease meanwhile."""
+    def _wait(self, futures: Sequence[Future]) -> None:
+        """Wait for the threads, renewing the leases meanwhile."""
         pending = set(futures)
-        interval = max(0.05, lease.seconds / 6)
+        seconds = min((lease.seconds for lease in self._leases), default=1.0)
         while pending:
-            _done, pending = wait(pending, timeout=interval)
-            self._renew(lease)
+            _done, pending = wait(pending, timeout=max(0.05, seconds / 6))
+            self._renew()
 
-    def _renew(self, lease: outbox.Lease) -> None:
-        """Renew the lease when a third of it has passed, and this batch's image claims."""
-        if lease.due_for_renewal() and lease.renew() and self._claimed_images:
-            uploads.renew(lease.token, lease.seconds)
+    def _renew(self) -> None:
+        """Renew each lease when a third of it has passed, with the image claims it holds."""
+        for lease in self._leases:
+            if lease.due_for_renewal() and lease.renew() and lease.images_claimed:
+                uploads.renew(lease.token, lease.seconds)
 
     # -- the write ------------------------------------------------------------------------------
 
-    def _write(
-        self,
-        works: Sequence[_Work],
-        lease: outbox.Lease,
-        images: _Images,
-    ) -> set[int]:
+    def _write(self, works: Sequence[_Work], lease: outbox.Lease) -> set[int]:
         """Everything the batch learnt, in one transaction and a constant number of queries."""
-        uploaded, refused, claimed = images.uploaded, images.refused, images.claimed
         now = timezone.now()
         give_up = outbox.give_up_after()
-        rows: list[outbox.RowOutcome] = []
+        delays: dict[tuple[int, float | None], datetime] = {}
+        outcomes: list[outbox.RowOutcome] = []
         for work in works:
             for kind, row in work.rows.items():
                 outcome = work.outcomes.get(kind) or _Outcome("release")
@@ -643,33 +696,31 @@ class Pipeline:
                 if outcome.status == "dead":
                     _note_failure(work, kind, outcome.message)
                 if outcome.status == "retry":
-                    outcome.due = now + timedelta(
-                        seconds=outbox.backoff_seconds(row.attempts, outcome.retry_after)
-                    )
+                    # One jittered delay per (attempts, Retry-After) in a batch: the rows that
+                    # fail together come back together, in one UPDATE and one later claim.
+                    delay_key = (row.attempts, outcome.retry_after)
+                    if delay_key not in delays:
+                        seconds = outbox.backoff_seconds(row.attempts, outcome.retry_after)
+                        delays[delay_key] = now + timedelta(seconds=seconds)
+                    outcome.due = delays[delay_key]
                 elif outcome.status == "defer":
                     outcome.due = row.next_attempt_at  # keeps its turn, so --once still sends it
                 status = "release" if outcome.status == "defer" else outcome.status
-                rows.append(
+                outcomes.append(
                     outbox.RowOutcome(
                         row, status, outcome.message, outcome.status_code, outcome.due
                     )
                 )
         link_rows = _v3_link_ids(works)
-        attempts = [attempt for work in works for attempt in work.log.rows]
         with transaction.atomic():
-            if claimed:
-                uploads.record(token=lease.token, uploaded=uploaded, refused=refused)
             _save_states(works)
             if link_rows:
                 OrderLink.objects.bulk_update(link_rows, ["category_id"])
-            if attempts:
-                row_ids = {(r.content_type_id, r.object_id, r.kind): r.pk for r in lease.rows}
-                for attempt in attempts:
-                    attempt.outbox_item_id = row_ids.get(
-                        (attempt.content_type_id, attempt.object_id, attempt.kind)
-                    )
-                SyncAttempt.objects.bulk_create(attempts)
-            changed = outbox.finish(lease, rows)
+            calllog.write(
+                [work.log for work in works],
+                {(r.content_type_id, r.object_id, r.kind): r.pk for r in lease.rows},
+            )
+            changed = outbox.finish(lease, outcomes)
         outbox.forget_recorded()  # a save after this drain, in the same transaction, writes again
         return changed
 
@@ -792,10 +843,12 @@ def _save_states(works: Sequence[_Work]) -> None:
     """Write only the fields each order's state changed, grouped: one statement per group.
 
     Two workers may hold different kinds of one order at once; each writes only what it
-    learnt, so neither undoes the other. There are few groups (links, receipt, both).
+    learnt, so neither undoes the other. There are few groups (links, receipt, both). A state
+    seen for the first time is inserted whole; if another worker inserted it meanwhile, only
+    this batch's fields are set on it.
     """
     now = timezone.now()
-    groups: dict[tuple[frozenset[str], bool], list[VippsOrder]] = {}
+    groups: dict[frozenset[str], list[VippsOrder]] = {}
     for work in works:
         changed = _changed_fields(work)
         if not changed:
@@ -803,18 +856,18 @@ def _save_states(works: Sequence[_Work]) -> None:
         state = work.state
         assert state is not None
         state.last_synced_at = state.updated_at = now
-        groups.setdefault((changed, bool(state.pk)), []).append(state)
-    for (changed, existing), states in groups.items():
-        fields = sorted({*changed, "last_synced_at", "updated_at"})
-        if existing:
-            VippsOrder.objects.bulk_update(states, fields)
-        else:  # another worker may create the same state meanwhile: then update it
-            VippsOrder.objects.bulk_create(
-                states,
-                update_conflicts=True,
-                unique_fields=["content_type", "object_id"],
-                update_fields=fields,
-            )
+        if not state.pk:
+            state.created_at = now
+        groups.setdefault(changed, []).append(state)
+    names = ["content_type_id", "object_id", *_STATE_FIELDS, "created_at", "updated_at"]
+    for changed, states in groups.items():
+        rows.write(
+            VippsOrder,
+            names,
+            ([getattr(state, name) for name in names] for state in states),
+            conflict=["content_type", "object_id"],
+            update=sorted({*changed, "last_synced_at", "updated_at"}),
+        )
 
 
 def _v3_link_ids(works: Sequence[_Work]) -> list[OrderLink]:
@@ -848,6 +901,6 @@ def drain(
     time_budget: float | None = None,
     only: models.Q | None = None,
 ) -> DrainResult:
-    """Send what is due, up to ``limit`` rows, with a short-lived :class:`Pipeline`."""
+    """Send what is due, for up to ``limit`` orders, with a short-lived :class:`Pipeline`."""
     with Pipeline(worker_id=worker_id, concurrency=concurrency) as pipeline:
         return pipeline.drain(limit, should_stop=should_stop, time_budget=time_budget, only=only)

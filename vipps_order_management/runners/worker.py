@@ -50,14 +50,19 @@ class Worker:
         # --once is one pass: what is due now; what fails now waits for a later run.
         only = Q(next_attempt_at__lte=timezone.now()) if self.once else None
         total = 0
-        with Pipeline(worker_id=self.worker_id, concurrency=self.concurrency) as pipeline:
-            limit = self.batch_size or pipeline.batch_size
+        pipeline = Pipeline(
+            worker_id=self.worker_id, concurrency=self.concurrency, batch_size=self.batch_size
+        )
+        with pipeline:
             while not self.stop.is_set():
                 if deadline is not None and time.monotonic() > deadline:
                     break
                 close_old_connections()
                 try:
-                    result = pipeline.drain(limit=limit, should_stop=self.stop.is_set, only=only)
+                    budget = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    result = pipeline.drain(
+                        should_stop=self.stop.is_set, time_budget=budget, only=only
+                    )
                 except VippsConfigurationError as exc:
                     if self.once:
                         raise

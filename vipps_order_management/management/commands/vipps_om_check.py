@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
+import urllib3
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -246,7 +247,7 @@ class Command(BaseCommand):
                 % {"url": base_url, "status": exc.status_code, "error": exc},
                 _("Nothing is wrong with your settings; try again in a few minutes."),
             )
-        elif isinstance(cause, requests.Timeout) or (
+        elif isinstance(cause, requests.Timeout | urllib3.exceptions.TimeoutError) or (
             cause is None and "no answer" in str(exc).lower()
         ):
             self._fail(
@@ -257,7 +258,7 @@ class Command(BaseCommand):
                     "proxy), or raise VIPPS_ORDER_MANAGEMENT['TIMEOUT']."
                 ),
             )
-        elif isinstance(cause, requests.exceptions.SSLError):
+        elif isinstance(cause, requests.exceptions.SSLError | urllib3.exceptions.SSLError):
             self._fail(
                 _("The TLS connection to %(url)s failed: %(error)s")
                 % {"url": base_url, "error": cause},
