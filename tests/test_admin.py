@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.shop.models import Booking, Order
 from vipps_order_management import services
@@ -175,6 +177,13 @@ def test_status_filter_with_uuid_keys(staff, vipps):
     drain()
     response = staff.get("/admin/shop/booking/", {"vipps_status": "synced"})
     assert [b.pk for b in response.context["cl"].result_list] == [booking.pk]
+    # Without a Vipps payment it is looked at again for PAYMENT_WAIT, then left alone.
+    response = staff.get("/admin/shop/booking/", {"vipps_status": "pending"})
+    assert [b.pk for b in response.context["cl"].result_list] == [other.pk]
+    OutboxItem.objects.for_order(other).update(
+        pending_since=timezone.now() - timedelta(days=1), next_attempt_at=timezone.now()
+    )
+    drain()
     response = staff.get("/admin/shop/booking/", {"vipps_status": "none"})
     assert [b.pk for b in response.context["cl"].result_list] == [other.pk]
 

@@ -408,6 +408,14 @@ def test_e020_malformed_public_link_max_age(configure, value):
     assert "VIPPS_ORDER_MANAGEMENT['PUBLIC_LINK_MAX_AGE']" in only("E020").msg
 
 
+@pytest.mark.parametrize("value", [timedelta(0), -5, None, "1 hour"])
+def test_e023_malformed_payment_wait(configure, value):
+    configure(PAYMENT_WAIT=value)
+    assert "VIPPS_ORDER_MANAGEMENT['PAYMENT_WAIT']" in only("E023").msg
+    configure(PAYMENT_WAIT=timedelta(minutes=10))
+    assert check_settings() == []
+
+
 @pytest.mark.parametrize("value", [None, 3600, timedelta(days=30)])
 def test_public_link_max_age_values_that_work(configure, value):
     configure(PUBLIC_LINK_MAX_AGE=value)
@@ -489,11 +497,12 @@ MISCONFIGURATIONS = {
             "BATCH_SIZE": 0,
             "PUBLIC_LINK_MAX_AGE": "forever",
             "WORKER_POLL_SECONDS": 0,
+            "PAYMENT_WAIT": 0,
             "SELLER_NAME": "",
         },
         {"TASKS": {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}},
         {"E002", "E003", "E004", "E005", "E006", "E007", "E008", "E010", "E013", "E015"}
-        | {"E016", "E017", "E018", "E019", "E020", "E021", "W006", "W007"},
+        | {"E016", "E017", "E018", "E019", "E020", "E021", "E023", "W006", "W007"},
     ),
     "no credentials, plain http, celery missing": (
         {

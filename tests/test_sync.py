@@ -137,13 +137,47 @@ def test_nothing_is_sent_before_the_order_has_a_vipps_payment(vipps, make_order)
     order = make_order(reference=False)
     drain_all()
     assert vipps.requests == []
-    assert outbox_of(order, "receipt").status == OutboxItem.Status.DONE
-    assert "Waiting for the order to get a Vipps payment" in outbox_of(order, "receipt").result
+    row = outbox_of(order, "receipt")
+    assert row.status == OutboxItem.Status.PENDING  # looked at again a little later
+    assert row.next_attempt_at > timezone.now()
+    assert "Waiting for the order to get a Vipps payment" in row.result
+    assert row.last_error == ""  # waiting for a payment is not an error
 
     order.vipps_reference = "late-ref"
     order.save()
     drain_all()
     assert vipps.receipt("late-ref") is not None
+
+
+def test_a_payment_saved_where_sync_on_does_not_look_is_still_found(vipps, make_order):
+    """Oscar saves the payment source after the order's transaction: no signal says so."""
+    order = make_order(reference=False)
+    drain_all()
+    Order.objects.filter(pk=order.pk).update(vipps_reference="found-later")  # no save()
+    OutboxItem.objects.for_order(order).update(next_attempt_at=timezone.now())  # its time came
+    drain_all()
+    assert vipps.receipt("found-later") is not None
+    assert vipps.category("found-later") is not None
+
+
+def test_an_order_never_paid_through_vipps_is_left_alone_after_the_wait(
+    vipps, make_order, settings
+):
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "PAYMENT_WAIT": timedelta(minutes=30),
+    }
+    order = make_order(reference=False)
+    OutboxItem.objects.for_order(order).update(
+        pending_since=timezone.now() - timedelta(minutes=31)
+    )
+    result = drain_all()
+    assert {r.status for r in result.results} == {"done"}
+    for row in OutboxItem.objects.for_order(order):
+        assert row.status == OutboxItem.Status.DONE
+        assert "No Vipps payment after" in row.result
+        assert "sync_on" in row.result
+    assert vipps.requests == []
 
 
 def test_links_go_out_before_the_order_is_final_and_the_receipt_after(vipps, make_order):

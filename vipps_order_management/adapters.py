@@ -42,6 +42,7 @@ from django.db import models
 from .conf import SETTINGS_NAME, app_settings, configured_class
 from .exceptions import VippsConfigurationError
 from .images import read_from_storage, read_stored_image
+from .money import AmountLike
 from .payloads import (
     BottomLine,
     CategoryType,
@@ -66,7 +67,7 @@ logger = logging.getLogger(__name__)
 
 #: Field names tried, in order, for when an order was placed (``get_order_date`` and the
 #: date filters of ``vipps_om_sync``).
-ORDER_DATE_FIELDS = ("created_at", "created", "placed_at", "ordered_at", "date")
+ORDER_DATE_FIELDS = ("date_placed", "created_at", "created", "placed_at", "ordered_at", "date")
 
 #: Which link the v2 API shows when an order has several: the most useful one to the customer.
 PRIMARY_LINK_PRECEDENCE: tuple[CategoryType, ...] = (
@@ -217,9 +218,18 @@ class OrderAdapter:
         """The shop's own order number, shown on the receipt in the app."""
         return str(order.pk)
 
+    #: The model's field that says when an order was placed; ``None``: the first of
+    #: :data:`ORDER_DATE_FIELDS` the model has. ``vipps_om_sync --since`` filters on it.
+    order_date_field: str | None = None
+
     def get_order_date(self, order: models.Model) -> datetime | None:
-        """When the order was placed, for the printable receipt; common field names by default."""
-        for name in ORDER_DATE_FIELDS:
+        """When the order was placed, for the printable receipt and ``vipps_om_sync --since``.
+
+        Reads :attr:`order_date_field`, else the first of :data:`ORDER_DATE_FIELDS` the order
+        has. Override it when the date is computed; ``--since`` then asks it order by order.
+        """
+        names = (self.order_date_field,) if self.order_date_field else ORDER_DATE_FIELDS
+        for name in names:
             value = getattr(order, name, None)
             if isinstance(value, datetime):
                 return value
@@ -231,6 +241,14 @@ class OrderAdapter:
 
     def get_payment_sources(self, order: models.Model) -> PaymentSources | None:
         """How the total was paid (card, gift card...); makes the receipt a sales receipt."""
+        return None
+
+    def get_paid_amount(self, order: models.Model) -> AmountLike | None:
+        """What the customer paid for the order, including VAT (``Decimal``, major units).
+
+        The receipt's total must equal it to the minor unit: a receipt that does not is never
+        sent, and waits for staff with both figures. ``None`` (the default): not checked.
+        """
         return None
 
     def get_bottom_line(self, order: models.Model) -> BottomLine:

@@ -68,6 +68,7 @@ CHECK_IDS: dict[str, str] = {
     f"{TAG}.E020": "PUBLIC_LINK_MAX_AGE is not a positive timedelta, seconds or None.",
     f"{TAG}.E021": "WORKER_POLL_SECONDS is not a positive number.",
     f"{TAG}.E022": "DEVELOPMENT_LINK_HOSTS is set while DEBUG is False, or is not a list of hosts.",
+    f"{TAG}.E023": "PAYMENT_WAIT is not a positive timedelta or number of seconds.",
     f"{TAG}.W001": "ORDER_ADAPTERS is configured but no credentials are set: nothing is sent.",
     f"{TAG}.W002": "BASE_URL points at this machine (the fake Vipps) while DEBUG is False.",
     f"{TAG}.W003": "SITE_URL is not set while DEBUG is False.",
@@ -639,6 +640,22 @@ def _check_public_link_max_age() -> list[CheckMessage]:
     ]
 
 
+def _check_payment_wait() -> list[CheckMessage]:
+    value = app_settings.PAYMENT_WAIT
+    if isinstance(value, timedelta) and value > timedelta(0):
+        return []
+    if _is_number(value) and value > 0:
+        return []
+    return [
+        _error(
+            23,
+            f"{_key('PAYMENT_WAIT')} is {value!r}, not a positive timedelta or number of seconds.",
+            "Use e.g. timedelta(hours=1): how long an order without a Vipps payment is looked "
+            "at again before it is taken as paid some other way.",
+        )
+    ]
+
+
 # ---------------------------------------------------------------------- production
 
 
@@ -709,6 +726,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         lambda: _positive_number(19, "BATCH_SIZE", integer=True),
         _check_public_link_max_age,
         lambda: _positive_number(21, "WORKER_POLL_SECONDS"),
+        _check_payment_wait,
         _check_sqlite,
         _check_seller,
     ):

@@ -66,6 +66,9 @@ DEFAULTS: dict[str, Any] = {
         "GIVE_UP_AFTER": timedelta(hours=72),
         "JITTER": 0.25,
     },
+    # How long an order without a Vipps payment is looked at again (its payment may be saved
+    # just after it, as Oscar does) before it is left alone as not paid through Vipps.
+    "PAYMENT_WAIT": timedelta(hours=1),
     # How long a worker holds a claimed outbox row before another worker may take it over.
     "LEASE_SECONDS": 120,
     # How many orders a worker claims at a time (with every kind of each that is due). A

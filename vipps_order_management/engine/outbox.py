@@ -66,9 +66,10 @@ def record(
 ) -> None:
     """Mark the orders' ``kinds`` as needing a send, in the caller's transaction.
 
-    A row that is done or dead becomes pending, due now, with a fresh age; a row already pending
-    keeps its schedule (so a Vipps outage's backoff is not defeated by a busy shop) unless
-    ``due_now`` (staff asking for a send now) or ``force``; its generation grows either way.
+    A row that is done or dead becomes pending, due now, with a fresh age; a row backing off
+    after a failure keeps its schedule (so a Vipps outage's backoff is not defeated by a busy
+    shop) unless ``due_now`` (staff asking for a send now) or ``force``; its generation grows
+    either way.
     """
     kinds = list(dict.fromkeys(str(kind) for kind in kinds))
     rows = [(key, kind) for key in dict.fromkeys(keys) for kind in kinds]
@@ -113,8 +114,13 @@ def _upsert(
     table = qn(OutboxItem._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     pending = str(PENDING)
-    # The due time of a pending row stays (its backoff), unless staff want it now.
-    keep_schedule = "" if (force or due_now) else f"WHEN {table}.{qn('status')} = %s "
+    # A row backing off after a failure keeps its due time (a busy shop must not defeat a
+    # Vipps outage's backoff) unless staff want it now; any other row is due now.
+    keep_schedule = (
+        ""
+        if (force or due_now)
+        else f"WHEN {table}.{qn('status')} = %s AND {table}.{qn('last_error')} <> '' "
+    )
     update = {
         "generation": f"{table}.{qn('generation')} + 1",
         "next_attempt_at": (
@@ -135,40 +141,30 @@ def _upsert(
     }
     update_params = ([pending] if keep_schedule else []) + [pending, pending, pending]
     set_clause = ", ".join(f"{qn(column)} = {expression}" for column, expression in update.items())
-    per_row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    limit = connection.features.max_query_params or 999
-    chunk = max(1, (limit - len(update_params)) // len(_COLUMNS))
+    # The values that differ per row travel as a VALUES list of three; the rest are written
+    # once, which keeps a bulk enqueue's statements (and their binding) small.
+    selected = "column1, column2, column3, %s, 1, %s, %s, 0, %s, %s, '', '', '', '', %s, %s"
+    select_params: list[object] = [pending, force, priority, now, now, now, now]
+    fixed = len(select_params) + len(update_params)
+    # PostgreSQL binds on the client and has no limit of its own: keep statements sensible.
+    limit = min(connection.features.max_query_params or 30_000, 30_000)
+    chunk = max(1, (limit - fixed) // 3)
+    columns = ", ".join(qn(c) for c in _COLUMNS)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
-            params: list[object] = []
+            values: list[object] = []
             for (content_type_id, object_id), kind in part:
-                params += [
-                    content_type_id,
-                    object_id,
-                    kind,
-                    pending,
-                    1,
-                    force,
-                    priority,
-                    0,
-                    now,
-                    now,
-                    "",
-                    "",
-                    "",
-                    "",
-                    now,
-                    now,
-                ]
-            # Names are quoted by the backend; every value is a parameter.
+                values += [content_type_id, object_id, kind]
+            # Names are quoted by the backend; every value is a parameter. "WHERE true" lets
+            # SQLite tell the upsert's ON CONFLICT from a join's ON.
             sql = (
-                f"INSERT INTO {table} ({', '.join(qn(c) for c in _COLUMNS)}) "  # noqa: S608
-                f"VALUES {', '.join([per_row] * len(part))} "
+                f"INSERT INTO {table} ({columns}) SELECT {selected} "  # noqa: S608
+                f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(part))}) AS v WHERE true "
                 f"ON CONFLICT ({qn('content_type_id')}, {qn('object_id')}, {qn('kind')}) "
                 f"DO UPDATE SET {set_clause}"
             )
-            cursor.execute(sql, params + update_params)
+            cursor.execute(sql, select_params + values + update_params)
 
 
 def _record_portably(  # pragma: no cover - exercised only on databases without ON CONFLICT
@@ -408,8 +404,9 @@ def claim(
 class RowOutcome:
     """What became of one leased row.
 
-    ``status``: ``"done"``; ``"retry"`` (at ``due``); ``"dead"``; ``"release"`` (handed back
-    unprocessed, no attempt counted, due now or at ``due``).
+    ``status``: ``"done"``; ``"retry"`` (at ``due``); ``"dead"``; ``"wait"`` (nothing to send
+    yet, look again at ``due``); ``"release"`` (handed back unprocessed, no attempt counted,
+    due now or at ``due``).
     """
 
     row: OutboxItem
@@ -506,6 +503,10 @@ def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
     if finished:
         # Rows still held here were not finished: their generation moved during the send.
         changed = set(held.filter(pk__in=finished).values_list("pk", flat=True))
+    for (message, due), ids in _grouped(by_status.get("wait", ()), "message", "due").items():
+        held.filter(pk__in=ids).update(
+            next_attempt_at=due or now, result=message[:200], last_error="", **cleared
+        )
     handed_back = list(by_status.get("release", ()))
     for (due,), ids in _grouped(handed_back, "due").items():
         held.filter(pk__in=ids).update(
@@ -544,6 +545,17 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
     if retry_after is not None:
         delay = max(delay, retry_after)
     return max(0.0, delay)
+
+
+def payment_wait() -> timedelta:
+    """How long an order without a Vipps payment is looked at again (``PAYMENT_WAIT``)."""
+    value = app_settings.PAYMENT_WAIT
+    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+
+
+def wait_seconds(attempts: int) -> float:
+    """Pauses between looks at an order waiting for its payment: 5 s, doubling, at most 10 min."""
+    return min(600.0, 5.0 * 2 ** min(max(0, attempts - 1), 10))
 
 
 def give_up_after() -> timedelta:

@@ -95,14 +95,15 @@ class SyncResult:
 
     kind: str
     #: "done", "retry", "dead", "changed" (sent, but changed meanwhile: sent again),
-    #: "released" (handed back unprocessed) or "deferred" (waits for another worker's upload).
+    #: "released" (handed back unprocessed), "deferred" (waits for another worker's upload)
+    #: or "waiting" (the order has no Vipps payment yet; looked at again later).
     status: str
     message: str = ""
     calls: int = 0  # HTTP calls made to Vipps for the order
 
     @property
     def ok(self) -> bool:
-        return self.status in ("done", "changed")
+        return self.status in ("done", "changed", "waiting")
 
 
 @dataclass
@@ -416,8 +417,8 @@ class Pipeline:
             for kind in work.rows:
                 work.settle(kind, _refused(plan.target_problem))
         elif work.target is None:
-            for kind in work.rows:
-                work.settle(kind, _Outcome("done", "Waiting for the order to get a Vipps payment."))
+            for kind, row in work.rows.items():
+                work.settle(kind, _awaiting_payment(row))
             return
         state = attached_rows(plan.order).state  # loaded for the whole batch by attach_rows
         if state is None:
@@ -703,6 +704,8 @@ class Pipeline:
                         seconds = outbox.backoff_seconds(row.attempts, outcome.retry_after)
                         delays[delay_key] = now + timedelta(seconds=seconds)
                     outcome.due = delays[delay_key]
+                elif outcome.status == "wait":
+                    outcome.due = now + timedelta(seconds=outbox.wait_seconds(row.attempts))
                 elif outcome.status == "defer":
                     outcome.due = row.next_attempt_at  # keeps its turn, so --once still sends it
                 status = "release" if outcome.status == "defer" else outcome.status
@@ -766,6 +769,8 @@ class Pipeline:
                     status = "released"
                 elif status == "defer":
                     status = "deferred"
+                elif status == "wait":
+                    status = "waiting"
                 result.add(SyncResult(kind, status, outcome.message, calls=work.log.calls))
 
 
@@ -784,6 +789,23 @@ def _orders(adapter: OrderAdapter, object_ids: Iterable[str]) -> dict[str, model
     if not valid:
         return {}
     return {str(order.pk): order for order in adapter.get_queryset().filter(pk__in=valid)}
+
+
+def _awaiting_payment(row: OutboxItem) -> _Outcome:
+    """An order without a Vipps payment is looked at again for ``PAYMENT_WAIT``, then left.
+
+    Its payment may be saved just after it (Oscar saves the payment source after the order's
+    transaction) by code the adapter's ``sync_on`` does not watch; most such orders are simply
+    paid some other way, and are not an error.
+    """
+    waited = timezone.now() - row.pending_since
+    if waited < outbox.payment_wait():
+        return _Outcome("wait", "Waiting for the order to get a Vipps payment.")
+    return _Outcome(
+        "done",
+        f"No Vipps payment after {waited}; nothing was sent. If the order has one, have the "
+        "adapter's sync_on watch the model that holds it.",
+    )
 
 
 def _refused(problem: Problem) -> _Outcome:

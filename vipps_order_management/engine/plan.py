@@ -27,6 +27,7 @@ from ..adapters import ImageSource, Link, OrderAdapter, get_adapter
 from ..conf import app_settings
 from ..exceptions import PayloadValidationError, ReceiptValidationError, VippsConfigurationError
 from ..models import OrderKey, attach_rows, order_key
+from ..money import from_minor_units, to_minor_units
 from ..payloads import Category, CategoryType, PaymentType, Receipt, order_id_errors
 
 __all__ = [
@@ -294,7 +295,40 @@ class SyncPlan:
         if errors:
             self._problems["receipt"] = Problem.invalid(errors, "receipt", source)
             return None
+        mismatch = self._paid_mismatch(built)
+        if mismatch is not None:
+            self._problems["receipt"] = mismatch
+            return None
         return built
+
+    def _paid_mismatch(self, receipt: Receipt) -> Problem | None:
+        """A receipt is proof of purchase: its total must be what the customer paid."""
+        paid = self._ask(
+            "receipt", "get_paid_amount", lambda: self.adapter.get_paid_amount(self.order), None
+        )
+        source = f"{type(self.adapter).__name__}.get_paid_amount"
+        if self._problem("receipt") is not None:
+            return self._problem("receipt")
+        if paid is None:
+            return None
+        currency = str(receipt.bottom_line.currency)
+        try:
+            paid_minor = to_minor_units(paid, currency, field="paid amount")
+        except (TypeError, ValueError) as exc:
+            return Problem(f"{type(exc).__name__}: {exc}", source, (), exc)
+        total = receipt.total_amount
+        if paid_minor == total:
+            return None
+
+        def money(minor: int) -> str:
+            return f"{from_minor_units(minor, currency)} {currency}"
+
+        lines = "; ".join(f"{line.name} {money(line.signed_total)}" for line in receipt.order_lines)
+        message = (
+            f"the receipt's lines add up to {money(total)}, but {money(paid_minor)} was paid "
+            f"(a difference of {money(paid_minor - total)}); it is not sent. Lines: {lines}"
+        )
+        return Problem(message, source, (("orderLines", message),))
 
     @property
     def receipt_problem(self) -> Problem | None:
@@ -306,11 +340,11 @@ class SyncPlan:
         receipt = self.receipt
         if receipt is not None:
             return receipt
-        problem = self._problem("receipt")
+        problem = self.final_problem or self._problem("receipt")
         assert problem is not None
         if problem.exception is not None:
             raise problem.exception
-        raise ReceiptValidationError([("", str(problem))])
+        raise ReceiptValidationError(problem.errors or [("", str(problem))])
 
     # -- describing it -----------------------------------------------------------------------------
 
