@@ -184,6 +184,25 @@ def test_sync_by_date_range_includes_the_whole_last_day(members):
     assert member_names(members) == {"first-day", "last-evening"}
 
 
+class JoinedAdapter(UserAdapter):
+    order_date_field = "date_joined"
+
+
+class ComputedDateAdapter(UserAdapter):
+    def get_order_date(self, user):
+        return user.date_joined  # computed by the shop's code: no field to filter on
+
+
+@pytest.mark.parametrize("adapter", ["JoinedAdapter", "ComputedDateAdapter"])
+def test_sync_by_date_honours_the_adapters_own_order_date(members, settings, adapter):
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"auth.User": f"tests.test_commands.{adapter}"},
+    }
+    run("vipps_om_sync", "--model", "auth.User", "--since", "2024-01-01", "--until", "2024-03-31")
+    assert member_names(members) == {"first-day", "last-evening"}
+
+
 def test_sync_by_date_time_range(members):
     run(
         "vipps_om_sync",

@@ -277,3 +277,46 @@ def test_requeue_from_the_admin_wakes_the_task_runner(vipps, make_order, setting
     assert response.status_code == 302
     assert set(OutboxItem.objects.for_order(order).values_list("status", flat=True)) == {"pending"}
     assert [result.task.name for result in backend.results] == ["drain_outbox"]
+
+
+# ---------------------------------------------------------------------- the payment
+
+
+#: What each order (by number) was paid, as the shop's books say; set by the test.
+PAID: dict[str, Decimal] = {}
+
+
+class PaidAdapter(ShopOrderAdapter):
+    def get_paid_amount(self, order):
+        return PAID.get(order.number)
+
+
+def test_a_receipt_one_ore_off_the_payment_is_never_sent_and_staff_see_why(
+    vipps, make_order, settings, client
+):
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"shop.Order": "tests.test_pipeline.PaidAdapter"},
+    }
+    exact, off = make_order(), make_order()  # 2 x 129.00 + 49.00 shipping = 307.00
+    PAID.update({exact.number: Decimal("307.00"), off.number: Decimal("307.01")})
+    client.force_login(User.objects.create_superuser("boss", "b@example.com", "pw"))
+    try:
+        drain_all()
+        page = client.get(reverse("admin:shop_order_vipps", args=[off.pk]) + "?remote=0")
+    finally:
+        PAID.clear()
+
+    assert vipps.receipt(exact.vipps_reference) is not None
+    assert vipps.receipt(off.vipps_reference) is None
+    assert vipps.category(off.vipps_reference) is not None  # the link does not depend on it
+    row = OutboxItem.objects.for_order(off).get(kind="receipt")
+    assert row.status == OutboxItem.Status.DEAD
+    assert row.attempts == 1
+    for figure in ("307.00 NOK", "307.01 NOK", "0.01 NOK", "Wool socks 258.00 NOK"):
+        assert figure in row.last_error, row.last_error
+    assert "PaidAdapter.get_paid_amount" in row.last_error
+    state = VippsOrder.objects.for_order(off).get()
+    assert state.receipt_state == VippsOrder.ReceiptState.DEAD
+    assert "307.01 NOK was paid" in state.receipt_error
+    assert "307.01 NOK was paid" in page.content.decode()

@@ -16,9 +16,10 @@ stderr when it is a terminal (``--progress`` / ``--no-progress`` decide otherwis
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from django.apps import apps
@@ -171,6 +172,14 @@ class Selection:
     adapter: OrderAdapter
     pks: list[Any] | None = field(default_factory=list)
     queryset: models.QuerySet | None = None
+    #: When the adapter computes an order's date itself: the orders it keeps, asked one by one.
+    keep: Callable[[models.Model], bool] | None = None
+
+    def orders(self, chunk_size: int) -> Iterator[models.Model]:
+        assert self.queryset is not None
+        for order in self.queryset.iterator(chunk_size=chunk_size):
+            if self.keep is None or self.keep(order):
+                yield order
 
     @property
     def label(self) -> str:
@@ -346,13 +355,23 @@ class Command(BaseCommand):
                         % {"orders": ", ".join(f"{selection.label}:{pk}" for pk in missing)}
                     )
             if since is not None or until is not None:
-                name, date_field = self._date_field(selection.model, options["date_field"])
-                queryset = queryset.filter(date_range_q(name, date_field, since, until))
+                found = self._date_field(selection, options["date_field"])
+                if found is None:  # the adapter's own get_order_date decides, order by order
+                    selection.keep = partial(_placed_within, selection.adapter, since, until)
+                else:
+                    name, date_field = found
+                    queryset = queryset.filter(date_range_q(name, date_field, since, until))
             selection.queryset = queryset.order_by("pk")
         return list(by_model.values())
 
-    def _date_field(self, model: type[models.Model], name: str | None) -> tuple[str, models.Field]:
+    def _date_field(
+        self, selection: Selection, name: str | None
+    ) -> tuple[str, models.Field] | None:
+        """The field ``--since``/``--until`` filter on: ``--date-field``, the adapter's
+        ``order_date_field``, or a usual name; ``None`` when the adapter computes the date."""
+        model, adapter = selection.model, selection.adapter
         label = model._meta.label
+        name = name or adapter.order_date_field
         if name:
             try:
                 found = model._meta.get_field(name)
@@ -367,6 +386,8 @@ class Command(BaseCommand):
                     % {"name": name, "model": label}
                 )
             return name, found
+        if type(adapter).get_order_date is not OrderAdapter.get_order_date:
+            return None
         for candidate in ORDER_DATE_FIELDS:
             try:
                 found = model._meta.get_field(candidate)
@@ -377,15 +398,15 @@ class Command(BaseCommand):
         raise CommandError(
             _(
                 "%(model)s has no order date field (looked for %(fields)s); name the field to "
-                "filter --since/--until on with --date-field."
+                "filter --since/--until on with --date-field, or set the adapter's "
+                "order_date_field."
             )
             % {"model": label, "fields": ", ".join(ORDER_DATE_FIELDS)}
         )
 
     def _iterate(self, selections: Sequence[Selection], chunk_size: int) -> Iterator[models.Model]:
         for selection in selections:
-            assert selection.queryset is not None
-            yield from selection.queryset.iterator(chunk_size=chunk_size)
+            yield from selection.orders(chunk_size)
 
     def _say(self, progress: ProgressBar, message: str, *, style: Any = None) -> None:
         progress.clear()
@@ -408,12 +429,13 @@ class Command(BaseCommand):
             content_type = ContentType.objects.get_for_model(
                 selection.model, for_concrete_model=False
             )
-            keys = (
-                (content_type.pk, str(pk))
-                for pk in selection.queryset.values_list("pk", flat=True).iterator(
+            if selection.keep is None:
+                pks: Iterable[Any] = selection.queryset.values_list("pk", flat=True).iterator(
                     chunk_size=chunk_size
                 )
-            )
+            else:  # the adapter's date decides: the orders themselves are read
+                pks = (order.pk for order in selection.orders(chunk_size))
+            keys = ((content_type.pk, str(pk)) for pk in pks)
             queued += services.enqueue_many(
                 keys, kinds, force, chunk_size=chunk_size, progress=progress.advance
             )
@@ -579,6 +601,24 @@ class Command(BaseCommand):
         if sync_plan.links_problem is not None:
             result["categoryErrors"] = _errors(sync_plan.links_problem)
         return result
+
+
+def _placed_within(
+    adapter: OrderAdapter,
+    since: date | datetime | None,
+    until: date | datetime | None,
+    order: models.Model,
+) -> bool:
+    """Whether the adapter's own date of ``order`` lies within ``--since`` and ``--until``."""
+    placed = adapter.get_order_date(order)
+    if placed is None:
+        return False
+    moment = _bound(placed)
+    if since is not None and moment < _bound(since):
+        return False
+    if isinstance(until, datetime):
+        return moment <= until
+    return until is None or moment < _start_of(until + timedelta(days=1))
 
 
 def _errors(problem: Any) -> list[dict[str, str]]:
