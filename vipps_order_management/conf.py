@@ -36,7 +36,7 @@ ENVIRONMENT_KEYS = (*CREDENTIAL_KEYS, "BASE_URL")
 DISPATCH_MODES = ("worker", "immediate", "django_tasks", "celery")
 
 #: Keys whose value is a dict merged over its default, so a project can change one sub-key.
-NESTED_KEYS = ("RETRY",)
+NESTED_KEYS = ("RETRY", "OSCAR")
 
 DEFAULTS: dict[str, Any] = {
     # Credentials from the Vipps MobilePay business portal (no defaults).
@@ -100,6 +100,18 @@ DEFAULTS: dict[str, Any] = {
     # For django.tasks and Celery dispatch.
     "TASK_BACKEND": "default",
     "CELERY_QUEUE": "vipps_om",
+    # django-oscar shops (vipps_order_management.contrib.oscar): the code of the payment
+    # SourceType whose reference is the Vipps orderId, and the link each order status shows
+    # (statuses not listed keep the link they had; None removes it).
+    "OSCAR": {
+        "PAYMENT_SOURCE_TYPE": "vipps",
+        "STATUS_CATEGORIES": {
+            "Pending": "ORDER_CONFIRMATION",
+            "Being processed": "ORDER_CONFIRMATION",
+            "Shipped": "DELIVERY",
+            "Complete": "RECEIPT",
+        },
+    },
     # The seller as shown on the printable receipt: a proof of purchase needs these.
     "SELLER_NAME": "",
     "SELLER_ORGANISATION_NUMBER": "",
