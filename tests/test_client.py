@@ -467,3 +467,30 @@ class serve:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("client_secret", "s3cret\N{RIGHT SINGLE QUOTATION MARK}x", "cannot carry"),
+        ("subscription_key", " key-with-space", "starts or ends with a space"),
+        ("client_id", "id\x00zero", "control character"),
+        ("merchant_serial_number", "", "Missing Vipps credentials: merchant_serial_number"),
+    ],
+)
+def test_credentials_are_checked_where_they_enter_naming_them_never_their_value(
+    field, value, reason
+):
+    credentials = {
+        "client_id": "id",
+        "client_secret": "secret",
+        "subscription_key": "key",
+        "merchant_serial_number": "123456",
+        field: value,
+    }
+    with pytest.raises(VippsConfigurationError) as refused:
+        OrderManagementClient(base_url="https://api.vipps.no", **credentials)
+    assert field in str(refused.value)
+    assert reason in str(refused.value)
+    if value.strip():
+        assert value.strip() not in str(refused.value)

@@ -198,3 +198,35 @@ def test_contract_rejects_a_body_that_breaks_the_spec(spec_dict):
     ).prepare()
     with pytest.raises(RequestValidationError):
         openapi.validate_request(RequestsOpenAPIRequest(prepared))
+
+
+SYSTEM_HEADERS = (
+    "Vipps-System-Name",
+    "Vipps-System-Version",
+    "Vipps-System-Plugin-Name",
+    "Vipps-System-Plugin-Version",
+)
+
+
+def test_a_client_built_with_only_the_required_arguments_sends_all_four_system_headers(
+    vipps_fake,
+):
+    """Vipps asks every integration to say what it is, on every call, the token call too."""
+    with OrderManagementClient(base_url=vipps_fake.url, **vipps_fake.credentials) as client:
+        client.upload_image("socks-orange-123", png())
+        client.put_category("ECOM", "order-2001", Category("RECEIPT", "https://shop.example/r"))
+        receipt = Receipt(spec_lines_from_gross(), BottomLine("NOK", receipt_number="2001"))
+        client.post_receipt("ECOM", "order-2001", receipt)
+        client.get_order("ECOM", "order-2001")
+        category_id = client.create_category("ECOM", "order-2001", Category("TICKET", "app://t"))
+        client.list_categories("order-2001")
+        client.get_category(category_id)
+        client.delete_category(category_id)
+    sent = vipps_fake.requests
+    assert len(sent) == 9  # the token call and eight API calls
+    for request in sent:
+        values = {name: request.headers.get(name) for name in SYSTEM_HEADERS}
+        assert all(values.values()), f"{request.method} {request.path}: {values}"
+        assert all(len(value) <= 30 for value in values.values())
+    assert sent[0].headers["Vipps-System-Name"] == "python"
+    assert sent[0].headers["Vipps-System-Plugin-Name"] == "vipps-order-management"

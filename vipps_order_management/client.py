@@ -25,6 +25,8 @@ import hashlib
 import json
 import logging
 import os
+import platform
+import re
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -57,6 +59,7 @@ __all__ = [
     "CacheTokenStore",
     "MemoryTokenStore",
     "OrderManagementClient",
+    "Secret",
     "TokenStore",
 ]
 
@@ -84,6 +87,74 @@ class AccessToken:
 
     def __repr__(self) -> str:
         return f"AccessToken(value='***', refresh_at={self.refresh_at:.0f})"
+
+
+class Secret:
+    """A credential that prints as ``***``: in reprs, logs, error pages and frame dumps.
+
+    The client keeps its client secret, subscription key and tokens in these; the raw value is
+    taken out (:meth:`reveal`) only where a header is built for the wire.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = str(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+#: Headers whose values are secrets: shown as ``***`` when a header set is printed.
+_SECRET_HEADERS = frozenset({"authorization", "client_secret", "ocp-apim-subscription-key"})
+
+
+class _Headers(dict):
+    """The headers of one request; printing them (an error page, a log) masks the secrets."""
+
+    def __repr__(self) -> str:
+        shown = {
+            name: "***" if name.lower() in _SECRET_HEADERS else value
+            for name, value in self.items()
+        }
+        return f"_Headers({shown!r})"
+
+
+def _credential(name: str, value: Any) -> str:
+    """A credential as HTTP headers can carry it; a configuration error naming it otherwise.
+
+    Checked where it enters, so a secret pasted with a typographic quote never fails halfway
+    through building a request (where an error page would show it). Never shows the value.
+    """
+    text = "" if value is None else str(value)
+    if not text:
+        raise VippsConfigurationError(f"{name} is empty")
+    if text != text.strip():
+        raise VippsConfigurationError(
+            f"{name} starts or ends with a space or line break; copy it again without them"
+        )
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise VippsConfigurationError(
+            f"{name} contains a character HTTP headers cannot carry (a typographic quote or "
+            "another character pasted from a document?); copy it again from the Vipps "
+            "MobilePay business portal"
+        ) from None
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise VippsConfigurationError(
+            f"{name} contains a control character; copy it again from the portal"
+        )
+    return text
 
 
 class TokenStore(Protocol):
@@ -183,7 +254,7 @@ class OrderManagementClient:
         subscription_key: str,
         merchant_serial_number: str,
         system_name: str = "python",
-        system_version: str = "",
+        system_version: str = platform.python_version(),
         plugin_name: str = "vipps-order-management",
         plugin_version: str = __version__,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
@@ -201,7 +272,7 @@ class OrderManagementClient:
                 ("subscription_key", subscription_key),
                 ("merchant_serial_number", merchant_serial_number),
             )
-            if not value
+            if value is None or not str(value)
         ]
         if missing:
             raise VippsConfigurationError(
@@ -209,10 +280,10 @@ class OrderManagementClient:
                 "business portal under Utvikler/Developer -> API keys."
             )
         self.base_url = clean_base_url(base_url)
-        self.client_id = str(client_id)
-        self._client_secret = str(client_secret)
-        self._subscription_key = str(subscription_key)
-        self.merchant_serial_number = str(merchant_serial_number)
+        self.client_id = _credential("client_id", client_id)
+        self._client_secret = Secret(_credential("client_secret", client_secret))
+        self._subscription_key = Secret(_credential("subscription_key", subscription_key))
+        self.merchant_serial_number = _credential("merchant_serial_number", merchant_serial_number)
         self.timeout = timeout
         self.system_headers = {
             "Vipps-System-Name": system_name,
@@ -221,9 +292,8 @@ class OrderManagementClient:
             "Vipps-System-Plugin-Version": plugin_version,
         }
         self.system_headers = {
-            name: str(value)[:SYSTEM_HEADER_MAX_LENGTH]
+            name: _credential(name, value)[:SYSTEM_HEADER_MAX_LENGTH]
             for name, value in self.system_headers.items()
-            if value
         }
         self._owns_session = session is None
         self.session = session or _pooled_session(self.base_url, pool_size)
@@ -237,7 +307,12 @@ class OrderManagementClient:
         self.http_link_hosts = frozenset(http_link_hosts)
         self._token_lock = threading.Lock()
         fingerprint = "\0".join(
-            (self.base_url, self.client_id, self._subscription_key, self.merchant_serial_number)
+            (
+                self.base_url,
+                self.client_id,
+                self._subscription_key.reveal(),
+                self.merchant_serial_number,
+            )
         )
         self._token_key = hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
 
@@ -427,13 +502,15 @@ class OrderManagementClient:
                 self.token_store.delete(self._token_key)
 
     def _fetch_token(self) -> AccessToken:
-        headers = {
-            "client_id": self.client_id,
-            "client_secret": self._client_secret,
-            "Ocp-Apim-Subscription-Key": self._subscription_key,
-            "Merchant-Serial-Number": self.merchant_serial_number,
-            **self.system_headers,
-        }
+        headers = _Headers(
+            {
+                "client_id": self.client_id,
+                "client_secret": self._client_secret.reveal(),
+                "Ocp-Apim-Subscription-Key": self._subscription_key.reveal(),
+                "Merchant-Serial-Number": self.merchant_serial_number,
+                **self.system_headers,
+            }
+        )
         path = "/accesstoken/get"
         response = self._send("POST", path, path, headers=headers)
         if response.status_code != 200:
@@ -483,19 +560,21 @@ class OrderManagementClient:
     ) -> Any:
         """Send an authenticated call; on 401 fetch a new token and try exactly once more."""
         for attempt in range(2):
-            token = self.access_token(refresh=attempt > 0)
-            headers = {
-                "Authorization": f"Bearer {token}",
-                "Ocp-Apim-Subscription-Key": self._subscription_key,
-                "Merchant-Serial-Number": self.merchant_serial_number,
-                **self.system_headers,
-            }
+            token = Secret(self.access_token(refresh=attempt > 0))
+            headers = _Headers(
+                {
+                    "Authorization": f"Bearer {token.reveal()}",
+                    "Ocp-Apim-Subscription-Key": self._subscription_key.reveal(),
+                    "Merchant-Serial-Number": self.merchant_serial_number,
+                    **self.system_headers,
+                }
+            )
             response = self._send(
                 method, path, endpoint, headers=headers, json_body=json_body, params=params
             )
             if response.status_code == 401 and attempt == 0:
                 logger.info("%s %s: token refused (401); fetching a new one", method, path)
-                self._discard_token(token)
+                self._discard_token(token.reveal())
                 continue
             if response.status_code >= 400:
                 raise self._error(response, method, path)
@@ -514,32 +593,36 @@ class OrderManagementClient:
     ) -> _Answer:
         started = time.monotonic()
         data = None
-        headers = {"Accept": "application/json", **headers}
+        headers = _Headers({"Accept": "application/json", **headers})
         if json_body is not None:
             data = json.dumps(json_body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
+        response: _Answer | None = None
+        failure: tuple[str, str] | None = None
         try:
-            try:
-                response = self._exchange(method, self.base_url + path, headers, data, params)
-            except urllib3.exceptions.NewConnectionError as exc:
-                # urllib3 files a refused connection under its timeouts; it is not one.
-                raise requests.ConnectionError(exc) from exc
+            response = self._exchange(method, self.base_url + path, headers, data, params)
+        except urllib3.exceptions.NewConnectionError as exc:
+            # urllib3 files a refused connection under its timeouts; it is not one.
+            failure = ("connection", _os_reason(exc))
         except (requests.Timeout, urllib3.exceptions.TimeoutError):
-            error = VippsTransientError(
-                f"{method} {path}: no answer from Vipps within {self.timeout} seconds",
-                method=method,
-                path=path,
-            )
-            self._report(method, endpoint, path, None, started, str(error))
-            raise error from None
+            failure = ("timeout", "")
+        except (requests.exceptions.SSLError, urllib3.exceptions.SSLError) as exc:
+            failure = ("tls", _os_reason(exc))
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            error = VippsTransientError(
-                f"{method} {path}: could not reach Vipps ({type(exc).__name__})",
-                method=method,
-                path=path,
+            failure = ("connection", _os_reason(exc))
+        if response is None:
+            # Raised here, outside the handler: the library's exception (whose frames hold
+            # the request's headers) is not chained to ours, so no traceback shows them.
+            assert failure is not None
+            kind, name = failure
+            message = (
+                f"{method} {path}: no answer from Vipps within {self.timeout} seconds"
+                if kind == "timeout"
+                else f"{method} {path}: could not reach Vipps ({name})"
             )
-            self._report(method, endpoint, path, None, started, str(error))
-            raise error from None
+            error = VippsTransientError(message, method=method, path=path, network_error=kind)
+            self._report(method, endpoint, path, None, started, message)
+            raise error
         problem = None if response.status_code < 400 else f"HTTP {response.status_code}"
         self._report(method, endpoint, path, response.status_code, started, problem)
         return response
@@ -579,7 +662,7 @@ class OrderManagementClient:
             method,
             path,
             body=data,
-            headers={**self._session_headers, **headers},
+            headers=_Headers({**self._session_headers, **headers}),
             retries=False,
             redirect=False,
             assert_same_host=False,
@@ -618,7 +701,7 @@ class OrderManagementClient:
         if not text:
             return text
         for secret in (self._client_secret, self._subscription_key):
-            text = text.replace(secret, "***")
+            text = text.replace(secret.reveal(), "***")
         return text
 
     def _error(self, response: _Answer, method: str, path: str) -> VippsAPIError:
@@ -658,6 +741,15 @@ class OrderManagementClient:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _os_reason(error: BaseException) -> str:
+    """The operating system's words (``[Errno 111] Connection refused``), else the error's type.
+
+    Never the library's whole message, which may quote the request.
+    """
+    found = re.search(r"\[Errno -?\d+\] [^'\")\]]+", str(error))
+    return found.group(0).strip() if found else type(error).__name__
 
 
 def _pooled_session(base_url: str, pool_size: int = 16) -> requests.Session:

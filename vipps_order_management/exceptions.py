@@ -48,7 +48,8 @@ class VippsAPIError(VippsError):
     """Vipps answered with an error, or could not be reached.
 
     ``status_code`` is ``None`` when no HTTP response arrived (timeout, refused or dropped
-    connection). ``retry_after`` is in seconds, taken from the ``Retry-After`` header.
+    connection; ``network_error`` says which). ``retry_after`` is in seconds, taken from the
+    ``Retry-After`` header.
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class VippsAPIError(VippsError):
         instance: str = "",
         method: str = "",
         path: str = "",
+        network_error: str = "",
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -73,6 +75,8 @@ class VippsAPIError(VippsError):
         self.instance = instance
         self.method = method
         self.path = path
+        #: Why no answer came, when none did: "timeout", "tls" or "connection".
+        self.network_error = network_error
 
     @property
     def transient(self) -> bool:

@@ -12,7 +12,8 @@ import django
 from django.core.cache import caches
 
 from ..client import CacheTokenStore, OrderManagementClient
-from ..conf import app_settings
+from ..conf import SETTINGS_NAME, app_settings
+from ..exceptions import VippsConfigurationError
 from .calllog import record_call
 
 __all__ = ["POOL_SIZE", "get_client", "reset_clients"]
@@ -33,22 +34,45 @@ def get_client(merchant_serial_number: str | None = None) -> OrderManagementClie
     with _lock:
         client = _clients.get(msn)
         if client is None:
-            client = OrderManagementClient(
-                base_url=app_settings.BASE_URL,
-                client_id=app_settings.CLIENT_ID,
-                client_secret=app_settings.CLIENT_SECRET,
-                subscription_key=app_settings.SUBSCRIPTION_KEY,
-                merchant_serial_number=msn,
-                system_name=app_settings.SYSTEM_NAME,
-                system_version=app_settings.SYSTEM_VERSION or django.get_version(),
-                timeout=app_settings.timeout,
-                token_store=CacheTokenStore(caches[app_settings.TOKEN_CACHE]),
-                on_call=record_call,
-                http_link_hosts=app_settings.DEVELOPMENT_LINK_HOSTS,
-                pool_size=POOL_SIZE,
-            )
+            client = _build(msn)
             _clients[msn] = client
     return client
+
+
+#: How the client's arguments are called in the settings, for its configuration errors.
+_SETTING_NAMES = {
+    "client_id": "CLIENT_ID",
+    "client_secret": "CLIENT_SECRET",
+    "subscription_key": "SUBSCRIPTION_KEY",
+    "merchant_serial_number": "MERCHANT_SERIAL_NUMBER",
+    "Vipps-System-Name": "SYSTEM_NAME",
+    "Vipps-System-Version": "SYSTEM_VERSION",
+}
+
+
+def _build(msn: str) -> OrderManagementClient:
+    """A client from the settings; a configuration error names the setting, never its value."""
+    try:
+        return OrderManagementClient(
+            base_url=app_settings.BASE_URL,
+            client_id=app_settings.CLIENT_ID,
+            client_secret=app_settings.CLIENT_SECRET,
+            subscription_key=app_settings.SUBSCRIPTION_KEY,
+            merchant_serial_number=msn,
+            system_name=app_settings.SYSTEM_NAME,
+            system_version=app_settings.SYSTEM_VERSION or django.get_version(),
+            timeout=app_settings.timeout,
+            token_store=CacheTokenStore(caches[app_settings.TOKEN_CACHE]),
+            on_call=record_call,
+            http_link_hosts=app_settings.DEVELOPMENT_LINK_HOSTS,
+            pool_size=POOL_SIZE,
+        )
+    except VippsConfigurationError as exc:
+        message = str(exc)
+    for argument, setting in _SETTING_NAMES.items():
+        message = message.replace(argument, f"{SETTINGS_NAME}[{setting!r}]")
+    # Raised outside the handler: the constructor's frame (holding the values) is not chained.
+    raise VippsConfigurationError(message)
 
 
 def reset_clients() -> None:

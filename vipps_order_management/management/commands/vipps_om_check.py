@@ -18,8 +18,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import requests
-import urllib3
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -50,9 +48,9 @@ LEVELS |= {"ERROR": checks.ERROR, "CRITICAL": checks.CRITICAL}
 
 
 def _reason(error: BaseException) -> str:
-    """The operating system's words (``[Errno 111] Connection refused``) from a requests error."""
-    found = re.search(r"\[Errno -?\d+\] [^'\")\]]+", str(error))
-    return found.group(0).strip() if found else type(error).__name__
+    """Why the client could not reach Vipps, as its message says (``[Errno 111] ...``)."""
+    found = re.search(r"\(([^()]*)\)$", str(error))
+    return found.group(1) if found else str(error)
 
 
 def mask(value: Any) -> str:
@@ -240,16 +238,13 @@ class Command(BaseCommand):
         )
 
     def _transport_failure(self, exc: VippsTransientError, base_url: str) -> None:
-        cause = exc.__context__
         if exc.status_code is not None:
             self._fail(
                 _("%(url)s is having trouble (HTTP %(status)s): %(error)s")
                 % {"url": base_url, "status": exc.status_code, "error": exc},
                 _("Nothing is wrong with your settings; try again in a few minutes."),
             )
-        elif isinstance(cause, requests.Timeout | urllib3.exceptions.TimeoutError) or (
-            cause is None and "no answer" in str(exc).lower()
-        ):
+        elif exc.network_error == "timeout":
             self._fail(
                 _("%(url)s did not answer within TIMEOUT (%(timeout)s seconds).")
                 % {"url": base_url, "timeout": app_settings.TIMEOUT},
@@ -258,10 +253,10 @@ class Command(BaseCommand):
                     "proxy), or raise VIPPS_ORDER_MANAGEMENT['TIMEOUT']."
                 ),
             )
-        elif isinstance(cause, requests.exceptions.SSLError | urllib3.exceptions.SSLError):
+        elif exc.network_error == "tls":
             self._fail(
                 _("The TLS connection to %(url)s failed: %(error)s")
-                % {"url": base_url, "error": cause},
+                % {"url": base_url, "error": _reason(exc)},
                 _(
                     "Check the system's CA certificates, or a proxy that intercepts https; "
                     "BASE_URL should be https://api.vipps.no."
@@ -270,7 +265,7 @@ class Command(BaseCommand):
         else:
             self._fail(
                 _("%(url)s cannot be reached (%(error)s).")
-                % {"url": base_url, "error": _reason(cause) if cause else exc},
+                % {"url": base_url, "error": _reason(exc)},
                 _(
                     "Check BASE_URL for typos (https://api.vipps.no in production; the fake's "
                     "URL from manage.py vipps_om_fake_server in development), DNS and the "
