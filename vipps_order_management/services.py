@@ -30,9 +30,10 @@ from .engine.pipeline import DrainResult, SyncResult, default_worker_id
 from .engine.pipeline import drain as _drain
 from .engine.plan import SyncPlan, plan
 from .engine.receipts import mark_sent
+from .engine.verify import Verdict, verify
 from .exceptions import ImageValidationError, VippsError
 from .images import PreparedImage
-from .models import OrderKey, UploadedImage, VippsOrder, order_key
+from .models import OrderKey, VippsOrder, order_key
 from .payloads import Category, Difference, OrderView, Receipt
 from .runners import dispatch
 
@@ -53,6 +54,7 @@ __all__ = [
     "receipt_for_epayment",
     "requeue",
     "sync_now",
+    "verify_with_vipps",
 ]
 
 ALL_KINDS = outbox.ALL_KINDS
@@ -265,17 +267,49 @@ def forget_images(order: models.Model) -> int:
     """
     sync_plan = plan(order)
     target = sync_plan.target
-    msn = target.merchant_serial_number if target is not None else ""
-    hashes = set()
-    for sources in [*(link.sources for link in sync_plan.links), tuple(sync_plan.images)]:
-        if not sources:
-            continue
-        try:
-            hashes.add(uploads.set_hash([uploads.digest(source) for source in sources]))
-        except (ImageValidationError, OSError):
-            continue
-    rows = UploadedImage.objects.filter(source_hash__in=hashes)
-    if msn:
-        rows = rows.filter(merchant_serial_number=msn)
-    deleted, _ = rows.delete()
-    return deleted
+    if target is None:
+        return 0
+    image_sets = [*(link.sources for link in sync_plan.links), tuple(sync_plan.images)]
+    return uploads.forget(target.merchant_serial_number, image_sets)
+
+
+# ---------------------------------------------------------------------- verify
+
+
+@dataclass
+class Verified:
+    """One order checked against Vipps: the verdict, and what was sent or queued to repair it."""
+
+    order: models.Model
+    verdict: Verdict
+    queued: list[str]
+    results: list[SyncResult]
+
+
+def verify_with_vipps(
+    orders: Iterable[models.Model], kinds: Iterable[str] | None = None, *, now: bool = False
+) -> Iterator[Verified]:
+    """Ask Vipps what it holds for each order and resend what is missing or stale.
+
+    For after Vipps lost data (a new fake, a changed merchant serial number): the outbox never
+    sends again what it believes was sent. Repairs are queued (or, with ``now``, sent here)
+    with ``force``, where every call is idempotent; a second run finds nothing to do. A
+    receipt Vipps holds that differs cannot be replaced: it is reported, never resent.
+    """
+    chosen = _kinds(kinds)
+    for order in orders:
+        sync_plan = plan(order)
+        verdict = verify(sync_plan)
+        wanted = [kind for kind in verdict.resend if kind in chosen]
+        results: list[SyncResult] = []
+        if wanted:
+            target = sync_plan.target
+            if "links" in wanted and target is not None:
+                # Vipps lost the links, and may have lost their images: upload them again.
+                image_sets = [link.sources for link in sync_plan.links]
+                uploads.forget(target.merchant_serial_number, image_sets)
+            if now:
+                results = sync_now(order, force=True, kinds=wanted)
+            else:
+                enqueue(order, kinds=wanted, force=True)
+        yield Verified(order, verdict, wanted, results)

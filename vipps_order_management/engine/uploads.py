@@ -33,6 +33,7 @@ __all__ = [
     "ImageSet",
     "claim",
     "digest",
+    "forget",
     "lookup",
     "prepare",
     "record",
@@ -216,6 +217,27 @@ def record(
     UploadedImage.objects.filter(claimed_by=token, image_id="", error="").update(
         claimed_by="", claimed_until=None
     )
+
+
+def forget(merchant_serial_number: str, image_sets: Iterable[Sequence[ImageSource]]) -> int:
+    """Forget that these images are at Vipps, so the next send uploads them again.
+
+    For staff re-uploading an image, and for an order whose data Vipps lost. An image Vipps
+    still has answers the upload with a harmless conflict (its id is its content's hash).
+    Returns how many remembered uploads were dropped.
+    """
+    hashes = set()
+    for sources in image_sets:
+        if not sources:
+            continue
+        try:
+            hashes.add(set_hash([digest(source) for source in sources]))
+        except (OSError, ValueError):  # unreadable now: nothing to forget for it
+            continue
+    deleted, _ = UploadedImage.objects.filter(
+        merchant_serial_number=merchant_serial_number, source_hash__in=hashes
+    ).delete()
+    return deleted
 
 
 def _condition(keys: Iterable[tuple[str, str]]) -> Q:
