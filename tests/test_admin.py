@@ -116,7 +116,7 @@ def test_missing_credentials_are_a_message_never_a_500(staff, settings, make_ord
     response = run_action(staff, "send_to_vipps_now", [order])
     assert response.status_code == 200
     [message] = messages_of(response)
-    assert "Missing Vipps credentials: client_id" in message
+    assert "Missing Vipps credentials: VIPPS_ORDER_MANAGEMENT['CLIENT_ID']" in message
 
 
 def test_staff_without_change_permission_see_no_actions(viewer, vipps, make_order):
