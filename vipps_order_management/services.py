@@ -26,8 +26,7 @@ from . import signals
 from .adapters import get_adapter
 from .engine import outbox, uploads
 from .engine.clients import get_client
-from .engine.pipeline import DrainResult, SyncResult, default_worker_id
-from .engine.pipeline import drain as _drain
+from .engine.pipeline import DrainResult, SyncResult, default_worker_id, drain
 from .engine.plan import SyncPlan, plan
 from .engine.receipts import mark_sent
 from .engine.verify import Verdict, verify
@@ -125,30 +124,6 @@ def requeue(rows: models.QuerySet) -> int:
 
 
 # ---------------------------------------------------------------------- send
-
-
-def drain(
-    limit: int | None = None,
-    worker_id: str | None = None,
-    *,
-    concurrency: int = 1,
-    should_stop: Callable[[], bool] | None = None,
-    time_budget: float | None = None,
-    only: models.Q | None = None,
-) -> DrainResult:
-    """Send what is due, for up to ``limit`` orders, and return what happened.
-
-    Every runner ends here: the ``vipps_om_worker`` loop, the django.tasks and Celery tasks,
-    ``DISPATCH="immediate"`` and :func:`sync_now`. Safe to run in many processes at once.
-    """
-    return _drain(
-        limit,
-        worker_id,
-        concurrency=concurrency,
-        should_stop=should_stop,
-        time_budget=time_budget,
-        only=only,
-    )
 
 
 def sync_now(

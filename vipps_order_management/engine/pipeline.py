@@ -923,6 +923,11 @@ def drain(
     time_budget: float | None = None,
     only: models.Q | None = None,
 ) -> DrainResult:
-    """Send what is due, for up to ``limit`` orders, with a short-lived :class:`Pipeline`."""
+    """Send what is due, for up to ``limit`` orders, and return what happened.
+
+    Every runner ends here: the ``vipps_om_worker`` loop, the django.tasks and Celery tasks,
+    ``DISPATCH="immediate"`` and ``sync_now``. Safe to run in many processes at once;
+    ``concurrency`` threads send the calls (a short-lived :class:`Pipeline`).
+    """
     with Pipeline(worker_id=worker_id, concurrency=concurrency) as pipeline:
         return pipeline.drain(limit, should_stop=should_stop, time_budget=time_budget, only=only)
