@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
@@ -343,3 +345,176 @@ def test_unrelated_content_type_rows_do_not_leak_into_the_filter(staff, vipps, m
     response = staff.get(CHANGELIST, {"vipps_status": "failed"})
     assert list(response.context["cl"].result_list) == []
     assert Order.objects.count() == 1
+
+
+# ---------------------------------------------------------------------- breadcrumbs, the button
+
+BREADCRUMBS = re.compile(
+    r'<nav aria-label="[^"]*">\s*<(ol|div) class="breadcrumbs">(.*?)</\1>\s*</nav>', re.S
+)
+
+
+def breadcrumbs(response) -> tuple[str, list[str]]:
+    """The element the admin's breadcrumbs are in, and the text of each crumb, in order."""
+    content = response.content.decode()
+    [(element, inner)] = BREADCRUMBS.findall(content)
+    if element == "ol":
+        crumbs = re.findall(r"<li[^>]*>(.*?)</li>", inner, re.S)
+    else:
+        crumbs = inner.split("&rsaquo;")
+    return element, [re.sub(r"<[^>]+>", "", crumb).strip() for crumb in crumbs]
+
+
+def test_the_order_pages_breadcrumbs_are_the_admins_own(staff, vipps, make_order):
+    order = make_order()
+    page = staff.get(reverse("admin:shop_order_vipps", args=[order.pk]) + "?remote=0")
+    change = staff.get(reverse("admin:shop_order_change", args=[order.pk]))
+    element, crumbs = breadcrumbs(page)
+    # The same markup as the admin's own change page on this Django (<ol> on 6.1+, else <div>).
+    assert element == breadcrumbs(change)[0]
+    assert crumbs == ["Home", "Shop", "Orders", f"Order {order.number}", "Vipps"]
+    content = page.content.decode()
+    change_url = reverse("admin:shop_order_change", args=[order.pk])
+    assert f'<a href="{change_url}">Order {order.number}</a>' in content
+    if element == "ol":
+        assert '<li aria-current="page">Vipps</li>' in content
+
+
+def test_the_confirmation_pages_breadcrumbs_are_the_admins_own(staff, vipps, make_order):
+    orders = [make_order(), make_order()]
+    response = run_action(staff, "send_to_vipps_now", orders, confirm=False, follow=False)
+    element, crumbs = breadcrumbs(response)
+    assert element == breadcrumbs(staff.get(CHANGELIST))[0]
+    assert crumbs == ["Home", "Shop", "Orders", "Send to Vipps now"]
+
+
+VIPPS_BUTTON = re.compile(
+    r'<ul class="object-tools">.*?<a href="([^"]+)" class="vipps-order-link">Vipps</a>.*?</ul>',
+    re.S,
+)
+
+
+def test_an_orders_change_page_has_a_button_to_its_vipps_page(
+    staff, admin_client, vipps, make_order
+):
+    order = make_order()
+    response = staff.get(reverse("admin:shop_order_change", args=[order.pk]))
+    assert response.status_code == 200
+    content = response.content.decode()
+    [link] = VIPPS_BUTTON.findall(content)
+    assert link == reverse("admin:shop_order_vipps", args=[order.pk])
+    assert 'class="historylink"' in content  # the admin's own tools stay
+    assert staff.get(link + "?remote=0").status_code == 200
+    # Adding an order: no Vipps page yet, no button.
+    adding = admin_client.get(CHANGELIST + "add/")
+    assert adding.status_code == 200
+    assert "vipps-order-link" not in adding.content.decode()
+
+
+def test_the_button_works_for_uuid_keys(staff, vipps):
+    booking = Booking.objects.create(title="Sauna", price=Decimal(100), charge_id="chr-9")
+    response = staff.get(reverse("admin:shop_booking_change", args=[booking.pk]))
+    [link] = VIPPS_BUTTON.findall(response.content.decode())
+    assert link == f"/admin/shop/booking/{booking.pk}/vipps/"
+    assert staff.get(link + "?remote=0").status_code == 200
+
+
+@pytest.fixture
+def shop_templates(settings):
+    """Templates a shop might write for its order admin, on top of the usual ones."""
+
+    def use(templates: dict[str, str]) -> None:
+        engine = settings.TEMPLATES[0]
+        settings.TEMPLATES = [
+            {
+                **engine,
+                "APP_DIRS": False,
+                "OPTIONS": {
+                    **engine["OPTIONS"],
+                    "loaders": [
+                        ("django.template.loaders.locmem.Loader", templates),
+                        "django.template.loaders.app_directories.Loader",
+                    ],
+                },
+            }
+        ]
+
+    return use
+
+
+PRINT_BUTTON = (
+    '{% extends "admin/change_form.html" %}'
+    '{% block object-tools-items %}<li><a href="/print/" class="print">Print</a></li>'
+    "{{ block.super }}{% endblock %}"
+)
+
+
+def test_the_button_joins_a_shops_own_change_form_template(
+    staff, vipps, make_order, shop_templates, monkeypatch
+):
+    shop_templates({"shop/order_change.html": PRINT_BUTTON})
+    monkeypatch.setattr(
+        admin.site._registry[Order], "change_form_template", "shop/order_change.html"
+    )
+    order = make_order()
+    content = staff.get(reverse("admin:shop_order_change", args=[order.pk])).content.decode()
+    assert 'class="print"' in content  # the shop's own template is still used
+    assert 'class="historylink"' in content
+    assert VIPPS_BUTTON.findall(content) == [reverse("admin:shop_order_vipps", args=[order.pk])]
+
+
+def test_the_button_joins_a_per_model_change_form_override(
+    staff, vipps, make_order, shop_templates
+):
+    # Django finds admin/<app>/<model>/change_form.html by itself; it stays found.
+    shop_templates({"admin/shop/order/change_form.html": PRINT_BUTTON})
+    order = make_order()
+    content = staff.get(reverse("admin:shop_order_change", args=[order.pk])).content.decode()
+    assert 'class="print"' in content
+    assert len(VIPPS_BUTTON.findall(content)) == 1
+
+
+def test_naming_our_template_itself_does_not_loop(staff, vipps, make_order, monkeypatch):
+    model_admin = admin.site._registry[Order]
+    monkeypatch.setattr(model_admin, "change_form_template", model_admin.vipps_change_form_template)
+    order = make_order()
+    response = staff.get(reverse("admin:shop_order_change", args=[order.pk]))
+    assert response.status_code == 200
+    assert len(VIPPS_BUTTON.findall(response.content.decode())) == 1
+
+
+def test_the_button_can_be_turned_off(staff, vipps, make_order, monkeypatch):
+    monkeypatch.setattr(admin.site._registry[Order], "vipps_change_form_template", None)
+    order = make_order()
+    content = staff.get(reverse("admin:shop_order_change", args=[order.pk])).content.decode()
+    assert "vipps-order-link" not in content
+    assert 'class="historylink"' in content
+
+
+def test_staff_who_may_only_view_orders_get_the_button_and_the_page(viewer, vipps, make_order):
+    order = make_order()
+    response = viewer.get(reverse("admin:shop_order_change", args=[order.pk]))
+    assert response.status_code == 200
+    [link] = VIPPS_BUTTON.findall(response.content.decode())
+    page = viewer.get(link + "?remote=0")
+    assert page.status_code == 200
+    assert 'name="operation"' not in page.content.decode()  # no buttons that change anything
+
+
+def test_staff_without_permission_get_a_403_never_a_500(client, vipps, make_order):
+    order = make_order()
+    User.objects.create_user("clerk", password="pw", is_staff=True)  # no permission at all
+    client.login(username="clerk", password="pw")
+    page = reverse("admin:shop_order_vipps", args=[order.pk])
+    assert client.get(reverse("admin:shop_order_change", args=[order.pk])).status_code == 403
+    assert client.get(page).status_code == 403
+    assert client.post(page, {"operation": "send"}).status_code == 403
+    # Whether an order exists is not told to those who may not see it.
+    assert client.get("/admin/shop/order/999999/vipps/").status_code == 403
+    assert vipps.requests == []
+
+
+@pytest.mark.parametrize("object_id", ["999999", "not-a-number", "1_2F..", "9" * 40])
+def test_an_order_that_does_not_exist_is_a_404_never_a_500(staff, object_id):
+    assert staff.get(f"/admin/shop/order/{object_id}/vipps/").status_code == 404
+    assert staff.get(f"/admin/shop/booking/{object_id}/vipps/").status_code == 404

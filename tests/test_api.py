@@ -7,6 +7,7 @@ layer to the fake Vipps over real HTTP.
 from __future__ import annotations
 
 import io
+import json
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -229,6 +230,187 @@ def test_a_link_of_another_order_is_not_found_through_this_order(staff_api, make
     assert staff_api.get(detail).status_code == 404
     assert staff_api.delete(detail).status_code == 404
     assert OrderLink.objects.filter(pk=link.pk).exists()
+
+
+# --------------------------------------------------------------------------- abusive input
+
+
+@pytest.mark.parametrize("field", ["position"])
+@pytest.mark.parametrize("value", [2**40, 2**31, -1, 2**63, 10**100])
+def test_a_link_position_outside_the_model_fields_range_is_a_field_error(
+    staff_api, make_order, field, value
+):
+    order = make_order()
+    response = staff_api.post(
+        url("order-links", order),
+        {"category": "RECEIPT", "url": "https://shop.example/r/1", field: value},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == [field]
+    assert not OrderLink.objects.exists()
+
+
+def test_the_largest_portable_position_is_accepted(staff_api, make_order, media):
+    order = make_order()
+    largest = api_serializers.POSITION_MAX
+    assert largest == 2**31 - 1  # what a PositiveIntegerField holds on every database
+    link = staff_api.post(
+        url("order-links", order),
+        {"category": "RECEIPT", "url": "https://shop.example/r/1", "position": largest},
+        format="json",
+    )
+    assert link.status_code == 201, link.content
+    detail = url("order-link-detail", order, link_id=link.json()["id"])
+    patched = staff_api.patch(detail, {"position": largest + 1}, format="json")
+    assert patched.status_code == 400
+    assert list(patched.json()) == ["position"]
+
+
+def test_an_image_position_outside_the_range_is_a_field_error(staff_api, make_order, media):
+    order = make_order()
+    response = staff_api.post(
+        url("order-images", order), {"image": upload(png_bytes()), "position": 2**40}
+    )
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["position"]
+    assert not OrderImage.objects.exists()
+
+
+def post_raw(client, path: str, body: str | bytes, content_type: str = "application/json"):
+    return client.generic("POST", path, body, content_type=content_type)
+
+
+def test_json_nested_100000_levels_deep_is_refused_not_a_500(staff_api, make_order):
+    order = make_order()
+    deep = "[" * 100_000 + "]" * 100_000
+    for path in (url("order-links", order), url("order-sync", order)):
+        response = post_raw(staff_api, path, deep)
+        assert response.status_code == 413, response.content
+        assert response["Content-Type"].startswith("application/json")
+        assert "The request body is larger than" in response.json()["detail"]
+    assert not OrderLink.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 1000 + "]" * 1000,
+        '{"kinds": ' + "[" * 40 + "]" * 40 + "}",
+        '{"a":' * 17 + "1" + "}" * 17,
+    ],
+    ids=["bare arrays", "inside a field", "objects"],
+)
+def test_json_nested_deeper_than_the_api_needs_is_a_400(staff_api, make_order, body):
+    response = post_raw(staff_api, url("order-sync", make_order()), body)
+    assert response.status_code == 400, response.content
+    assert "nest deeper than 16 levels" in response.json()["detail"]
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(staff_api, make_order):
+    # Escaped quotes and backslashes do not end the string early either.
+    body = '{"kinds": ["\\\\\\"' + "[" * 100 + '", "{{{{"]}'
+    assert len(json.loads(body)["kinds"][0]) == 102
+    response = post_raw(staff_api, url("order-sync", make_order()), body)
+    assert response.status_code == 400
+    assert list(response.json()) == ["kinds"]  # parsed: refused by the field, not the parser
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+def test_an_over_large_body_is_a_413(staff_api, make_order, content_type):
+    from vipps_order_management.api.parsers import MAX_BODY_BYTES
+
+    padding = "x" * MAX_BODY_BYTES
+    body = (
+        f'{{"category": "RECEIPT", "url": "https://shop.example/{padding}"}}'
+        if content_type == "application/json"
+        else f"category=RECEIPT&url=https://shop.example/{padding}"
+    )
+    response = post_raw(staff_api, url("order-links", make_order()), body, content_type)
+    assert response.status_code == 413
+    assert response.json()["detail"] == f"The request body is larger than {MAX_BODY_BYTES} bytes."
+    assert not OrderLink.objects.exists()
+
+
+class Trickle(io.BytesIO):
+    """A request stream that hands out one byte per read, as a slow socket may."""
+
+    def read(self, size=-1):
+        return super().read(1 if size and size > 0 else size)
+
+
+def test_the_parsers_read_a_stream_that_returns_less_than_asked():
+    from vipps_order_management.api.parsers import (
+        MAX_BODY_BYTES,
+        ApiFormParser,
+        ApiJSONParser,
+        BodyTooLarge,
+    )
+
+    assert ApiJSONParser().parse(Trickle(b'{"kinds": ["links"]}')) == {"kinds": ["links"]}
+    assert ApiFormParser().parse(Trickle(b"a=1&b=2")).dict() == {"a": "1", "b": "2"}
+    with pytest.raises(BodyTooLarge):
+        ApiJSONParser().parse(Trickle(b" " * (MAX_BODY_BYTES + 1)))
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("{not json", "application/json"),
+        ('{"now": NaN}', "application/json"),
+        ('{"position": ' + "9" * 5000 + "}", "application/json"),
+        (b"\xff\xfe{}", "application/json"),
+        ("{}", "application/json; charset=bz2_codec"),
+    ],
+    ids=["malformed", "NaN", "5000 digits", "not utf-8", "not a text charset"],
+)
+def test_malformed_bodies_are_a_400_with_a_json_detail(staff_api, make_order, body, content_type):
+    response = post_raw(staff_api, url("order-links", make_order()), body, content_type)
+    assert response.status_code == 400, response.content
+    assert response.json()["detail"]
+
+
+def test_ordinary_json_and_form_bodies_still_work(staff_api, vipps, make_order):
+    order = make_order()
+    services.drain(worker_id="test")
+    response = post_raw(
+        staff_api,
+        url("order-links", order),
+        '{"category": "RECEIPT", "url": "https://shop.example/r/[1]", "position": 1}',
+    )
+    assert response.status_code == 201, response.content
+    response = post_raw(
+        staff_api,
+        url("order-links", order),
+        "category=GENERAL&url=https%3A%2F%2Fshop.example%2F",
+        "application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 201, response.content
+    response = post_raw(staff_api, url("order-sync", order), '{"kinds": ["links"]}')
+    assert response.status_code == 202, response.content
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        lambda order: url("order-link-detail", order, link_id=2**70),
+        lambda order: url("order-links", model="shop.order", order_pk=str(2**70)),
+        lambda order: url("order-links", model="shop.order", order_pk="1" * 5000),
+    ],
+    ids=["link id", "order id", "5000 digits"],
+)
+def test_out_of_range_ids_in_the_url_are_a_404(staff_api, make_order, path):
+    assert staff_api.get(path(make_order())).status_code == 404
+
+
+def test_an_out_of_range_image_id_in_a_body_is_a_field_error(staff_api, make_order):
+    response = staff_api.post(
+        url("order-links", make_order()),
+        {"category": "RECEIPT", "url": "https://shop.example/", "image": 2**70},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["image"]
 
 
 # --------------------------------------------------------------------------- staff: images

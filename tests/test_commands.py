@@ -27,7 +27,10 @@ from tests.shop.models import Booking
 from vipps_order_management.adapters import OrderAdapter
 from vipps_order_management.engine import outbox
 from vipps_order_management.management.commands.vipps_om_check import mask
-from vipps_order_management.management.progress import ProgressBar, wants_progress
+from vipps_order_management.management.commands.vipps_om_sync import (
+    PROGRESS_THRESHOLD,
+    wants_progress,
+)
 from vipps_order_management.models import OrderLink, OutboxItem
 from vipps_order_management.payloads import OrderLine
 
@@ -381,11 +384,17 @@ def test_dry_run_of_nothing_is_an_empty_json_list(shop):
 def test_progress_bar_on_stderr_when_asked(shop, make_order):
     for _ in range(3):
         make_order()
-    _, err = run("vipps_om_sync", "--model", "shop.Order", "--progress")
+    out, err = run("vipps_om_sync", "--model", "shop.Order", "--progress")
     assert "\r" in err
-    assert "3/3 100%" in err
+    assert "Orders: 100%" in err
+    assert "3/3" in err
+    assert err.count("\n") == 1  # the finished bar stays, on a line of its own
+    assert "\r" not in out  # nothing of the bar on stdout, whose lines stay parseable
     _, err = run("vipps_om_sync", "--model", "shop.Order", "--no-progress")
     assert "\r" not in err
+    out, err = run("vipps_om_sync", "--model", "shop.Order", "--dry-run", "--progress")
+    assert len(json.loads(out)) == 3  # the bar never reaches the JSON on stdout
+    assert "3/3" in err
 
 
 def test_no_progress_bar_by_default_when_stderr_is_not_a_terminal(shop, make_order):
@@ -401,23 +410,55 @@ class Terminal(StringIO):
 
 def test_progress_shows_by_itself_only_on_a_terminal_for_long_runs():
     assert wants_progress(Terminal(), None, 500)
-    assert not wants_progress(Terminal(), None, 3)
+    assert wants_progress(Terminal(), None, PROGRESS_THRESHOLD)
+    assert not wants_progress(Terminal(), None, PROGRESS_THRESHOLD - 1)
     assert not wants_progress(StringIO(), None, 500)
     assert wants_progress(StringIO(), True, 0)
     assert not wants_progress(Terminal(), False, 500)
 
 
-def test_progress_bar_draws_in_place_and_can_be_cleared():
-    stream = StringIO()
-    bar = ProgressBar(4, stream=stream, label="Orders", width=8, min_interval=0)
-    bar.advance()
-    assert "\rOrders [##......] 1/4  25% " in stream.getvalue()
-    bar.clear()
-    assert stream.getvalue().endswith("\r")
-    bar.advance(3)
-    bar.close()
-    assert "[########] 4/4 100%" in stream.getvalue()
-    assert stream.getvalue().endswith("\n")
+def test_a_long_run_on_a_terminal_shows_the_bar_by_itself(shop, make_order, monkeypatch):
+    from vipps_order_management.management.commands import vipps_om_sync
+
+    monkeypatch.setattr(vipps_om_sync, "PROGRESS_THRESHOLD", 2)
+    for _ in range(2):
+        make_order()
+    terminal = Terminal()
+    call_command("vipps_om_sync", "--model", "shop.Order", stdout=StringIO(), stderr=terminal)
+    assert "2/2" in terminal.getvalue()
+
+
+def test_the_bar_is_cleared_before_each_line_of_the_command(shop, make_order):
+    """On a terminal stdout and stderr are one screen: no line may start after a bar."""
+    orders = [make_order() for _ in range(3)]
+    screen = StringIO()
+    call_command(
+        "vipps_om_sync",
+        "--model",
+        "shop.Order",
+        "--now",
+        "--progress",
+        stdout=screen,
+        stderr=screen,
+    )
+    text = screen.getvalue()
+    for order in orders:
+        start = text.index(f"shop.Order:{order.pk} (")
+        # Right after the bar was erased: "\r", spaces over the old bar, "\r".
+        assert text[start - 1] == "\r", repr(text[max(0, start - 80) : start + 20])
+        assert text[: start - 1].rstrip(" ").endswith("\r") or start == 1
+    assert text.rstrip("\n").splitlines()[-1].startswith("Sent 3 orders: 3 in sync")
+    assert "Orders: 100%" in text
+
+
+def test_the_bars_label_is_translated(shop, make_order):
+    from django.utils import translation
+
+    make_order()
+    with translation.override("nb"):
+        _, err = run("vipps_om_sync", "--model", "shop.Order", "--progress")
+    assert "Ordrer: 100%" in err
+    assert " ordre/s" in err
 
 
 # ---------------------------------------------------------------------- vipps_om_requeue

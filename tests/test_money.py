@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vipps_order_management.money import (
+    INT64_MAX,
     format_quantity,
     from_minor_units,
     split_gross,
@@ -47,6 +48,23 @@ def test_non_numbers_are_refused(value):
 def test_unknown_currency_is_refused():
     with pytest.raises(ValueError, match=r"currency: 'SEK' is not one of NOK, DKK, EUR"):
         to_minor_units(Decimal(1), "SEK")
+
+
+@pytest.mark.parametrize(
+    ("amount", "ok"),
+    [
+        (Decimal("92233720368547758.07"), True),  # 2**63 - 1 minor units: the spec's int64
+        (Decimal("92233720368547758.08"), False),
+        (Decimal("1e30"), False),  # would overflow the decimal context while rounding
+        (Decimal("-92233720368547758.08"), False),
+    ],
+)
+def test_minor_units_beyond_the_specs_int64_are_refused_naming_the_field(amount, ok):
+    if ok:
+        assert to_minor_units(amount, "NOK", field="unit_price") == INT64_MAX
+        return
+    with pytest.raises(ValueError, match=r"unit_price: .* minor units Vipps can hold"):
+        to_minor_units(amount, "NOK", field="unit_price")
 
 
 def test_from_minor_units_is_exact():
@@ -112,9 +130,10 @@ def test_format_quantity_refuses(quantity, message):
 # --------------------------------------------------------------------------- properties
 
 amounts = st.decimals(min_value=0, max_value=Decimal("100000"), places=2, allow_nan=False)
+# No zero: a line of which nothing was bought is refused (see test_payloads).
 quantities = st.one_of(
-    st.integers(min_value=0, max_value=10_000).map(Decimal),
-    st.decimals(min_value=0, max_value=Decimal("9999"), places=3, allow_nan=False),
+    st.integers(min_value=1, max_value=10_000).map(Decimal),
+    st.decimals(min_value=Decimal("0.001"), max_value=Decimal("9999"), places=3, allow_nan=False),
 )
 vat_rates = st.one_of(
     st.sampled_from([Decimal(x) for x in ("0", "6", "10", "12", "14", "15", "24", "25", "25.5")]),

@@ -9,8 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vipps_order_management.client import OrderManagementClient
 from vipps_order_management.exceptions import PayloadValidationError, ReceiptValidationError
+from vipps_order_management.money import INT64_MAX
 from vipps_order_management.payloads import (
+    BARCODE_DATA_MAX_LENGTH,
+    LINE_ID_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    ORDER_ID_MAX_LENGTH,
+    POS_ID_MAX_LENGTH,
+    RECEIPT_NUMBER_MAX_LENGTH,
     Barcode,
     BottomLine,
     Category,
@@ -25,6 +33,7 @@ from vipps_order_management.payloads import (
     link_errors,
     order_id_errors,
 )
+from vipps_order_management.testing.fake.validation import ORDER_ID_RE, receipt_problems
 
 #: The request example of POST /v2/{paymentType}/receipts/{orderId} in Vipps's OpenAPI spec.
 SPEC_RECEIPT_EXAMPLE = {
@@ -530,3 +539,283 @@ def test_order_view_reads_get_order_shape():
     assert view.category.category == "GENERAL"
     assert view.receipt.to_api() == SPEC_RECEIPT_EXAMPLE
     assert OrderView.from_api({"category": None, "receipt": None}) == OrderView(None, None)
+
+
+# --------------------------------------------------------------------------- careless input
+# What a careless shop hands over is refused with its JSON path before any call: the plan
+# refuses it (the order waits for staff), and the client refuses it again, sending nothing.
+
+
+@pytest.fixture
+def client(vipps_fake):
+    with OrderManagementClient(base_url=vipps_fake.url, **vipps_fake.credentials) as instance:
+        yield instance
+
+
+def a_line(**overrides) -> OrderLine:
+    arguments = {
+        "name": "Socks",
+        "id": "SOCK-1",
+        "unit_price": Decimal("99.00"),
+        "quantity": 2,
+        "vat_rate": Decimal(25),
+    }
+    return OrderLine.from_gross(**{**arguments, **overrides})
+
+
+def refused(receipt: Receipt, client, vipps_fake, order_id: str = "order-1") -> dict[str, str]:
+    """The receipt's problems by path, after checking that the client sends nothing."""
+    with pytest.raises(ReceiptValidationError) as caught:
+        client.post_receipt("ECOM", order_id, receipt)
+    assert vipps_fake.requests == []
+    return dict(caught.value.errors)
+
+
+def test_quantity_zero_is_refused_naming_the_field(client, vipps_fake):
+    receipt = Receipt([a_line(), a_line(quantity=0)], BottomLine("NOK"))
+    errors = refused(receipt, client, vipps_fake)
+    assert list(errors) == ["orderLines[1].unitInfo.quantity"]
+    assert "more than 0" in errors["orderLines[1].unitInfo.quantity"]
+    # Read back or built by hand, "0.000" is no more than nothing.
+    line = OrderLine("x", "1", 0, 0, 0, tax_rate=0, unit_info=UnitInfo(0, "0.000"))
+    assert [path for path, _ in line.collect_errors("l")] == ["l.unitInfo.quantity"]
+
+
+def test_a_free_item_is_accepted():
+    # A gift or a free sample is on the receipt as bought: quantity 1, nothing to pay.
+    line = a_line(name="Gift wrapping", unit_price=Decimal(0), quantity=1)
+    assert (line.total_amount, line.unit_info.quantity) == (0, "1")
+    assert Receipt([a_line(), line], BottomLine("NOK")).errors() == []
+
+
+@pytest.mark.parametrize(
+    ("receipt", "path"),
+    [
+        (Receipt([a_line(name="x" * 10_000)], BottomLine("NOK")), "orderLines[0].name"),
+        (Receipt([a_line(id="x" * 10_000)], BottomLine("NOK")), "orderLines[0].id"),
+        (
+            Receipt([a_line()], BottomLine("NOK", receipt_number="1" * 10_000)),
+            "bottomLine.receiptNumber",
+        ),
+        (Receipt([a_line()], BottomLine("NOK", pos_id="p" * 10_000)), "bottomLine.posId"),
+        (
+            Receipt([a_line()], BottomLine("NOK", barcode=Barcode("CODE 128", "1" * 10_000))),
+            "bottomLine.barcode.data",
+        ),
+    ],
+    ids=["name", "id", "receiptNumber", "posId", "barcode"],
+)
+def test_overlong_text_is_refused_naming_the_field(receipt, path, client, vipps_fake):
+    errors = refused(receipt, client, vipps_fake)
+    assert list(errors) == [path]
+    assert "10000 characters long" in errors[path]
+
+
+def test_text_at_the_chosen_limits_is_accepted_and_one_more_is_not():
+    at_limit = Receipt(
+        [a_line(name="n" * NAME_MAX_LENGTH, id="i" * LINE_ID_MAX_LENGTH)],
+        BottomLine(
+            "NOK",
+            receipt_number="1" * RECEIPT_NUMBER_MAX_LENGTH,
+            pos_id="p" * POS_ID_MAX_LENGTH,
+            barcode=Barcode("CODE 128", "1" * BARCODE_DATA_MAX_LENGTH),
+        ),
+    )
+    assert at_limit.errors() == []
+    assert receipt_problems(at_limit.to_api()) == []  # the fake agrees
+    over = Receipt(
+        [a_line(name="n" * (NAME_MAX_LENGTH + 1), id="i" * (LINE_ID_MAX_LENGTH + 1))],
+        BottomLine(
+            "NOK",
+            receipt_number="1" * (RECEIPT_NUMBER_MAX_LENGTH + 1),
+            pos_id="p" * (POS_ID_MAX_LENGTH + 1),
+            barcode=Barcode("CODE 128", "1" * (BARCODE_DATA_MAX_LENGTH + 1)),
+        ),
+    )
+    assert [path for path, _ in over.errors()] == [
+        "orderLines[0].name",
+        "orderLines[0].id",
+        "bottomLine.posId",
+        "bottomLine.receiptNumber",
+        "bottomLine.barcode.data",
+    ]
+
+
+CONTROL_CHARACTERS = {
+    "NUL": "\x00",
+    "tab": "\t",  # a receipt line is one line: even a tab pasted from a spreadsheet
+    "newline": "\n",
+    "carriage return": "\r",
+    "escape": "\x1b",
+    "DEL": "\x7f",
+    "C1 next line": "\x85",
+    "line separator": "\u2028",
+    "lone surrogate": "\ud800",  # not text: it cannot even be encoded as UTF-8
+}
+
+
+@pytest.mark.parametrize("char", CONTROL_CHARACTERS.values(), ids=CONTROL_CHARACTERS.keys())
+@pytest.mark.parametrize(
+    ("build", "path"),
+    [
+        (lambda bad: Receipt([a_line(name=bad)], BottomLine("NOK")), "orderLines[0].name"),
+        (lambda bad: Receipt([a_line(id=bad)], BottomLine("NOK")), "orderLines[0].id"),
+        (
+            lambda bad: Receipt([a_line()], BottomLine("NOK", receipt_number=bad)),
+            "bottomLine.receiptNumber",
+        ),
+        (lambda bad: Receipt([a_line()], BottomLine("NOK", pos_id=bad)), "bottomLine.posId"),
+    ],
+    ids=["name", "id", "receiptNumber", "posId"],
+)
+def test_control_characters_are_refused_naming_the_field(build, path, char, client, vipps_fake):
+    errors = refused(build(f"Wool{char}socks"), client, vipps_fake)
+    assert list(errors) == [path]
+    assert f"U+{ord(char):04X} at position 4" in errors[path]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Rømmegrøt, 0,5\u00a0l",  # a no-break space keeps a number with its unit
+        "Crème brûlée",
+        "\u05e9\u05dc\u05d5\u05dd\u200f (Hebrew)",  # a right-to-left mark orders mixed text
+        "Chef \U0001f469\u200d\U0001f373",  # a zero-width joiner makes one emoji of two
+        "Donau\u00addampf\u00adschiff",  # soft hyphens: where a long word may break
+        "  Socks  ",  # padding is odd but harmless
+    ],
+)
+def test_real_product_names_are_accepted(name):
+    # Only control characters and line breaks are refused: the invisible format characters
+    # (category Cf) and no-break spaces above are part of how real names are written.
+    receipt = Receipt([a_line(name=name)], BottomLine("NOK"))
+    assert receipt.errors() == []
+    assert receipt_problems(receipt.to_api()) == []
+
+
+@pytest.mark.parametrize(
+    ("build", "amounts"),
+    [
+        ("from_gross", {"unit_price": Decimal(100), "quantity": 1}),
+        ("from_books", {"total": Decimal(100), "total_excluding_vat": Decimal(80)}),
+    ],
+)
+@pytest.mark.parametrize("given", [None, "", "  "])
+def test_a_missing_line_id_is_refused_not_sent_as_the_string_none(
+    build, amounts, given, client, vipps_fake
+):
+    line = getattr(OrderLine, build)(name="Socks", id=given, vat_rate=Decimal(25), **amounts)
+    assert line.id == given  # not "None"
+    errors = refused(Receipt([line], BottomLine("NOK")), client, vipps_fake)
+    assert errors == {"orderLines[0].id": "is required"}
+
+
+def test_a_numeric_or_uuid_line_id_becomes_text():
+    assert a_line(id=42).id == "42"
+    assert a_line(id=Decimal(7)).id == "7"
+
+
+def test_a_line_in_another_currency_than_the_receipt_is_refused(client, vipps_fake):
+    receipt = Receipt([a_line(currency="NOK"), a_line(currency="EUR")], BottomLine("NOK"))
+    errors = refused(receipt, client, vipps_fake)
+    assert list(errors) == ["orderLines[1]"]
+    assert "built in EUR, but the receipt is in NOK" in errors["orderLines[1]"]
+
+
+def test_a_lines_currency_is_never_sent_nor_compared():
+    line = a_line(currency="EUR")
+    assert line.currency == "EUR"
+    receipt = Receipt([line], BottomLine("EUR"))
+    assert receipt.errors() == []
+    assert "currency" not in receipt.to_api()["orderLines"][0]
+    echoed = Receipt.from_api(receipt.to_api())  # Vipps's copy knows no line currency
+    assert echoed.order_lines[0].currency is None
+    assert echoed.order_lines[0] == line
+    assert echoed.diff(receipt) == []
+    assert echoed.content_hash() == receipt.content_hash()
+    assert echoed.errors() == []  # unknown currency: nothing to refuse
+
+
+@pytest.mark.parametrize(
+    ("order_id", "ok"),
+    [
+        ("o" * ORDER_ID_MAX_LENGTH, True),  # our column's length; Vipps issues at most 50
+        ("o" * (ORDER_ID_MAX_LENGTH + 1), False),
+        ("order\x00-1", False),
+        ("order-1\n", False),  # "$" would match before the newline; a full match does not
+        ("\norder-1", False),
+        ("order 1", False),
+    ],
+    ids=["128", "129", "NUL", "trailing newline", "leading newline", "space"],
+)
+def test_order_ids_outside_the_pattern_or_our_column_are_refused(order_id, ok, client, vipps_fake):
+    assert (not order_id_errors(order_id)) is ok
+    # Within the length Vipps takes what we take: its pattern has no length limit.
+    assert bool(ORDER_ID_RE.fullmatch(order_id)) is (ok or len(order_id) > ORDER_ID_MAX_LENGTH)
+    if not ok:
+        with pytest.raises(PayloadValidationError) as caught:
+            client.post_receipt("ECOM", order_id, Receipt([a_line()], BottomLine("NOK")))
+        assert caught.value.paths == ["orderId"]
+        assert vipps_fake.requests == []
+
+
+def test_a_long_order_id_is_not_quoted_whole_in_the_message():
+    [(path, message)] = order_id_errors("x" * 500 + "/")
+    assert path == "orderId"
+    assert "at most 128" in message
+    [(_, message)] = order_id_errors("x" * 100 + "/")
+    assert len(message) < 120
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda body: body["orderLines"][0].update(totalAmount=2**63), "totalAmount"),
+        (lambda body: body["orderLines"][0].update(discount=2**64), "discount"),
+        (lambda body: body["orderLines"][0]["unitInfo"].update(unitPrice=2**63), "unitPrice"),
+        (lambda body: body["bottomLine"].update(tipAmount=2**63), "tipAmount"),
+        (lambda body: body["bottomLine"]["paymentSources"].update(card=2**63), "card"),
+    ],
+    ids=["totalAmount", "discount", "unitPrice", "tipAmount", "paymentSources"],
+)
+def test_integers_beyond_the_specs_int64_are_refused(change, path):
+    body = copy.deepcopy(SPEC_RECEIPT_EXAMPLE)
+    change(body)
+    errors = Receipt.from_api(body).errors()
+    refused_paths = [p for p, _ in errors if p.endswith(path)]
+    assert refused_paths, errors
+    assert any("64-bit" in message for _, message in errors)
+    assert receipt_problems(body) != []  # the fake refuses them too
+
+
+def test_lines_that_add_up_beyond_int64_are_refused():
+    half = INT64_MAX // 2 + 1
+    line = OrderLine("x", "1", half, half, 0, tax_rate=0)
+    assert Receipt([line], BottomLine("NOK")).errors() == []
+    errors = dict(Receipt([line, line], BottomLine("NOK")).errors())
+    assert list(errors) == ["orderLines"]
+    assert "add up to more than" in errors["orderLines"]
+
+
+def test_from_gross_refuses_an_amount_beyond_int64_naming_the_argument():
+    with pytest.raises(ValueError, match=r"unit_price: .* minor units"):
+        a_line(unit_price=Decimal("1e30"), quantity=1)
+
+
+@pytest.mark.parametrize(
+    "quantity", ["2\n", "\u0663", "2.5\n"], ids=["newline", "Arabic-Indic digit", "decimal"]
+)
+def test_quantities_the_fake_refuses_we_refuse_too(quantity):
+    # "$" matched before a trailing newline, and Python's "\d" any script's digits; the spec's
+    # pattern is an ECMAScript regex, whose \d is [0-9]. The fake and we match [0-9] in full.
+    body = copy.deepcopy(SPEC_RECEIPT_EXAMPLE)
+    body["orderLines"][0]["unitInfo"]["quantity"] = quantity
+    expected = ["orderLines[0].unitInfo.quantity"]
+    assert [path for path, _ in receipt_problems(body)] == expected
+    assert [path for path, _ in Receipt.from_api(body).errors()] == expected
+
+
+def test_an_image_id_with_a_trailing_newline_is_refused():
+    assert [p for p, _ in Image("abc\n", b"x").errors()] == ["imageId"]
+    with pytest.raises(PayloadValidationError):
+        Category("RECEIPT", "https://x.example/", image_id="abc\n").validate()

@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 __all__ = [
     "CURRENCY_EXPONENTS",
+    "INT64_MAX",
     "QUANTITY_PATTERN",
     "format_quantity",
     "from_minor_units",
@@ -27,8 +28,13 @@ __all__ = [
 CURRENCY_EXPONENTS: dict[str, int] = {"NOK": 2, "DKK": 2, "EUR": 2}
 
 #: The spec's pattern for ``unitInfo.quantity``; the value is also at most 10 characters.
-QUANTITY_PATTERN = re.compile(r"^\d+(\.\d{1,8})?$")
+#: ASCII digits only (``\d`` would take any script's digits) and anchored with ``\A``/``\Z``,
+#: so that ``match`` cannot accept a trailing newline as ``$`` would.
+QUANTITY_PATTERN = re.compile(r"\A[0-9]+(\.[0-9]{1,8})?\Z")
 QUANTITY_MAX_LENGTH = 10
+
+INT64_MAX = 2**63 - 1
+"""The largest amount the API takes: every integer in the spec is ``format: int64``."""
 
 TAX_RATE_SCALE = 100  # taxRate is the percentage in hundredths: 25.5 % -> 2550
 TAX_RATE_MAX = 100 * TAX_RATE_SCALE
@@ -71,9 +77,17 @@ def round_half_up(value: Decimal) -> int:
 
 
 def to_minor_units(amount: AmountLike, currency: str = "NOK", *, field: str = "amount") -> int:
-    """``Decimal("12.345")`` NOK -> ``1235`` (rounded half up, once)."""
-    value = to_decimal(amount, field=field)
-    return round_half_up(value.scaleb(_exponent(currency)))
+    """``Decimal("12.345")`` NOK -> ``1235`` (rounded half up, once).
+
+    Refuses, naming ``field``, an amount whose minor units a 64-bit integer cannot hold: Vipps
+    could not read it, and rounding it would first overflow the decimal context.
+    """
+    value = to_decimal(amount, field=field).scaleb(_exponent(currency))
+    if abs(value) > INT64_MAX:
+        raise ValueError(
+            f"{field}: {amount} {currency} is more than the {INT64_MAX} minor units Vipps can hold"
+        )
+    return round_half_up(value)
 
 
 def from_minor_units(minor: int, currency: str = "NOK") -> Decimal:

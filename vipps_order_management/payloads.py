@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 from .exceptions import PayloadValidationError, ReceiptValidationError
 from .money import (
+    INT64_MAX,
     QUANTITY_MAX_LENGTH,
     QUANTITY_PATTERN,
     TAX_RATE_MAX,
@@ -40,8 +42,14 @@ from .money import (
 )
 
 __all__ = [
+    "BARCODE_DATA_MAX_LENGTH",
     "IMAGE_ID_PATTERN",
+    "LINE_ID_MAX_LENGTH",
+    "NAME_MAX_LENGTH",
+    "ORDER_ID_MAX_LENGTH",
     "ORDER_ID_PATTERN",
+    "POS_ID_MAX_LENGTH",
+    "RECEIPT_NUMBER_MAX_LENGTH",
     "Barcode",
     "BarcodeFormat",
     "BottomLine",
@@ -61,15 +69,47 @@ __all__ = [
     "order_id_errors",
 ]
 
-ORDER_ID_PATTERN = re.compile(r"^[0-9A-Za-z_.\-]+$")
-IMAGE_ID_PATTERN = re.compile(r"^[0-9A-Za-z_.\-]{1,128}$")
-_SCHEME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*$")
+# Anchored with \A and \Z, not ^ and $: "$" also matches before a trailing newline, so
+# ``match("order-1\n")`` would pass. They are used with ``fullmatch`` here all the same.
+ORDER_ID_PATTERN = re.compile(r"\A[0-9A-Za-z_.\-]+\Z")
+IMAGE_ID_PATTERN = re.compile(r"\A[0-9A-Za-z_.\-]{1,128}\Z")
+_SCHEME_PATTERN = re.compile(r"\A[A-Za-z][A-Za-z0-9+.\-]*\Z")
+
+ORDER_ID_MAX_LENGTH = 128
+"""The longest ``orderId`` accepted. Vipps's pattern sets no length, but the id is stored in
+``VippsOrder.reference`` (128 characters), and the payment APIs that issue it give at most 50
+(ePayment reference, eCom orderId, Recurring chargeId): anything longer is a mistake that would
+otherwise pass here and fail in the database."""
+
+NAME_MAX_LENGTH = 255
+"""The longest order line ``name``. The spec sets no limit; a name is one line on a phone
+screen, and shop platforms keep product titles within 255 characters (django-oscar's title,
+Shopify, Magento), so a longer name is a bug in the shop's code, not a product."""
+
+LINE_ID_MAX_LENGTH = 255
+"""The longest order line ``id``: a SKU, product number or line key, the same bound as names."""
+
+RECEIPT_NUMBER_MAX_LENGTH = 128
+"""The longest ``bottomLine.receiptNumber``: a number from the shop's books or till."""
+
+POS_ID_MAX_LENGTH = 128
+"""The longest ``bottomLine.posId`` (and the deprecated ``terminalId``): a till's code."""
+
+BARCODE_DATA_MAX_LENGTH = 128
+"""The longest ``bottomLine.barcode.data``. EAN-13 is 13 digits; a CODE 39 or CODE 128 code of
+more than 128 characters is too dense to scan off a phone screen."""
+
+#: Characters no single line of receipt text may hold, by Unicode category: control characters
+#: (Cc: NUL, tab, newline, DEL...), unpaired surrogates (Cs: not text at all, they cannot be
+#: encoded as UTF-8), and the line and paragraph separators (Zl, Zp). A receipt line is one line,
+#: so even a tab or newline pasted into a product name is refused, not sent.
+_REFUSED_TEXT_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 #: Schemes that are neither https nor an app's own: refused as link targets.
 _REFUSED_SCHEMES = frozenset(
     {"http", "javascript", "data", "file", "vbscript", "ftp", "blob", "about"}
 )
 LINK_MAX_LENGTH = 2048
-_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 Errors = list[tuple[str, str]]
 
@@ -148,6 +188,8 @@ def _check_int(
         errors.append((path, f"must be {minimum} or more, not {value}"))
     if maximum is not None and value > maximum:
         errors.append((path, f"must be {maximum} or less, not {value}"))
+    elif not -INT64_MAX - 1 <= value <= INT64_MAX:
+        errors.append((path, f"must fit in a 64-bit integer (at most {INT64_MAX}), not {value}"))
 
 
 def _check_text(errors: Errors, path: str, value: Any, *, required: bool = True) -> None:
@@ -157,6 +199,44 @@ def _check_text(errors: Errors, path: str, value: Any, *, required: bool = True)
         return
     if not isinstance(value, str):
         errors.append((path, f"must be a string, not {type(value).__name__}"))
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: how a refusal quotes a long value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _refused_character(text: str) -> tuple[int, str] | None:
+    """The position and character of the first character one line of text may not hold."""
+    for position, char in enumerate(text):
+        if unicodedata.category(char) in _REFUSED_TEXT_CATEGORIES:
+            return position, char
+    return None
+
+
+def _check_line_text(
+    errors: Errors, path: str, value: Any, *, max_length: int, required: bool = True
+) -> None:
+    """A text shown as one line in the app: required or not, at most ``max_length`` long,
+    without control characters or line breaks."""
+    found: Errors = []
+    _check_text(found, path, value, required=required)
+    errors.extend(found)
+    if found or value is None:
+        return
+    if len(value) > max_length:
+        errors.append((path, f"is {len(value)} characters long; at most {max_length} are allowed"))
+    refused = _refused_character(value)
+    if refused is not None:
+        position, char = refused
+        errors.append(
+            (
+                path,
+                f"must not hold control characters or line breaks (U+{ord(char):04X} at "
+                f"position {position}); a receipt line is one line of text",
+            )
+        )
 
 
 def _check_bool(errors: Errors, path: str, value: Any) -> None:
@@ -193,7 +273,7 @@ def link_errors(
     if _SPACE_OR_CONTROL.search(url):
         return [(path, "must not contain spaces or control characters; percent-encode them")]
     scheme, _, rest = url.partition(":")
-    if not rest or not _SCHEME_PATTERN.match(scheme):
+    if not rest or not _SCHEME_PATTERN.fullmatch(scheme):
         return [
             (path, f"must be an absolute https:// URL or an app link (myapp://...), not {url!r}")
         ]
@@ -212,20 +292,42 @@ def link_errors(
 
 
 def order_id_errors(order_id: Any, path: str = "orderId") -> Errors:
-    """Problems with an orderId (the ePayment reference, eCom orderId or Recurring chargeId)."""
+    """Problems with an orderId (the ePayment reference, eCom orderId or Recurring chargeId).
+
+    Vipps's pattern, matched in full, and at most :data:`ORDER_ID_MAX_LENGTH` characters.
+    """
     errors: Errors = []
     _check_text(errors, path, order_id)
-    if not errors and not ORDER_ID_PATTERN.match(order_id):
-        errors.append((path, f"may only hold letters, digits, '-', '_' and '.', not {order_id!r}"))
+    if errors:
+        return errors
+    if len(order_id) > ORDER_ID_MAX_LENGTH:
+        errors.append(
+            (
+                path,
+                f"is {len(order_id)} characters long; at most {ORDER_ID_MAX_LENGTH} are allowed",
+            )
+        )
+    elif not ORDER_ID_PATTERN.fullmatch(order_id):
+        errors.append(
+            (path, f"may only hold letters, digits, '-', '_' and '.', not {_shown(order_id)}")
+        )
     return errors
 
 
 def _image_id_errors(path: str, image_id: Any, *, required: bool = False) -> Errors:
     errors: Errors = []
     _check_text(errors, path, image_id, required=required)
-    if not errors and image_id is not None and not IMAGE_ID_PATTERN.match(image_id):
+    if not errors and image_id is not None and not IMAGE_ID_PATTERN.fullmatch(image_id):
         errors.append((path, "must be 1-128 letters, digits, '-', '_' or '.'"))
     return errors
+
+
+def _line_id(value: Any) -> Any:
+    """An order line's id as text: ``None`` and ``""`` stay as they are, for validation to
+    refuse with the line's path, rather than becoming the string ``"None"``."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    return str(value)
 
 
 def _ean13_check_digit(first_twelve: str) -> int:
@@ -283,12 +385,21 @@ class UnitInfo:
             errors.append((f"{path}.quantity", "is required"))
         elif not isinstance(quantity, str):
             errors.append((f"{path}.quantity", f'must be a string such as "2.5", not {quantity!r}'))
-        elif len(quantity) > QUANTITY_MAX_LENGTH or not QUANTITY_PATTERN.match(quantity):
+        elif len(quantity) > QUANTITY_MAX_LENGTH or not QUANTITY_PATTERN.fullmatch(quantity):
             errors.append(
                 (
                     f"{path}.quantity",
                     f"must be digits with up to 8 decimals and at most {QUANTITY_MAX_LENGTH} "
-                    f"characters, not {quantity!r}",
+                    f"characters, not {_shown(quantity)}",
+                )
+            )
+        elif Decimal(quantity) == 0:
+            # The spec's pattern allows "0", but a receipt is proof of what was bought: a line
+            # of which nothing was bought is a mistake. A free item is quantity 1, amount 0.
+            errors.append(
+                (
+                    f"{path}.quantity",
+                    "must be more than 0; leave out lines of which nothing was bought",
                 )
             )
         _check_enum(
@@ -314,6 +425,10 @@ class OrderLine:
     is_shipping: bool | None = False
     #: Deprecated by Vipps in favour of ``tax_rate``; read from old receipts, never sent by us.
     tax_percentage: int | None = None
+    #: The currency the amounts were computed in (set by ``from_gross``/``from_books``; ``None``
+    #: when unknown, as for a line read from Vipps). Never sent and not compared: the receipt's
+    #: currency is ``bottomLine.currency``, and :meth:`Receipt.errors` refuses a line in another.
+    currency: Currency | str | None = field(default=None, compare=False)
 
     @classmethod
     def from_gross(
@@ -479,7 +594,7 @@ class OrderLine:
             shown_price = 0
         return cls(
             name=name,
-            id=str(id),
+            id=_line_id(id),
             total_amount=total,
             total_amount_excluding_tax=excluding,
             total_tax_amount=tax,
@@ -493,6 +608,7 @@ class OrderLine:
             product_url=product_url,
             is_return=is_return,
             is_shipping=is_shipping,
+            currency=str(currency),
         )
 
     @property
@@ -547,8 +663,8 @@ class OrderLine:
 
     def collect_errors(self, path: str, *, http_hosts: Collection[str] = ()) -> Errors:
         errors: Errors = []
-        _check_text(errors, f"{path}.name", self.name)
-        _check_text(errors, f"{path}.id", self.id)
+        _check_line_text(errors, f"{path}.name", self.name, max_length=NAME_MAX_LENGTH)
+        _check_line_text(errors, f"{path}.id", self.id, max_length=LINE_ID_MAX_LENGTH)
         _check_int(errors, f"{path}.totalAmount", self.total_amount)
         _check_int(errors, f"{path}.totalAmountExcludingTax", self.total_amount_excluding_tax)
         _check_int(errors, f"{path}.totalTaxAmount", self.total_tax_amount)
@@ -643,6 +759,14 @@ class Barcode:
         if errors:
             return errors
         data = self.data
+        if len(data) > BARCODE_DATA_MAX_LENGTH:
+            return [
+                (
+                    f"{path}.data",
+                    f"is {len(data)} characters long; at most {BARCODE_DATA_MAX_LENGTH} "
+                    "are allowed",
+                )
+            ]
         if self.format == BarcodeFormat.EAN_13:
             if not (len(data) == 13 and data.isascii() and data.isdigit()):
                 errors.append((f"{path}.data", f"an EAN-13 barcode is 13 digits, not {data!r}"))
@@ -733,8 +857,23 @@ class BottomLine:
         errors: Errors = []
         _check_enum(errors, f"{path}.currency", self.currency, Currency)
         _check_int(errors, f"{path}.tipAmount", self.tip_amount, required=False)
-        _check_text(errors, f"{path}.posId", self.pos_id, required=False)
-        _check_text(errors, f"{path}.receiptNumber", self.receipt_number, required=False)
+        _check_line_text(
+            errors, f"{path}.posId", self.pos_id, max_length=POS_ID_MAX_LENGTH, required=False
+        )
+        _check_line_text(
+            errors,
+            f"{path}.receiptNumber",
+            self.receipt_number,
+            max_length=RECEIPT_NUMBER_MAX_LENGTH,
+            required=False,
+        )
+        _check_line_text(
+            errors,
+            f"{path}.terminalId",
+            self.terminal_id,
+            max_length=POS_ID_MAX_LENGTH,
+            required=False,
+        )
         if self.payment_sources is not None:
             errors.extend(self.payment_sources.collect_errors(f"{path}.paymentSources"))
         if self.barcode is not None:
@@ -785,15 +924,30 @@ class Receipt:
         errors: Errors = []
         if not self.order_lines:
             errors.append(("orderLines", "must hold at least one line"))
+        bottom = self.bottom_line if isinstance(self.bottom_line, BottomLine) else None
+        currency = None if bottom is None or bottom.currency is None else str(bottom.currency)
+        total = 0
         for index, line in enumerate(self.order_lines):
+            path = f"orderLines[{index}]"
             if not isinstance(line, OrderLine):
-                errors.append(
-                    (f"orderLines[{index}]", f"must be an OrderLine, not {type(line).__name__}")
-                )
+                errors.append((path, f"must be an OrderLine, not {type(line).__name__}"))
                 continue
-            errors.extend(line.collect_errors(f"orderLines[{index}]", http_hosts=http_hosts))
-        if isinstance(self.bottom_line, BottomLine):
-            errors.extend(self.bottom_line.collect_errors("bottomLine"))
+            if None not in (line.currency, currency) and str(line.currency) != currency:
+                errors.append(
+                    (
+                        path,
+                        f"was built in {line.currency}, but the receipt is in {currency} "
+                        f"(bottomLine.currency); build it with currency={currency!r}",
+                    )
+                )
+            errors.extend(line.collect_errors(path, http_hosts=http_hosts))
+            if _is_int(line.total_amount):
+                total += abs(line.total_amount)
+        if total > INT64_MAX:
+            # Vipps sums the lines into the bottom line; each may fit and the sum still not.
+            errors.append(("orderLines", f"the lines add up to more than {INT64_MAX}"))
+        if bottom is not None:
+            errors.extend(bottom.collect_errors("bottomLine"))
         else:
             errors.append(("bottomLine", "is required"))
         return errors

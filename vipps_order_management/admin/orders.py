@@ -11,16 +11,19 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import django
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import quote, unquote
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template import loader
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -31,6 +34,7 @@ from ..models import OrderImage, OrderLink, OutboxItem, SyncStatus, attached_row
 from .order_page import order_page_context
 
 __all__ = [
+    "BREADCRUMBS_AS_LIST",
     "VIPPS_ACTIONS",
     "OrderImageInline",
     "OrderLinkInline",
@@ -42,6 +46,11 @@ logger = logging.getLogger(__name__)
 
 #: The annotation that carries each order's status (computed in SQL by ``status_expression``).
 STATUS_ANNOTATION = "_vipps_status"
+
+#: Django 6.1's admin writes breadcrumbs as ``<ol class="breadcrumbs">`` with one ``<li>`` per
+#: crumb, and styles only that; 5.2 and 6.0 write ``<div class="breadcrumbs">`` with
+#: ``&rsaquo;`` between the links. Our pages write what the running admin writes.
+BREADCRUMBS_AS_LIST = django.VERSION[:2] >= (6, 1)
 
 _STATUS_COLOURS = {
     SyncStatus.SYNCED: "#2e7d32",
@@ -118,6 +127,11 @@ class VippsOrderAdminMixin:
 
     vipps_confirmation_template = "vipps_order_management/admin/confirm_action.html"
     vipps_order_template = "vipps_order_management/admin/order_vipps.html"
+    #: Wraps the order's change form to add a "Vipps" button to its object tools. It extends
+    #: whatever the change form would have been without it (the admin's own
+    #: ``change_form_template``, else Django's per-model and per-app lookup), so a shop's own
+    #: change form keeps working and gets the button too. ``None`` leaves the change form alone.
+    vipps_change_form_template: str | None = "vipps_order_management/admin/change_form.html"
 
     # -- the status column
 
@@ -130,7 +144,9 @@ class VippsOrderAdminMixin:
         value = getattr(order, STATUS_ANNOTATION, None)
         status = SyncStatus(value) if value is not None else _status_of(order)
         url = reverse(
-            f"admin:{order._meta.app_label}_{order._meta.model_name}_vipps", args=[order.pk]
+            f"admin:{order._meta.app_label}_{order._meta.model_name}_vipps",
+            args=[quote(order.pk)],
+            current_app=self.admin_site.name,  # type: ignore[attr-defined]
         )
         return format_html(
             '<a href="{}" style="color:{};font-weight:600">{}</a>',
@@ -162,11 +178,86 @@ class VippsOrderAdminMixin:
             *super().get_urls(),  # type: ignore[misc]
         ]
 
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: models.Model | None = None,
+    ) -> HttpResponse:
+        """The change form, wrapped in :attr:`vipps_change_form_template` for a saved order."""
+        response = super().render_change_form(  # type: ignore[misc]
+            request, context, add=add, change=change, form_url=form_url, obj=obj
+        )
+        wrapper = self.vipps_change_form_template
+        if not wrapper or not change or obj is None or not isinstance(response, TemplateResponse):
+            return response
+        response.context_data = {
+            **(response.context_data or {}),
+            "vipps_change_form_base": self._vipps_change_form_base(response.template_name),
+        }
+        response.template_name = wrapper
+        return response
+
+    def _vipps_change_form_base(self, names: Any) -> Any:
+        """The template the change form extends: the one the admin chose, never ours again."""
+        template = loader.select_template([names] if isinstance(names, str) else list(names))
+        if template.origin.template_name != self.vipps_change_form_template:
+            return template
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return loader.select_template(  # what Django renders when no template is named
+            [
+                f"admin/{opts.app_label}/{opts.model_name}/change_form.html",
+                f"admin/{opts.app_label}/change_form.html",
+                "admin/change_form.html",
+            ]
+        )
+
+    def vipps_breadcrumbs(
+        self, request: HttpRequest, current: Any, order: models.Model | None = None
+    ) -> list[tuple[str | None, Any]]:
+        """``(url, label)`` from the admin's home to ``current`` (the page, without a link)."""
+        opts = self.model._meta  # type: ignore[attr-defined]
+        site = self.admin_site.name  # type: ignore[attr-defined]
+        can_see_list = self.has_view_or_change_permission(request)  # type: ignore[attr-defined]
+        crumbs: list[tuple[str | None, Any]] = [
+            (reverse("admin:index", current_app=site), _("Home")),
+            (
+                reverse("admin:app_list", kwargs={"app_label": opts.app_label}, current_app=site),
+                opts.app_config.verbose_name,
+            ),
+            (
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist", current_app=site)
+                if can_see_list
+                else None,
+                capfirst(opts.verbose_name_plural),
+            ),
+        ]
+        if order is not None:
+            crumbs.append(
+                (
+                    reverse(
+                        f"admin:{opts.app_label}_{opts.model_name}_change",
+                        args=[quote(order.pk)],
+                        current_app=site,
+                    ),
+                    Truncator(str(order)).words(18),
+                )
+            )
+        crumbs.append((None, current))
+        return crumbs
+
     def vipps_order_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The order beside what Vipps holds: receipts, links, previews, the queue and the log."""
-        order = get_object_or_404(self.get_queryset(request), pk=object_id)  # type: ignore[attr-defined]
+        # As the admin's change view: the permission first (so that staff without it cannot
+        # tell which orders exist), then the order; a key that is no key is "not found".
+        order = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
         if not self.has_view_or_change_permission(request, order):  # type: ignore[attr-defined]
             raise PermissionDenied
+        if order is None:
+            raise Http404
         can_change = self.has_change_permission(request, order)  # type: ignore[attr-defined]
         if request.method == "POST":
             if not can_change:
@@ -183,6 +274,8 @@ class VippsOrderAdminMixin:
             "title": _("Vipps: %(order)s") % {"order": plan(order).display_name},
             "can_change": can_change,
             "operations": [(key, label) for key, (label, _unused) in _ORDER_OPERATIONS.items()],
+            "vipps_breadcrumbs": self.vipps_breadcrumbs(request, _("Vipps"), order),
+            "vipps_breadcrumbs_as_list": BREADCRUMBS_AS_LIST,
         }
         return TemplateResponse(request, self.vipps_order_template, context)
 
@@ -331,6 +424,8 @@ def _bulk_action(key: str, description: Any) -> Callable[..., HttpResponse | Non
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
                 "opts": model_admin.model._meta,
                 "media": model_admin.media,
+                "vipps_breadcrumbs": model_admin.vipps_breadcrumbs(request, description),
+                "vipps_breadcrumbs_as_list": BREADCRUMBS_AS_LIST,
             }
             return TemplateResponse(request, model_admin.vipps_confirmation_template, context)
         _run_for_orders(model_admin, request, orders, _ORDER_OPERATIONS[key])

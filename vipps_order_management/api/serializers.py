@@ -26,6 +26,7 @@ from ..models import (
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
+    "POSITION_MAX",
     "CustomerLinkSerializer",
     "CustomerOrderSerializer",
     "OrderImageSerializer",
@@ -44,6 +45,15 @@ __all__ = [
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png"}
+
+POSITION_MAX = 2_147_483_647
+"""The largest ``position`` of a link or image: the range of a ``PositiveIntegerField`` that
+every database Django supports holds. The model field's own validators follow the database in
+use (SQLite takes 64 bits), so the API states the portable range itself, and a larger number is
+a field error rather than a database error."""
+
+#: ``position`` as the API takes it: a field error outside the model field's portable range.
+_POSITION = {"min_value": 0, "max_value": POSITION_MAX}
 
 NOW_SENDS_EVERYTHING = _("Sending now always sends everything; leave kinds out.")
 
@@ -83,6 +93,7 @@ class OrderLinkSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["category_id", "created_at", "updated_at"]
+        extra_kwargs = {"position": _POSITION}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -108,6 +119,7 @@ class OrderImageSerializer(serializers.ModelSerializer):
         model = OrderImage
         fields = ["id", "image", "description", "position", "created_at"]
         read_only_fields = ["created_at"]
+        extra_kwargs = {"position": _POSITION}
 
     def validate_image(self, upload: Any) -> ContentFile:
         if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:

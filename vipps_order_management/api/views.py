@@ -22,7 +22,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import APIException
 from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONOpenAPIRenderer
 from rest_framework.request import Request
@@ -36,6 +36,7 @@ from ..adapters import OrderAdapter, get_adapter, registered_models
 from ..engine.status import status_of
 from ..exceptions import VippsConfigurationError, VippsError, VippsTransientError
 from ..models import OrderImage, OrderLink, SyncAttempt, VippsOrder, attached_rows
+from .parsers import ApiFormParser, ApiJSONParser
 from .permissions import CHANGE, StaffPermissionsMixin
 from .serializers import (
     MAX_UPLOAD_BYTES,
@@ -114,6 +115,8 @@ class BaseApiView(GenericAPIView):
     pagination_class = ApiPagination
     filter_backends: list[Any] = []
     versioning_class = None  # the version is in the URL and the namespace (api-v1)
+    #: Bounded in size and depth: an abusive body is a 413 or a 400, never a 500.
+    parser_classes = [ApiJSONParser, ApiFormParser, MultiPartParser]
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, VippsError):
@@ -249,7 +252,7 @@ class OrderImageViewSet(
 
     queryset = OrderImage.objects.all()
     serializer_class = OrderImageSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, ApiFormParser]
     lookup_url_kwarg = "image_id"
     schema = ApiSchema(operation_id_base="OrderImage", tags=STAFF_TAGS)
 

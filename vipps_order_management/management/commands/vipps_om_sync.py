@@ -9,14 +9,16 @@
 
 By default orders are queued (``services.enqueue``) and the configured runner sends them;
 ``--now`` sends in this process and reports each order; ``--dry-run`` prints what would be sent
-without sending or queuing anything. Big selections are read in chunks, with a progress bar on
-stderr when it is a terminal (``--progress`` / ``--no-progress`` decide otherwise).
+without sending or queuing anything. Big selections are read in chunks, with a progress bar
+(tqdm) on stderr when it is a terminal and the run is long (``--progress`` / ``--no-progress``
+decide otherwise).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import partial
@@ -25,11 +27,12 @@ from typing import Any
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from tqdm import tqdm
 
 from vipps_order_management import services
 from vipps_order_management.adapters import (
@@ -41,11 +44,53 @@ from vipps_order_management.adapters import (
 from vipps_order_management.conf import app_settings
 from vipps_order_management.engine.plan import plan
 from vipps_order_management.exceptions import VippsConfigurationError
-from vipps_order_management.management.progress import ProgressBar, wants_progress
 
 #: Fields tried, in order, when ``--since``/``--until`` are given without ``--date-field``;
 #: the same names ``OrderAdapter.get_order_date`` reads.
 DEFAULT_CHUNK_SIZE = 500
+
+#: Below this many orders a run is short: no progress bar unless ``--progress`` asks for one.
+PROGRESS_THRESHOLD = 50
+
+
+# ---------------------------------------------------------------------- progress
+
+
+def wants_progress(stream: Any, forced: bool | None, total: int) -> bool:
+    """``--progress`` (True) or ``--no-progress`` (False) decide; else a TTY and a long run."""
+    if forced is not None:
+        return forced
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and total >= PROGRESS_THRESHOLD
+
+
+class ProgressBar(tqdm):
+    """tqdm without its monitor thread: the bar advances once per order, never stalls long."""
+
+    monitor_interval = 0
+
+
+class _Unstyled:
+    """A command's stderr as tqdm writes to it: as given, without Django's style or newline."""
+
+    def __init__(self, wrapper: OutputWrapper) -> None:
+        self._wrapper = wrapper
+
+    def write(self, text: str) -> None:
+        self._wrapper.write(text, style_func=lambda message: message, ending="")
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding
+        return getattr(self._wrapper, name)
+
+
+@contextmanager
+def bar_cleared(bar: tqdm) -> Iterator[None]:
+    """Erase the bar while the command writes a line of its own, then draw it again below."""
+    bar.clear()
+    try:
+        yield
+    finally:
+        bar.refresh()
 
 
 # ---------------------------------------------------------------------- argument helpers
@@ -288,10 +333,13 @@ class Command(BaseCommand):
         selections = self._select(options)
         total = sum(selection.queryset.count() for selection in selections)
         progress = ProgressBar(
-            total,
-            stream=self.stderr,
-            enabled=wants_progress(self.stderr, options["progress"], total),
-            label=_("Orders"),
+            total=total,
+            desc=_("Orders"),
+            unit=" " + _("order"),
+            file=_Unstyled(self.stderr),
+            disable=not wants_progress(self.stderr, options["progress"], total),
+            miniters=1,  # look at the clock every order: no monitor thread tunes this
+            dynamic_ncols=True,
         )
         self.verbosity = options["verbosity"]
         orders = self._iterate(selections, options["chunk_size"])
@@ -409,8 +457,8 @@ class Command(BaseCommand):
             yield from selection.orders(chunk_size)
 
     def _say(self, progress: ProgressBar, message: str, *, style: Any = None) -> None:
-        progress.clear()
-        self.stdout.write(message, style_func=style)
+        with bar_cleared(progress):
+            self.stdout.write(message, style_func=style)
 
     # ------------------------------------------------------------------ queue
 
@@ -437,9 +485,9 @@ class Command(BaseCommand):
                 pks = (order.pk for order in selection.orders(chunk_size))
             keys = ((content_type.pk, str(pk)) for pk in pks)
             queued += services.enqueue_many(
-                keys, kinds, force, chunk_size=chunk_size, progress=progress.advance
+                keys, kinds, force, chunk_size=chunk_size, progress=progress.update
             )
-        progress.clear()
+        progress.close()
         if self.verbosity >= 1:
             self.stdout.write(
                 ngettext(
@@ -468,7 +516,7 @@ class Command(BaseCommand):
             try:
                 results = services.sync_now(order, force=force, kinds=kinds)
             except VippsConfigurationError as exc:
-                progress.clear()
+                progress.leave = False  # closing erases the bar: the error is the last word
                 raise CommandError(
                     _("%(error)s. Run manage.py vipps_om_check for details.") % {"error": exc}
                 ) from None
@@ -486,8 +534,8 @@ class Command(BaseCommand):
                     f"{order_label(order)} ({plan(order).display_name}): " + "; ".join(parts),
                     style=None if good else self.style.WARNING,
                 )
-            progress.advance()
-        progress.clear()
+            progress.update()
+        progress.close()
         if self.verbosity >= 1:
             self.stdout.write(
                 ngettext(
@@ -521,22 +569,20 @@ class Command(BaseCommand):
         """Stream a JSON array on stdout (one object per order); the summary goes to stderr."""
         count = invalid = 0
         previous: str | None = None  # held back until we know whether a comma follows it
-        self.stdout.write("[")
+        self._say(progress, "[")  # the bar is already drawn: "[" goes on a line of its own
         for order in orders:
             preview = self._preview(order, kinds)
             invalid += bool(preview.get("receiptErrors") or preview.get("categoryErrors"))
             text = json.dumps(preview, indent=2, ensure_ascii=False, default=str)
-            progress.clear()
             if previous is not None:
-                self.stdout.write(previous + ",")
+                self._say(progress, previous + ",")
             previous = "\n".join("  " + line for line in text.splitlines())
             count += 1
-            progress.advance()
-        progress.clear()
+            progress.update()
+        progress.close()
         if previous is not None:
             self.stdout.write(previous)
         self.stdout.write("]")
-        progress.clear()
         if self.verbosity >= 1:
             self.stderr.write(
                 ngettext(
