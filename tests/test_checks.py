@@ -416,6 +416,33 @@ def test_e023_malformed_payment_wait(configure, value):
     assert check_settings() == []
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("vipps", "VIPPS_ORDER_MANAGEMENT['OSCAR'] must be a dict, not str"),
+        ({"PAYMENT_SOURCE": "vipps"}, "['OSCAR']['PAYMENT_SOURCE'] is not an OSCAR setting"),
+        ({"PAYMENT_SOURCE_TYPE": ""}, "['OSCAR']['PAYMENT_SOURCE_TYPE'] is '', not the code"),
+        ({"STATUS_CATEGORIES": ["Shipped"]}, "['STATUS_CATEGORIES'] must be a dict"),
+        (
+            {"STATUS_CATEGORIES": {"Shipped": "delivery"}},
+            "['STATUS_CATEGORIES']['Shipped'] is 'delivery', not a link category",
+        ),
+    ],
+)
+def test_e024_malformed_oscar(configure, value, problem):
+    configure(OSCAR=value)
+    assert problem in only("E024").msg
+    configure(OSCAR={"PAYMENT_SOURCE_TYPE": "vipps-epayment", "STATUS_CATEGORIES": {"Paid": None}})
+    assert check_settings() == []
+
+
+def test_e024_suggests_the_oscar_key_and_category(configure):
+    configure(OSCAR={"PAYMENT_SOURCE_TYP": "vipps"})
+    assert "Did you mean 'PAYMENT_SOURCE_TYPE'?" in only("E024").hint
+    configure(OSCAR={"STATUS_CATEGORIES": {"Shipped": "DELIVER"}})
+    assert "Did you mean 'DELIVERY'?" in only("E024").hint
+
+
 @pytest.mark.parametrize("value", [None, 3600, timedelta(days=30)])
 def test_public_link_max_age_values_that_work(configure, value):
     configure(PUBLIC_LINK_MAX_AGE=value)
@@ -498,11 +525,12 @@ MISCONFIGURATIONS = {
             "PUBLIC_LINK_MAX_AGE": "forever",
             "WORKER_POLL_SECONDS": 0,
             "PAYMENT_WAIT": 0,
+            "OSCAR": {"STATUS_CATEGORIES": {"Shipped": "SHIPPED"}},
             "SELLER_NAME": "",
         },
         {"TASKS": {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}},
         {"E002", "E003", "E004", "E005", "E006", "E007", "E008", "E010", "E013", "E015"}
-        | {"E016", "E017", "E018", "E019", "E020", "E021", "E023", "W006", "W007"},
+        | {"E016", "E017", "E018", "E019", "E020", "E021", "E023", "E024", "W006", "W007"},
     ),
     "no credentials, plain http, celery missing": (
         {

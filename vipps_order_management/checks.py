@@ -69,6 +69,7 @@ CHECK_IDS: dict[str, str] = {
     f"{TAG}.E021": "WORKER_POLL_SECONDS is not a positive number.",
     f"{TAG}.E022": "DEVELOPMENT_LINK_HOSTS is set while DEBUG is False, or is not a list of hosts.",
     f"{TAG}.E023": "PAYMENT_WAIT is not a positive timedelta or number of seconds.",
+    f"{TAG}.E024": "OSCAR is not a dict of PAYMENT_SOURCE_TYPE and STATUS_CATEGORIES of the right shape.",
     f"{TAG}.W001": "ORDER_ADAPTERS is configured but no credentials are set: nothing is sent.",
     f"{TAG}.W002": "BASE_URL points at this machine (the fake Vipps) while DEBUG is False.",
     f"{TAG}.W003": "SITE_URL is not set while DEBUG is False.",
@@ -656,6 +657,73 @@ def _check_payment_wait() -> list[CheckMessage]:
     ]
 
 
+def _check_oscar() -> list[CheckMessage]:
+    """``OSCAR``: the payment source type's code and each status's link category (or None)."""
+    from .payloads import CategoryType
+
+    raw = app_settings.user_settings.get("OSCAR")
+    if raw is None:
+        return []
+    if not isinstance(raw, Mapping):
+        return [
+            _error(
+                24,
+                f"{_key('OSCAR')} must be a dict, not {type(raw).__name__}.",
+                "Give only the keys you change: PAYMENT_SOURCE_TYPE, STATUS_CATEGORIES.",
+            )
+        ]
+    known = tuple(DEFAULTS["OSCAR"])
+    messages: list[CheckMessage] = []
+    for key in raw:
+        if key not in known:
+            suggestion = _closest(str(key), known)
+            messages.append(
+                _error(
+                    24,
+                    f"{_key('OSCAR', key)} is not an OSCAR setting.",
+                    f"Did you mean {suggestion!r}?"
+                    if suggestion
+                    else f"The keys are {', '.join(known)}.",
+                )
+            )
+    source_type = app_settings.OSCAR.get("PAYMENT_SOURCE_TYPE")
+    if not (isinstance(source_type, str) and source_type.strip()):
+        messages.append(
+            _error(
+                24,
+                f"{_key('OSCAR', 'PAYMENT_SOURCE_TYPE')} is {source_type!r}, not the code of a "
+                "payment SourceType.",
+                "Use the code your checkout gives the Vipps payment's SourceType, e.g. 'vipps'.",
+            )
+        )
+    categories = app_settings.OSCAR.get("STATUS_CATEGORIES")
+    allowed = [category.value for category in CategoryType]
+    if not isinstance(categories, Mapping):
+        messages.append(
+            _error(
+                24,
+                f"{_key('OSCAR', 'STATUS_CATEGORIES')} must be a dict of order status -> "
+                f"link category, not {type(categories).__name__}.",
+                "E.g. {'Pending': 'ORDER_CONFIRMATION', 'Shipped': 'DELIVERY'}.",
+            )
+        )
+        return messages
+    for status, category in categories.items():
+        if category is None or category in allowed:
+            continue
+        suggestion = _closest(str(category), allowed)
+        messages.append(
+            _error(
+                24,
+                f"{_key('OSCAR', 'STATUS_CATEGORIES')}[{status!r}] is {category!r}, not a link "
+                "category.",
+                (f"Did you mean {suggestion!r}? " if suggestion else "")
+                + f"Use one of {', '.join(allowed)}, or None for no link.",
+            )
+        )
+    return messages
+
+
 # ---------------------------------------------------------------------- production
 
 
@@ -727,6 +795,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         _check_public_link_max_age,
         lambda: _positive_number(21, "WORKER_POLL_SECONDS"),
         _check_payment_wait,
+        _check_oscar,
         _check_sqlite,
         _check_seller,
     ):
