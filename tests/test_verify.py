@@ -22,9 +22,7 @@ def receipts_posted(fake) -> Counter:
     )
 
 
-def test_verify_repairs_a_fake_replaced_mid_run_and_a_second_run_sends_nothing(
-    vipps, make_order
-):
+def test_verify_repairs_a_fake_replaced_mid_run_and_a_second_run_sends_nothing(vipps, make_order):
     orders = [make_order() for _ in range(6)]
     services.drain(worker_id="test", limit=3)  # half the shop reaches the first fake...
     vipps.reset()  # ...which is replaced by a new, empty one (and its tokens with it)
