@@ -100,14 +100,6 @@ def s3(moto_s3, settings, tmp_path):
     return S3(moto=moto_s3, client=client, media=media, images=images)
 
 
-@pytest.fixture
-def order_images_in_image_storage(s3, monkeypatch):
-    """``OrderImage.image`` on the ``IMAGE_STORAGE`` bucket, as in a project whose settings
-    name the alias when models load: Django calls a field's storage callable only then, so
-    the ``settings`` fixture alone cannot move it (see the xfail test below)."""
-    monkeypatch.setattr(OrderImage._meta.get_field("image"), "storage", storages[IMAGE_ALIAS])
-
-
 def drain_all(rounds: int = 10) -> services.DrainResult:
     """Run the worker until nothing is due; a retry loop would run out of rounds."""
     total = services.DrainResult()
@@ -195,9 +187,7 @@ def test_a_key_missing_from_the_bucket_sends_the_link_without_an_image(s3, vipps
     assert "GET" not in methods
 
 
-def test_an_order_image_row_in_image_storage_is_read_from_its_bucket(
-    s3, order_images_in_image_storage, vipps, make_order
-):
+def test_an_order_image_row_in_image_storage_is_read_from_its_bucket(s3, vipps, make_order):
     plain = Product.objects.create(name="Gift card", sku="GIFT-1", price=Decimal(500))
     order = make_order(items=[(plain, 1, None)])
     source = png_bytes(size=(300, 500), colour=(200, 180, 20))
@@ -223,12 +213,6 @@ def test_an_order_image_row_in_image_storage_is_read_from_its_bucket(
     assert "Signature=" in displayed.query
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="OrderImage.image resolves IMAGE_STORAGE once, when models load (Django calls a "
-    "field's storage callable then): a changed setting does not move it; app change reported",
-)
 def test_order_image_rows_follow_a_changed_image_storage(s3, make_order):
     order = make_order()
     row = OrderImage(order=order)
@@ -292,12 +276,6 @@ def test_a_product_photo_shows_with_its_bucket_url(s3, make_order):
 # --------------------------------------------------------------------------- outages
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="botocore's EndpointConnectionError is no OSError, so the engine's _classify takes "
-    "an S3 outage for a permanent failure and gives the links up; app change reported",
-)
 def test_an_unreachable_bucket_is_retried_later_not_given_up(s3, vipps, make_order, settings):
     from botocore.config import Config
 

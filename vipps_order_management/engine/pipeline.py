@@ -487,7 +487,7 @@ class Pipeline:
                         work.notes.append(f"Image left out: {failure}")
                         work.log.refused("image preparation", str(failure), kind=LINKS)
                     elif failure is not None:
-                        work.settle(LINKS, _classify(failure))
+                        work.settle(LINKS, _storage_trouble(failure))
                     else:
                         key = (work.target.merchant_serial_number, uploads.set_hash(found))
                         wanted.setdefault(key, (work, link.sources))
@@ -509,7 +509,7 @@ class Pipeline:
                 refused[key] = str(exc)
                 return
             except Exception as exc:  # storage trouble: maybe transient
-                failed[key] = exc
+                failed[key] = _StorageTrouble(exc)
                 return
             with collecting(work.log, LINKS):
                 answers = work.log.answers
@@ -812,6 +812,19 @@ def _refused(problem: Problem) -> _Outcome:
     return _Outcome("dead", str(problem))
 
 
+class _StorageTrouble(Exception):
+    """Reading an image failed in the storage backend (S3, a disk): it may pass."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"could not read the image: {type(error).__name__}: {error}")
+
+
+def _storage_trouble(error: BaseException) -> _Outcome:
+    """Any backend's failure to read is retried with backoff (each backend has its own error
+    types: botocore's are no OSError); the age limit still ends a storage that never heals."""
+    return _Outcome("retry", str(_StorageTrouble(error)), error=error)
+
+
 class _NotTried(Exception):
     """Vipps seemed down (the circuit breaker), so this was not attempted: hand it back."""
 
@@ -820,6 +833,8 @@ def _classify(exc: BaseException) -> _Outcome:
     """Only transient network and Vipps errors are retried; everything else waits for staff."""
     if isinstance(exc, _NotTried):
         return _Outcome("release")
+    if isinstance(exc, _StorageTrouble):
+        return _Outcome("retry", str(exc), error=exc)
     status = getattr(exc, "status_code", None)
     if isinstance(exc, VippsTransientError) or (isinstance(exc, VippsAuthError) and status == 401):
         return _Outcome("retry", str(exc), status, getattr(exc, "retry_after", None), exc)
