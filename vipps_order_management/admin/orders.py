@@ -8,11 +8,11 @@ error page.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import django
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.contenttypes.admin import GenericTabularInline
@@ -25,12 +25,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
-from .. import services
 from ..engine.plan import plan
 from ..engine.status import status_expression, status_of
-from ..models import OrderImage, OrderLink, OutboxItem, SyncStatus, attached_rows
+from ..models import OrderImage, OrderLink, SyncStatus, attached_rows
+from .operations import ORDER_OPERATIONS, run_for_orders
 from .order_page import order_page_context
 
 __all__ = [
@@ -262,9 +261,9 @@ class VippsOrderAdminMixin:
         if request.method == "POST":
             if not can_change:
                 raise PermissionDenied
-            operation = _ORDER_OPERATIONS.get(request.POST.get("operation", ""))
-            if operation is not None:
-                _run_for_orders(self, request, [order], operation)
+            key = request.POST.get("operation", "")
+            if key in ORDER_OPERATIONS:
+                run_for_orders([order], key, _notify(self, request))
             return HttpResponseRedirect(request.get_full_path())
         context = {
             **self.admin_site.each_context(request),  # type: ignore[attr-defined]
@@ -273,7 +272,7 @@ class VippsOrderAdminMixin:
             "original": order,
             "title": _("Vipps: %(order)s") % {"order": plan(order).display_name},
             "can_change": can_change,
-            "operations": [(key, label) for key, (label, _unused) in _ORDER_OPERATIONS.items()],
+            "operations": [(key, label) for key, (label, _unused) in ORDER_OPERATIONS.items()],
             "vipps_breadcrumbs": self.vipps_breadcrumbs(request, _("Vipps"), order),
             "vipps_breadcrumbs_as_list": BREADCRUMBS_AS_LIST,
         }
@@ -285,125 +284,9 @@ def _status_of(order: models.Model) -> SyncStatus:
     return status_of(rows.state, rows.outbox)
 
 
-# ---------------------------------------------------------------------- action plumbing
-
-
-#: An operation on one order returns what to tell staff and whether it went well.
-Operation = Callable[[models.Model], tuple[str, bool]]
-
-
-def _send_now(order: models.Model) -> tuple[str, bool]:
-    return _describe_results(services.sync_now(order))
-
-
-def _resend_links(order: models.Model) -> tuple[str, bool]:
-    return _describe_results(services.sync_now(order, force=True, kinds=["links"]))
-
-
-def _reupload_image(order: models.Model) -> tuple[str, bool]:
-    forgotten = services.forget_images(order)
-    message, ok = _describe_results(services.sync_now(order, force=True, kinds=["links"]))
-    note = ngettext(
-        "%(count)d remembered upload dropped first",
-        "%(count)d remembered uploads dropped first",
-        forgotten,
-    ) % {"count": forgotten}
-    return f"{message} ({note})", ok
-
-
-def _requeue(order: models.Model) -> tuple[str, bool]:
-    count = services.requeue(
-        OutboxItem.objects.for_order(order).filter(status=OutboxItem.Status.DEAD)
-    )
-    if not count:
-        return str(_("nothing had failed")), True
-    message = ngettext(
-        "%(count)d failed send queued again", "%(count)d failed sends queued again", count
-    ) % {"count": count}
-    return message, True
-
-
-def _compare(order: models.Model) -> tuple[str, bool]:
-    comparison = services.compare_with_vipps(order)
-    if comparison.local_error and comparison.remote is None:
-        return comparison.local_error, False
-    if comparison.remote is None:
-        return str(_("Vipps holds nothing for this order")), False
-    if comparison.remote.receipt is None:
-        return str(_("Vipps holds a link but no receipt")), True
-    if not comparison.differences:
-        return str(_("the receipt matches what Vipps holds")), True
-    count = len(comparison.differences)
-    message = ngettext(
-        "differs from Vipps in %(count)d field: %(fields)s",
-        "differs from Vipps in %(count)d fields: %(fields)s",
-        count,
-    ) % {"count": count, "fields": ", ".join(d.path for d in comparison.differences[:5])}
-    return message, False
-
-
-#: What the per-order page's buttons and the bulk actions do: (label, operation).
-_ORDER_OPERATIONS: dict[str, tuple[Any, Operation]] = {
-    "send": (_("Send to Vipps now"), _send_now),
-    "links": (_("Resend links"), _resend_links),
-    "image": (_("Re-upload image"), _reupload_image),
-    "requeue": (_("Requeue failed"), _requeue),
-    "compare": (_("Fetch from Vipps and compare"), _compare),
-}
-
-
-def _describe_results(results: Iterable[services.SyncResult]) -> tuple[str, bool]:
-    parts, ok = [], True
-    for result in results:
-        kind = _("links") if result.kind == "links" else _("receipt")
-        if result.ok:
-            parts.append(f"{kind}: {result.message.rstrip('.')}")
-            continue
-        ok = False
-        if result.status == "retry":
-            text = _("%(kind)s: will retry (%(error)s)")
-        elif result.status == "dead":
-            text = _("%(kind)s: failed (%(error)s)")
-        else:
-            text = _("%(kind)s: busy in another worker%(error)s")
-        parts.append(str(text) % {"kind": kind, "error": result.message})
-    return "; ".join(parts) or str(_("nothing to send")), ok
-
-
-def _run_for_orders(
-    model_admin: Any,
-    request: HttpRequest,
-    orders: Iterable[models.Model],
-    operation: tuple[Any, Operation],
-) -> None:
-    """Run one operation per order: a message for each, then a summary. Never raises."""
-    label, function = operation
-    done = failed = 0
-    for order in orders:
-        name = plan(order).display_name
-        try:
-            message, ok = function(order)
-        except Exception as exc:  # one order's trouble is a message, never an error page
-            logger.warning("%s on %s failed", label, name, exc_info=True)
-            failed += 1
-            model_admin.message_user(
-                request, f"{name}: {exc or type(exc).__name__}", messages.ERROR
-            )
-            continue
-        if ok:
-            done += 1
-        else:
-            failed += 1
-        model_admin.message_user(
-            request, f"{name}: {message}", messages.SUCCESS if ok else messages.WARNING
-        )
-    if done + failed > 1:
-        model_admin.message_user(
-            request,
-            _("%(action)s: %(done)d done, %(failed)d with problems.")
-            % {"action": label, "done": done, "failed": failed},
-            messages.INFO,
-        )
+def _notify(model_admin: Any, request: HttpRequest) -> Callable[[int, str], None]:
+    """How the admin tells staff: its own messages."""
+    return lambda level, text: model_admin.message_user(request, text, level)
 
 
 def _bulk_action(key: str, description: Any) -> Callable[..., HttpResponse | None]:
@@ -428,7 +311,7 @@ def _bulk_action(key: str, description: Any) -> Callable[..., HttpResponse | Non
                 "vipps_breadcrumbs_as_list": BREADCRUMBS_AS_LIST,
             }
             return TemplateResponse(request, model_admin.vipps_confirmation_template, context)
-        _run_for_orders(model_admin, request, orders, _ORDER_OPERATIONS[key])
+        run_for_orders(orders, key, _notify(model_admin, request))
         return None
 
     return action
@@ -444,7 +327,7 @@ key_to_action = {
 
 
 def _make_action(key: str) -> Callable[..., HttpResponse | None]:
-    label = _ORDER_OPERATIONS[key][0]
+    label = ORDER_OPERATIONS[key][0]
     action = admin.action(description=label, permissions=["change"])(_bulk_action(key, label))
     action.__name__ = key_to_action[key]
     return action

@@ -19,9 +19,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views import generic
 from oscar.core.loading import get_class, get_model
 
+from ...admin.operations import ORDER_OPERATIONS, run_for_orders
 from ...engine.status import status_expression
 from ...models import SyncStatus
-from . import operations
 
 __all__ = ["BulkOperationView", "OrderOperationView", "VippsOrderListView", "orders_for_user"]
 
@@ -66,12 +66,17 @@ class VippsOrderListView(generic.ListView):
         return context
 
 
+def _notify(request: HttpRequest) -> Any:
+    """How the dashboard tells staff: Django's messages, which Oscar's pages show."""
+    return lambda level, text: messages.add_message(request, level, text)
+
+
 class _OperationView(generic.View):
     http_method_names = ["post"]
 
     def operation(self) -> str | None:
         key = self.request.POST.get("vipps_operation", "")
-        if key not in operations.OPERATIONS:
+        if key not in ORDER_OPERATIONS:
             messages.error(self.request, _("Unknown Vipps action."))
             return None
         return key
@@ -86,7 +91,7 @@ class OrderOperationView(_OperationView):
             raise Http404
         key = self.operation()
         if key is not None:
-            operations.run(request, [order], key)
+            run_for_orders([order], key, _notify(request))
         return HttpResponseRedirect(
             reverse("dashboard:order-detail", kwargs={"number": order.number}) + "#vipps"
         )
@@ -103,7 +108,7 @@ class BulkOperationView(_OperationView):
                 messages.warning(request, _("Select at least one order."))
             else:
                 orders = list(orders_for_user(request.user).filter(pk__in=ids).order_by("pk"))
-                operations.run(request, orders, key)
+                run_for_orders(orders, key, _notify(request))
         return HttpResponseRedirect(self.next_url())
 
     def next_url(self) -> str:

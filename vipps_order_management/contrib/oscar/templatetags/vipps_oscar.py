@@ -20,9 +20,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString, mark_safe
 from oscar.views.decorators import check_permissions
 
+from ....admin.operations import ORDER_OPERATIONS
 from ....admin.order_page import order_page_context
 from ....engine.plan import plan
-from ..operations import OPERATIONS
 
 __all__ = ["vipps_oscar_order_panel"]
 
@@ -58,6 +58,6 @@ def vipps_oscar_order_panel(context: template.Context, order: models.Model) -> S
         values["action_url"] = ""
     user = getattr(request, "user", None)
     values["can_change"] = bool(values["action_url"]) and can_change(user)
-    values["operations"] = [(key, label) for key, (label, _function) in OPERATIONS.items()]
+    values["operations"] = [(key, label) for key, (label, _function) in ORDER_OPERATIONS.items()]
     rendered = render_to_string(PANEL_TEMPLATE, values, request=request)
     return mark_safe(rendered)  # noqa: S308 - template output, already escaped
