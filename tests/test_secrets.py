@@ -161,3 +161,26 @@ def test_the_worker_logs_the_reason_without_the_value(canary_credentials, make_o
         services.drain(worker_id="test")
     assert CANARY not in caplog.text
     assert not OutboxItem.objects.filter(lease_token__gt="").exists()  # all handed back
+
+
+class _Escaped(BaseException):
+    """Escapes every handler, as a bug deep in a library would reach Django's error page."""
+
+
+def test_no_frame_below_the_staff_operations_is_shown_on_an_error_page(monkeypatch, make_order):
+    from vipps_order_management.admin import operations
+
+    def send(order):
+        secret = HELD.setdefault("operation", f"{CANARY}-in-a-deep-frame")  # noqa: F841
+        raise _Escaped
+
+    monkeypatch.setitem(operations.ORDER_OPERATIONS, "send", ("Send", send))
+    with pytest.raises(_Escaped) as escaped:
+        operations.run_for_orders([make_order()], "send", lambda level, text: None)
+    error = escaped.value
+    # What Django's error e-mails (AdminEmailHandler, DEBUG off) show of every frame below.
+    reporter = ExceptionReporter(None, type(error), error, error.__traceback__, is_email=True)
+    with override_settings(DEBUG=False):
+        for dump in (reporter.get_traceback_text(), reporter.get_traceback_html()):
+            assert CANARY not in dump
+            assert "send" in dump  # the frames are there; their variables are not

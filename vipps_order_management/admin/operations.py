@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_variables
 
 from .. import services
 from ..engine.plan import plan
@@ -110,6 +111,7 @@ def describe_results(results: Iterable[services.SyncResult]) -> tuple[str, bool]
     return "; ".join(parts) or str(_("nothing to send")), ok
 
 
+@sensitive_variables()  # every frame below it reaches the client: none shown on error pages
 def run_for_orders(orders: Iterable[models.Model], key: str, notify: Notify) -> None:
     """Run one operation per order: a message for each, then a summary. Never raises."""
     label, function = ORDER_OPERATIONS[key]

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from django.db import models
+from django.views.decorators.debug import sensitive_variables
 
 from .. import services
 from ..conf import app_settings
@@ -43,6 +44,7 @@ def _json(body: dict | None) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False) if body else ""
 
 
+@sensitive_variables()  # it reaches the client: no frame below it is shown on an error page
 def order_page_context(order: models.Model, *, fetch_remote: bool) -> dict[str, Any]:
     """What the page shows; a failure to reach Vipps is a message on it, never an error page."""
     sync_plan = plan(order)

@@ -17,7 +17,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.http import Http404
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import APIException
 from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
@@ -296,6 +298,7 @@ class SyncView(StaffOrderView):
     def get_queryset(self) -> models.QuerySet:
         return self.get_order_adapter().get_queryset()
 
+    @method_decorator(sensitive_variables())  # it reaches the client: no frame on error pages
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         order = self.get_order()
         query = self.get_serializer(data=request.query_params)
