@@ -408,6 +408,22 @@ def test_e020_malformed_public_link_max_age(configure, value):
     assert "VIPPS_ORDER_MANAGEMENT['PUBLIC_LINK_MAX_AGE']" in only("E020").msg
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("CLIENT_SECRET", "s3cret\N{RIGHT SINGLE QUOTATION MARK}x", "cannot carry"),
+        ("SUBSCRIPTION_KEY", "subscr-9f2\n", "starts or ends with a space"),
+        ("CLIENT_ID", "id\x07bell", "control character"),
+    ],
+)
+def test_e025_a_credential_no_header_can_carry(configure, key, value, says):
+    configure(**{key: value})
+    message = only("E025")
+    assert f"VIPPS_ORDER_MANAGEMENT[{key!r}]" in message.msg
+    assert says in message.msg
+    assert value.strip() not in message.msg + message.hint  # never the value
+
+
 @pytest.mark.parametrize("value", [timedelta(0), -5, None, "1 hour"])
 def test_e023_malformed_payment_wait(configure, value):
     configure(PAYMENT_WAIT=value)
@@ -562,6 +578,11 @@ MISCONFIGURATIONS = {
         {"E012"},
     ),
     "a dispatch mode that does not exist": ({"DISPATCH": "cron"}, {}, {"E011"}),
+    "a secret pasted from a document": (
+        {"CLIENT_SECRET": "s3cret\N{RIGHT SINGLE QUOTATION MARK}x"},
+        {},
+        {"E025"},
+    ),
     "not a dict": (None, {}, {"E001"}),
 }
 

@@ -70,6 +70,7 @@ CHECK_IDS: dict[str, str] = {
     f"{TAG}.E022": "DEVELOPMENT_LINK_HOSTS is set while DEBUG is False, or is not a list of hosts.",
     f"{TAG}.E023": "PAYMENT_WAIT is not a positive timedelta or number of seconds.",
     f"{TAG}.E024": "OSCAR is not a dict of PAYMENT_SOURCE_TYPE and STATUS_CATEGORIES of the right shape.",
+    f"{TAG}.E025": "A credential cannot be sent in an HTTP header (a pasted typographic quote...).",
     f"{TAG}.W001": "ORDER_ADAPTERS is configured but no credentials are set: nothing is sent.",
     f"{TAG}.W002": "BASE_URL points at this machine (the fake Vipps) while DEBUG is False.",
     f"{TAG}.W003": "SITE_URL is not set while DEBUG is False.",
@@ -168,7 +169,7 @@ def _check_credentials() -> list[CheckMessage]:
     given = {name: bool(getattr(app_settings, name)) for name in CREDENTIAL_KEYS}
     missing = [name for name, ok in given.items() if not ok]
     if not missing:
-        return []
+        return _check_credential_values()
     if any(given.values()):
         return [
             _error(
@@ -193,6 +194,25 @@ def _check_credentials() -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_credential_values() -> list[CheckMessage]:
+    """What the client would refuse at its first call, told when the project starts."""
+    from .client import credential_problem
+
+    messages: list[CheckMessage] = []
+    for name in CREDENTIAL_KEYS:
+        problem = credential_problem(getattr(app_settings, name))
+        if problem is not None:
+            messages.append(
+                _error(
+                    25,
+                    f"{_key(name)} {problem}.",  # never the value
+                    f"Copy it again from {_PORTAL}, as plain text, into the settings or the "
+                    f"environment variable {ENVIRONMENT_PREFIX}{name}.",
+                )
+            )
+    return messages
 
 
 # ---------------------------------------------------------------------- adapters

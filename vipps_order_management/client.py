@@ -61,6 +61,7 @@ __all__ = [
     "OrderManagementClient",
     "Secret",
     "TokenStore",
+    "credential_problem",
 ]
 
 logger = logging.getLogger(__name__)
@@ -129,32 +130,39 @@ class _Headers(dict):
         return f"_Headers({shown!r})"
 
 
+def credential_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be sent as a credential in an HTTP header, or ``None`` if it can.
+
+    Never quotes the value: the answer goes into messages, logs and system checks.
+    """
+    text = "" if value is None else str(value)
+    if not text:
+        return "is empty"
+    if text != text.strip():
+        return "starts or ends with a space or line break; copy it again without them"
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return (
+            "contains a character HTTP headers cannot carry (a typographic quote or another "
+            "character pasted from a document?); copy it again from the Vipps MobilePay "
+            "business portal"
+        )
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        return "contains a control character; copy it again from the portal"
+    return None
+
+
 def _credential(name: str, value: Any) -> str:
     """A credential as HTTP headers can carry it; a configuration error naming it otherwise.
 
     Checked where it enters, so a secret pasted with a typographic quote never fails halfway
-    through building a request (where an error page would show it). Never shows the value.
+    through building a request (where an error page would show it).
     """
-    text = "" if value is None else str(value)
-    if not text:
-        raise VippsConfigurationError(f"{name} is empty")
-    if text != text.strip():
-        raise VippsConfigurationError(
-            f"{name} starts or ends with a space or line break; copy it again without them"
-        )
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        raise VippsConfigurationError(
-            f"{name} contains a character HTTP headers cannot carry (a typographic quote or "
-            "another character pasted from a document?); copy it again from the Vipps "
-            "MobilePay business portal"
-        ) from None
-    if any(ord(char) < 32 or ord(char) == 127 for char in text):
-        raise VippsConfigurationError(
-            f"{name} contains a control character; copy it again from the portal"
-        )
-    return text
+    problem = credential_problem(value)
+    if problem is not None:
+        raise VippsConfigurationError(f"{name} {problem}")
+    return str(value)
 
 
 class TokenStore(Protocol):
