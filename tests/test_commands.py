@@ -317,6 +317,58 @@ def test_sync_now_without_credentials_says_what_to_run(shop, make_order, setting
         run("vipps_om_sync", "--order", f"shop.Order:{order.pk}", "--now")
 
 
+# ---------------------------------------------------------------------- vipps_om_sync: verify
+
+
+def test_verify_resends_what_vipps_lost_and_a_second_run_finds_all_in_sync(shop, make_order):
+    kept, lost = make_order(), make_order()
+    run("vipps_om_sync", "--order", f"shop.Order:{lost.pk}", "--now")
+    shop.reset()  # a new, empty Vipps: the first order's receipt and links are gone
+    run("vipps_om_sync", "--order", f"shop.Order:{kept.pk}", "--now")
+
+    out, _ = run("vipps_om_sync", "--model", "shop.Order", "--verify", "--now")
+
+    assert f"shop.Order:{lost.pk} (Order {lost.number}): resent:" in out
+    assert f"shop.Order:{kept.pk}" not in out  # in sync: only said at -v 2
+    assert "Checked 2 orders against Vipps: 1 in sync, 1 sent again, 0 differ" in out
+    assert shop.receipt(lost.vipps_reference) is not None
+    assert shop.category(lost.vipps_reference) is not None
+
+    shop.clear_requests()
+    out, _ = run("vipps_om_sync", "--model", "shop.Order", "--verify", "--now", verbosity=2)
+    assert "Checked 2 orders against Vipps: 2 in sync, 0 sent again" in out
+    assert f"shop.Order:{kept.pk} (Order {kept.number}): in sync" in out
+    assert shop.requests_for("PUT") == []
+    assert shop.requests_for("POST", "/receipts/") == []
+
+
+def test_verify_without_now_queues_the_repairs_for_the_worker(shop, make_order):
+    order = make_order()
+    run("vipps_om_sync", "--order", f"shop.Order:{order.pk}", "--now")
+    shop.reset()
+
+    out, _ = run("vipps_om_sync", "--all", "--verify")
+
+    assert "1 queued to be sent again" in out
+    assert queued() == both(order)
+    assert shop.receipt(order.vipps_reference) is None  # the worker sends it, not the command
+
+
+def test_verify_reports_a_receipt_that_differs_and_refuses_dry_run(shop, make_order):
+    order = make_order()
+    run("vipps_om_sync", "--order", f"shop.Order:{order.pk}", "--now")
+    order.items.update(quantity=5)  # changed after the receipt was sent: proof cannot change
+
+    out, _ = run("vipps_om_sync", "--model", "shop.Order", "--verify", "--now")
+
+    assert "differs from Vipps" in out
+    assert "orderLines[0]" in out
+    assert "1 differ from Vipps" in out
+    assert len(shop.requests_for("POST", "/receipts/")) == 1
+    with pytest.raises(CommandError, match="cannot be a --dry-run"):
+        run("vipps_om_sync", "--all", "--verify", "--dry-run")
+
+
 # ---------------------------------------------------------------------- vipps_om_sync: dry run
 
 

@@ -259,6 +259,7 @@ class Verified:
     verdict: Verdict
     queued: list[str]
     results: list[SyncResult]
+    display_name: str = ""
 
 
 def verify_with_vipps(
@@ -287,4 +288,4 @@ def verify_with_vipps(
                 results = sync_now(order, force=True, kinds=wanted)
             else:
                 enqueue(order, kinds=wanted, force=True)
-        yield Verified(order, verdict, wanted, results)
+        yield Verified(order, verdict, wanted, results, sync_plan.display_name)

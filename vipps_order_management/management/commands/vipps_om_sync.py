@@ -6,10 +6,12 @@
     manage.py vipps_om_sync --model shop.Order --since 2024-06-01 --date-field placed_at
     manage.py vipps_om_sync --all --kinds links --force          # resend every order's links
     manage.py vipps_om_sync --order shop.Order:1001 --dry-run    # print the JSON, send nothing
+    manage.py vipps_om_sync --all --verify --now     # ask Vipps, resend what it lost, here
 
 By default orders are queued (``services.enqueue``) and the configured runner sends them;
 ``--now`` sends in this process and reports each order; ``--dry-run`` prints what would be sent
-without sending or queuing anything. Big selections are read in chunks, with a progress bar
+without sending or queuing anything; ``--verify`` asks Vipps what it holds for each order and
+resends (queues, or with ``--now`` sends) only what is missing or stale there. Big selections are read in chunks, with a progress bar
 (tqdm) on stderr when it is a terminal and the run is long (``--progress`` / ``--no-progress``
 decide otherwise).
 """
@@ -17,6 +19,7 @@ decide otherwise).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -302,6 +305,14 @@ class Command(BaseCommand):
             action="store_true",
             help=_("Print the JSON that would be sent; send and queue nothing."),
         )
+        what.add_argument(
+            "--verify",
+            action="store_true",
+            help=_(
+                "Ask Vipps what it holds for each order and resend only what is missing or "
+                "stale there (after Vipps lost data); with --now, send it here. Safe to repeat."
+            ),
+        )
         output = parser.add_argument_group(_("output"))
         output.add_argument(
             "--chunk-size",
@@ -343,8 +354,12 @@ class Command(BaseCommand):
         )
         self.verbosity = options["verbosity"]
         orders = self._iterate(selections, options["chunk_size"])
+        if options["verify"] and options["dry_run"]:
+            raise CommandError(_("--verify sends what Vipps lacks; it cannot be a --dry-run."))
         with progress:
-            if options["dry_run"]:
+            if options["verify"]:
+                self._verify(orders, kinds, options["now"], progress)
+            elif options["dry_run"]:
                 self._dry_run(orders, kinds, progress)
             elif options["now"]:
                 self._send_now(orders, kinds, options["force"], progress)
@@ -558,6 +573,62 @@ class Command(BaseCommand):
                 % {"failed": failed}
             )
 
+    # ------------------------------------------------------------------ verify
+
+    def _verify(
+        self, orders: Iterator[models.Model], kinds: list[str], now: bool, progress: ProgressBar
+    ) -> None:
+        counts: Counter[str] = Counter()
+        try:
+            for checked in services.verify_with_vipps(orders, kinds, now=now):
+                status = checked.verdict.status
+                if status == "repair" and any(not result.ok for result in checked.results):
+                    status = "failed"
+                counts[status] += 1
+                loud = status in ("repair", "drift", "failed")
+                if self.verbosity >= 2 or (loud and self.verbosity >= 1):
+                    self._say(
+                        progress,
+                        f"{order_label(checked.order)} ({checked.display_name}): "
+                        f"{_VERIFIED[status]}: "
+                        f"{checked.verdict.message}",
+                        style=self.style.WARNING if status in ("drift", "failed") else None,
+                    )
+                progress.update()
+        except VippsConfigurationError as exc:
+            progress.leave = False
+            raise CommandError(
+                _("%(error)s. Run manage.py vipps_om_check for details.") % {"error": exc}
+            ) from None
+        progress.close()
+        if self.verbosity >= 1:
+            summary = _(
+                "Checked %(count)d orders against Vipps: %(in_sync)d in sync, %(repair)d "
+                "%(resent)s, %(drift)d differ from Vipps (a receipt cannot be changed), "
+                "%(failed)d could not be checked or sent, %(skipped)d without a Vipps payment."
+            ) % {
+                "count": sum(counts.values()),
+                "in_sync": counts["in_sync"],
+                "repair": counts["repair"],
+                "resent": _("sent again") if now else _("queued to be sent again"),
+                "drift": counts["drift"],
+                "failed": counts["failed"],
+                "skipped": counts["skipped"],
+            }
+            troubled = counts["drift"] or counts["failed"]
+            self.stdout.write(
+                summary, style_func=self.style.WARNING if troubled else self.style.SUCCESS
+            )
+        if counts["failed"]:
+            raise CommandError(
+                ngettext(
+                    "%(count)d order could not be checked or sent; see the lines above.",
+                    "%(count)d orders could not be checked or sent; see the lines above.",
+                    counts["failed"],
+                )
+                % {"count": counts["failed"]}
+            )
+
     # ------------------------------------------------------------------ dry run
 
     def _dry_run(
@@ -647,6 +718,16 @@ class Command(BaseCommand):
         if sync_plan.links_problem is not None:
             result["categoryErrors"] = _errors(sync_plan.links_problem)
         return result
+
+
+#: How each outcome of --verify reads, per order.
+_VERIFIED = {
+    "in_sync": _("in sync"),
+    "repair": _("resent"),
+    "drift": _("differs from Vipps"),
+    "failed": _("not checked"),
+    "skipped": _("skipped"),
+}
 
 
 def _placed_within(
