@@ -9,7 +9,6 @@ so ``vipps_om_worker`` and ``vipps_om_sync`` subprocesses open the very same dat
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import os
@@ -133,35 +132,17 @@ def close_connections() -> None:
 
 
 def receivers_module() -> ModuleType:
-    """Where ``connect()``/``disconnect()`` of the app's signal receivers live today."""
-    for name in ("vipps_order_management.runners.receivers", "vipps_order_management.receivers"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as missing:
-            if missing.name is None or not name.startswith(missing.name):
-                raise
-            continue
-        if hasattr(module, "connect") and hasattr(module, "disconnect"):
-            return module
-    raise RuntimeError("found no receivers module with connect() and disconnect()")
+    """The module whose ``connect()``/``disconnect()`` turn the app's signal receivers on and off."""
+    from vipps_order_management.runners import receivers
+
+    return receivers
 
 
-def drain(worker_id: str, concurrency: int) -> bool:
-    """``services.drain`` everything due with ``concurrency``; False when that keyword is missing.
-
-    The keyword is being added to the engine; without it the drain runs as it can (one at a
-    time) and the caller notes it.
-    """
+def drain(worker_id: str, concurrency: int) -> None:
+    """``services.drain`` everything due, with ``concurrency`` threads for the calls."""
     from vipps_order_management import services
 
-    try:
-        services.drain(worker_id=worker_id, concurrency=concurrency)
-    except TypeError as error:
-        if "concurrency" not in str(error):
-            raise
-        services.drain(worker_id=worker_id)
-        return False
-    return True
+    services.drain(worker_id=worker_id, concurrency=concurrency)
 
 
 # --------------------------------------------------------------------------- the test shop

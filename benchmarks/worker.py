@@ -10,6 +10,7 @@ no outbox, no call log. Both talk over HTTP to the same out-of-process fake with
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .django_setup import drain, make_orders, make_products, receivers_module
@@ -17,7 +18,7 @@ from .harness import Row, Stopwatch, Target, alternate
 
 if TYPE_CHECKING:
     from .child import Context
-    from .fake import OutOfProcessFake
+    from .fake import OutOfProcessFake, Traffic
 
 TARGET = Target(">=", 0.8, ">= 0.8x")
 
@@ -56,15 +57,19 @@ def shape(value: Any) -> Any:
 
 
 class BareSender:
-    """The baseline: one pooled session, one token, the two calls per order, nothing else."""
+    """The baseline: one pooled session, one token, the two calls per order, nothing else.
 
-    def __init__(self, fake: OutOfProcessFake) -> None:
+    ``send(bodies, threads=N)`` shares the orders among N threads on the one session (its
+    connection pool is thread-safe), the least any sender with N calls in flight could do.
+    """
+
+    def __init__(self, fake: OutOfProcessFake, *, pool: int = 16) -> None:
         import requests
         from requests.adapters import HTTPAdapter
 
         self.base = fake.url
         self.session = requests.Session()
-        self.session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=16))
+        self.session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=pool))
         credentials = fake.credentials
         common = {
             "Ocp-Apim-Subscription-Key": credentials["subscription_key"],
@@ -88,7 +93,16 @@ class BareSender:
             "Vipps-System-Name": "django",
         }
 
-    def send(self, bodies: list[tuple[str, str, bytes, bytes]]) -> None:
+    def send(self, bodies: list[tuple[str, str, bytes, bytes]], *, threads: int = 1) -> None:
+        if threads <= 1:
+            self._send(bodies)
+            return
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            shares = [pool.submit(self._send, bodies[start::threads]) for start in range(threads)]
+            for share in shares:
+                share.result()  # a failed call fails the sample
+
+    def _send(self, bodies: list[tuple[str, str, bytes, bytes]]) -> None:
         for payment_type, order_id, category, receipt in bodies:
             root = f"{self.base}/order-management/v2/{payment_type}"
             answer = self.session.put(
@@ -106,58 +120,76 @@ class BareSender:
         self.session.close()
 
 
+class Sides:
+    """The two sides of a throughput comparison on one fake: the app's drain and the bare loop.
+
+    Each call makes ``count`` fresh paid orders outside the clock, times only the sending and
+    checks at the fake that every receipt arrived; the bare side's bodies are checked to have
+    the shape of what the app sent.
+    """
+
+    def __init__(self, fake: OutOfProcessFake, count: int, products: list[Any]) -> None:
+        self.fake = fake
+        self.count = count
+        self.products = products
+        self.receivers = receivers_module()
+        self.sender = BareSender(fake, pool=64)
+        self.calls_per_order: dict[str, float] = {}
+        self._sent_bodies: dict[str, Any] = {}
+
+    def ours(self, concurrency: int) -> float:
+        make_orders(self.count, self.products)  # enqueued by the receivers, as a checkout would
+        self.fake.take()
+        with Stopwatch() as clock:
+            drain(f"bench-c{concurrency}", concurrency=concurrency)
+        self._check(self.fake.take(), "ours")
+        return self.count / clock.seconds
+
+    def bare(self, threads: int) -> float:
+        self.receivers.disconnect()  # the baseline's orders are not the app's business
+        try:
+            orders = make_orders(self.count, self.products)
+        finally:
+            self.receivers.connect()
+        bodies = request_bodies(orders)
+        self.fake.take()
+        with Stopwatch() as clock:
+            self.sender.send(bodies, threads=threads)
+        self._check(self.fake.take(), "baseline")
+        for kind, body in (("category", bodies[-1][2]), ("receipt", bodies[-1][3])):
+            if shape(json.loads(body)) != shape(self._sent_bodies.get(kind)):
+                raise RuntimeError(f"the baseline's {kind} body differs in shape from the app's")
+        return self.count / clock.seconds
+
+    def _check(self, traffic: Traffic, side: str) -> None:
+        receipts = traffic.count("receipt", ok=True)
+        if receipts != self.count:
+            raise RuntimeError(
+                f"{side} sent {receipts} of {self.count} receipts: {traffic.summary()}"
+            )
+        self.calls_per_order[side] = traffic.api_calls / self.count
+        if side == "ours":
+            self._sent_bodies.update(traffic.bodies)
+
+    def close(self) -> None:
+        self.sender.close()
+
+
 def run(context: Context) -> list[Row]:
-    receivers = receivers_module()
     fake = context.fake
     assert fake is not None
     count = 30 if context.quick else 200
     products = make_products(1, prefix="W")  # no image: the two calls only
-    facts: dict[str, Any] = {"orders_per_sample": count}
-    notes: list[str] = []
-    sent_bodies: dict[str, Any] = {}
-
-    def ours() -> float:
-        make_orders(count, products)  # enqueued by the receivers, as a checkout would
-        fake.take()
-        with Stopwatch() as clock:
-            supported = drain("bench-worker", concurrency=1)
-        traffic = fake.take()
-        receipts = traffic.count("receipt", ok=True)
-        if receipts != count:
-            raise RuntimeError(
-                f"the drain sent {receipts} of {count} receipts: {traffic.summary()}"
-            )
-        facts["calls_per_order_ours"] = traffic.api_calls / count
-        sent_bodies.update(traffic.bodies)
-        if not supported and not notes:
-            notes.append("drain() has no concurrency keyword yet; called without it")
-        return count / clock.seconds
-
-    sender = BareSender(fake)
-
-    def baseline() -> float:
-        receivers.disconnect()  # the baseline's orders are not the app's business
-        try:
-            orders = make_orders(count, products)
-        finally:
-            receivers.connect()
-        bodies = request_bodies(orders)
-        fake.take()
-        with Stopwatch() as clock:
-            sender.send(bodies)
-        traffic = fake.take()
-        facts["calls_per_order_baseline"] = traffic.api_calls / count
-        for kind, body in (("category", bodies[-1][2]), ("receipt", bodies[-1][3])):
-            if shape(json.loads(body)) != shape(sent_bodies.get(kind)):
-                raise RuntimeError(f"the baseline's {kind} body differs in shape from the app's")
-        return count / clock.seconds
-
+    sides = Sides(fake, count, products)
     try:
         ours_samples, baseline_samples = alternate(
-            ours, baseline, pairs=context.pairs, label=f"worker {context.database}"
+            lambda: sides.ours(1),
+            lambda: sides.bare(1),
+            pairs=context.pairs,
+            label=f"worker {context.database}",
         )
     finally:
-        sender.close()
+        sides.close()
     return [
         Row(
             name="worker",
@@ -169,7 +201,10 @@ def run(context: Context) -> list[Row]:
             ours=ours_samples,
             baseline=baseline_samples,
             target=TARGET,
-            counts=facts,
-            notes=notes,
+            counts={
+                "orders_per_sample": count,
+                "calls_per_order_ours": sides.calls_per_order["ours"],
+                "calls_per_order_baseline": sides.calls_per_order["baseline"],
+            },
         )
     ]

@@ -17,9 +17,7 @@ from .conftest import REPOSITORY
 ROWS = {
     "checkout",
     "worker",
-    "latency-c1",
-    "latency-c4",
-    "latency-c16",
+    *(f"latency-c{n}{suffix}" for n in (1, 4, 16) for suffix in ("", "-loop")),
     "images",
     "uploads",
     "enqueue-rate",
@@ -67,7 +65,7 @@ def test_every_benchmark_runs_quickly_and_reports_what_it_counted(tmp_path):
         assert row["verdict"] in ("meets", "misses"), name
         assert row["target"]["text"], name
     # Everything compared alternates over the same number of pairs (2 in --quick).
-    for name in ("checkout", "worker", "images", "latency-c1", "latency-c4", "latency-c16"):
+    for name in ("checkout", "worker", "images", *(n for n in rows if n.startswith("latency"))):
         assert len(rows[name]["ours"]["samples"]) == 2, name
 
     # The app really ran in the checkouts it is charged for: it adds queries to each one.
@@ -80,8 +78,13 @@ def test_every_benchmark_runs_quickly_and_reports_what_it_counted(tmp_path):
     for concurrency in (1, 4, 16):
         latency = rows[f"latency-c{concurrency}"]
         assert latency["counts"]["calls_per_order"] == 2
-        # The baseline is the computed limit N / (2 calls x 20 ms).
+        # The baseline is the computed limit N / (2 calls x 20 ms)...
         assert math.isclose(latency["baseline"]["median"], concurrency / (2 * 0.020))
+        # ...and the same drains are compared with a bare loop in N threads, same calls.
+        assert latency["counts"]["calls_per_order_bare_loop"] == 2
+        loop = rows[f"latency-c{concurrency}-loop"]
+        assert loop["ours"]["samples"] == latency["ours"]["samples"]
+        assert 0 < latency["counts"]["bare_loop_of_limit"] < 1.5
 
     images = rows["images"]["counts"]
     assert 2_000_000 <= images["input_bytes"] <= 4_000_000
@@ -90,11 +93,9 @@ def test_every_benchmark_runs_quickly_and_reports_what_it_counted(tmp_path):
     uploads = rows["uploads"]["counts"]
     assert uploads["distinct_images"] == 20
     assert uploads["receipts_sent"] == uploads["orders"]
-    # The count of uploads is reported. The target is exactly one upload per distinct image
-    # (uploads == 20); the sync engine is being rewritten, so that is the table's verdict for
-    # now. Once the engine has landed, tighten this to: assert uploads["uploads"] == 20
-    assert isinstance(uploads["uploads"], int)
-    assert isinstance(uploads["conflicts_409"], int)
+    # Counted, not timed: four workers upload each distinct image exactly once.
+    assert uploads["uploads"] == 20
+    assert uploads["conflicts_409"] == 0
 
     for name in ("enqueue-rate", "enqueue-memory"):
         assert rows[name]["counts"]["small"] == 2_000

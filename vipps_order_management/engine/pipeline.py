@@ -423,7 +423,7 @@ class Pipeline:
         state = attached_rows(plan.order).state  # loaded for the whole batch by attach_rows
         if state is None:
             state = VippsOrder(content_type_id=work.key[0], object_id=work.key[1])
-        work.before = _snapshot(state if state.pk else VippsOrder())
+        work.before = _snapshot(state)  # a new state's is its defaults
         work.state = state
         if work.target is not None:
             state.reference = work.target.reference
@@ -850,6 +850,7 @@ def _note_failure(work: _Work, kind: str, message: str) -> None:
     state = work.state
     if state is None:
         state = work.state = VippsOrder(content_type_id=work.key[0], object_id=work.key[1])
+        work.before = _snapshot(state)
     if kind == RECEIPT:
         state.receipt_error = message
         if state.receipt_state not in (VippsOrder.ReceiptState.SENT, VippsOrder.ReceiptState.DRIFT):
@@ -868,7 +869,8 @@ def _changed_fields(work: _Work) -> frozenset[str]:
     state = work.state
     if state is None:
         return frozenset()
-    before = work.before or _snapshot(VippsOrder())
+    before = work.before
+    assert before is not None  # taken with the state, in _plan or _note_failure
     return frozenset(
         name
         for name, old, new in zip(_STATE_FIELDS, before, _snapshot(state), strict=True)
