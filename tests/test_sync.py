@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from tests.shop.models import Booking, Order, OrderItem, Product
 from vipps_order_management import services, signals
+from vipps_order_management.engine import outbox
 from vipps_order_management.engine.pipeline import CIRCUIT_BREAKER_THRESHOLD
 from vipps_order_management.models import (
     OrderLink,
@@ -699,6 +700,30 @@ def test_sync_now_does_not_wait_for_a_backoff(vipps, make_order, settings):
     results = services.sync_now(order, kinds=["links"])
     assert [(r.kind, r.status) for r in results] == [("links", "done")]
     assert vipps.category(order.vipps_reference) is not None
+
+
+def test_sync_now_waits_for_a_worker_that_holds_the_order_then_sends(vipps, make_order):
+    order = make_order()
+    # Another worker holds the order's rows (and died with them): its lease runs out in 0.5 s.
+    assert outbox.claim(limit=10, worker_id="other", lease_seconds=0.5) is not None
+
+    results = services.sync_now(order, wait=5)
+
+    assert {r.kind: r.status for r in results} == {"links": "done", "receipt": "done"}
+    assert vipps.receipt(order.vipps_reference) is not None
+
+
+def test_sync_now_says_so_when_a_worker_holds_the_order_for_longer_than_it_waits(vipps, make_order):
+    order = make_order()
+    assert outbox.claim(limit=10, worker_id="other", lease_seconds=60) is not None
+
+    results = services.sync_now(order, wait=0.3)
+
+    assert [(r.kind, r.status) for r in results] == [("links", "released"), ("receipt", "released")]
+    assert "Another worker is sending it" in results[0].message
+    assert vipps.requests_for(path_contains="/order-management/") == []
+    # the change is recorded: it is sent once that worker lets go
+    assert {row.generation for row in OutboxItem.objects.all()} == {2}
 
 
 def test_a_product_image_shared_by_a_batch_of_orders_is_read_once_for_its_digest(

@@ -15,6 +15,7 @@ What would be sent is always :func:`~.engine.plan.plan`'s answer; nothing here d
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -57,6 +58,10 @@ __all__ = [
 ]
 
 ALL_KINDS = outbox.ALL_KINDS
+
+#: Seconds :func:`sync_now` waits for a worker that holds the order when it is called.
+SYNC_NOW_WAIT = 10.0
+_SYNC_NOW_POLL = 0.1
 
 
 def _kinds(kinds: Iterable[str] | None) -> tuple[str, ...]:
@@ -127,12 +132,18 @@ def requeue(rows: models.QuerySet) -> int:
 
 
 def sync_now(
-    order: models.Model, force: bool = False, *, kinds: Iterable[str] | None = None
+    order: models.Model,
+    force: bool = False,
+    *,
+    kinds: Iterable[str] | None = None,
+    wait: float = SYNC_NOW_WAIT,
 ) -> list[SyncResult]:
     """Send ``order`` now, in this process, and return a result per kind.
 
-    Used by the admin's "Send to Vipps now". A row another worker holds at this moment is left
-    to that worker (no result for it).
+    Used by the admin's "Send to Vipps now", the API and ``vipps_om_sync --now``. A kind that
+    a worker is sending at this very moment is waited for, up to ``wait`` seconds, and then
+    looked at again here (the order may have changed since that worker read it); if it is
+    still held after that, its result is "released" and says so.
     """
     get_adapter(order)
     key = order_key(order)
@@ -140,7 +151,22 @@ def sync_now(
     with transaction.atomic():
         outbox.record([key], chosen, force=force, due_now=True)
     only = models.Q(content_type_id=key[0], object_id=key[1], kind__in=chosen)
-    return drain(only=only, worker_id=f"sync_now:{default_worker_id()}").results
+    worker_id = f"sync_now:{default_worker_id()}"
+    deadline = time.monotonic() + wait
+    results: dict[str, SyncResult] = {}
+    while True:
+        for result in drain(only=only, worker_id=worker_id).results:
+            results[result.kind] = result
+        unsent = [
+            kind for kind in chosen if kind not in results or results[kind].status == "released"
+        ]
+        busy = outbox.held_elsewhere(key, unsent)
+        if not busy or time.monotonic() >= deadline:
+            break
+        time.sleep(_SYNC_NOW_POLL)
+    for kind in busy:
+        results[kind] = SyncResult(kind, "released", "Another worker is sending it right now.")
+    return [results[kind] for kind in chosen if kind in results]
 
 
 # ---------------------------------------------------------------------- the receipt elsewhere

@@ -106,7 +106,7 @@ def describe_results(results: Iterable[services.SyncResult]) -> tuple[str, bool]
         elif result.status == "dead":
             text = _("%(kind)s: failed (%(error)s)")
         else:
-            text = _("%(kind)s: busy in another worker%(error)s")
+            text = _("%(kind)s: another worker is sending it right now")
         parts.append(str(text) % {"kind": kind, "error": result.message})
     return "; ".join(parts) or str(_("nothing to send")), ok
 

@@ -589,3 +589,12 @@ def rows_of(keys: Iterable[OrderKey], kinds: Iterable[str] | None = None) -> mod
     """The outbox rows of these orders (and kinds)."""
     rows = OutboxItem.objects.filter(keys_condition(keys))
     return rows.filter(kind__in=list(kinds)) if kinds is not None else rows
+
+
+def held_elsewhere(key: OrderKey, kinds: Iterable[str]) -> set[str]:
+    """The kinds of one order whose rows a worker holds at this moment (an unexpired lease)."""
+    kinds = list(kinds)
+    if not kinds:
+        return set()
+    held = rows_of([key], kinds).filter(lease_until__gt=timezone.now())
+    return set(held.values_list("kind", flat=True))
