@@ -57,6 +57,16 @@ def _fresh_token_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    """A request through LocaleMiddleware leaves its language active in the thread; the next
+    test must start in the project's default language, whatever ran before it."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 def png_bytes(
     size: tuple[int, int] = (400, 400), colour: tuple[int, int, int] = (200, 40, 40)
 ) -> bytes:

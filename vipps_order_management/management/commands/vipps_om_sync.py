@@ -543,7 +543,7 @@ class Command(BaseCommand):
             if self.verbosity >= 1:
                 parts = [f"{result.kind}: {result.status} - {result.message}" for result in results]
                 if not results:
-                    parts = [_("another worker is sending it right now")]
+                    parts = [_("nothing to send")]
                 self._say(
                     progress,
                     f"{order_label(order)} ({plan(order).display_name}): " + "; ".join(parts),
