@@ -12,11 +12,14 @@ A shop subclasses :class:`OrderAdapter` for each order model it syncs and names 
         def is_final(self, order):
             return order.status in {"paid", "shipped", "delivered"}
 
+        def get_currency(self, order):
+            return order.currency  # "NOK" (the default), "DKK" or "EUR"
+
         def get_order_lines(self, order):
             return [
                 OrderLine.from_gross(name=item.product.name, id=item.product.sku,
                                      unit_price=item.unit_price, quantity=item.quantity,
-                                     vat_rate=item.vat_rate)
+                                     vat_rate=item.vat_rate, currency=order.currency)
                 for item in order.items.all()
             ]
 
