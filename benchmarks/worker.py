@@ -178,7 +178,7 @@ class Sides:
 def run(context: Context) -> list[Row]:
     fake = context.fake
     assert fake is not None
-    count = 30 if context.quick else 200
+    count = 30 if context.quick else 600
     products = make_products(1, prefix="W")  # no image: the two calls only
     sides = Sides(fake, count, products)
     try:

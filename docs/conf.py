@@ -28,7 +28,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "myst_parser",  # performance.md: figures and tables kept as Markdown
 ]
-myst_enable_extensions = ["colon_fence"]
+myst_enable_extensions = ["colon_fence", "deflist"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "undoc-members": False}
