@@ -41,6 +41,7 @@ class ShopOrderAdapter(OrderAdapter):
                 id=item.product.sku,
                 unit_price=item.unit_price,
                 quantity=item.quantity,
+                total=item.line_total,  # the shop's own figure, as the customer was charged
                 vat_rate=item.vat_rate,
                 product_url=settings.SITE_URL + item.product.get_absolute_url(),
             )
@@ -57,6 +58,10 @@ class ShopOrderAdapter(OrderAdapter):
             )
         )
         return lines
+
+    def get_paid_amount(self, order):
+        # What the payment was created for: a receipt that does not add up to it is never sent.
+        return order.total
 
     def get_default_links(self, order):
         if order.status == order.Status.DELIVERED:
