@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections import Counter
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from vipps_order_management.engine import outbox
 from vipps_order_management.models import OutboxItem, SyncAttempt, VippsOrder
 
 from .conftest import start_worker
@@ -123,6 +125,72 @@ def test_a_lease_shorter_than_the_calls_holds_while_its_worker_works(worker_env,
             if r.query.get("orderId") == order.vipps_reference
         ]
         assert len(lists) == 2  # before creating, and once after to catch a racing worker
+
+
+def test_a_checkout_and_a_worker_finishing_the_same_order_queue_instead_of_deadlocking(
+    make_order,
+):
+    """The shop saves an order while a worker writes the outcome of a batch holding it.
+
+    The worker is paused right after its first write to the outbox, until the shop's save is
+    waiting for a lock; PostgreSQL then sees whether the two wait for each other in a circle
+    (it would fail the shop's save with "deadlock detected"), or in a queue.
+    """
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks in PostgreSQL's order; make test-postgres runs this test")
+    from tests.shop.models import Order
+
+    order = make_order(status="paid")
+    lease = outbox.claim(limit=1, worker_id="w1")
+    rows = {row.kind: row for row in lease.rows}
+    # The receipt was sent, the links failed: two groups, written one after the other.
+    outcomes = [
+        outbox.RowOutcome(rows["receipt"], "done", "Receipt sent"),
+        outbox.RowOutcome(rows["links"], "retry", "Vipps answered 503", 503),
+    ]
+    holding, failures = threading.Event(), []
+
+    def pause_until_the_shop_waits(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not holding.is_set() and "UPDATE" in sql.upper() and "outboxitem" in sql:
+            holding.set()
+            deadline = time.monotonic() + 10
+            with context["connection"].cursor() as cursor:
+                while time.monotonic() < deadline:
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                    if cursor.fetchone()[0]:
+                        break
+                    time.sleep(0.02)
+        return result
+
+    def worker():
+        try:
+            with connection.execute_wrapper(pause_until_the_shop_waits), transaction.atomic():
+                outbox.finish(lease, outcomes)
+        except Exception as error:
+            failures.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert holding.wait(10)
+    order.status = Order.Status.SHIPPED
+    order.save()  # waits for the worker's transaction, then records the change
+    thread.join(20)
+    assert not thread.is_alive()
+    assert failures == []
+    # The change made during the send is due again, for both kinds.
+    after = {row.kind: row for row in OutboxItem.objects.filter(pk__in=[r.pk for r in lease.rows])}
+    assert {kind: row.status for kind, row in after.items()} == {
+        "links": "pending",
+        "receipt": "pending",
+    }
+    assert after["receipt"].generation == rows["receipt"].generation + 1
+    assert after["links"].last_error == "Vipps answered 503"
 
 
 def test_the_postgres_tier_really_runs_on_postgres():

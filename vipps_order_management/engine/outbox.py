@@ -12,6 +12,10 @@ afterwards.
 * :class:`Lease` is renewed while the worker works (:meth:`Lease.renew`) and checked before
   each order's calls; a worker that stalls past its lease lets another take the rows over.
 * :func:`finish` writes a whole batch's outcomes in a constant number of statements.
+
+Every statement that writes several rows takes their locks in one order, the order's key and
+then the kind (:func:`_lock`): the shop's upsert sorts its rows the same way, so a checkout
+and a worker finishing a batch with the same order in it wait for each other, never deadlock.
 """
 
 from __future__ import annotations
@@ -158,9 +162,12 @@ def _upsert(
                 values += [content_type_id, object_id, kind]
             # Names are quoted by the backend; every value is a parameter. "WHERE true" lets
             # SQLite tell the upsert's ON CONFLICT from a join's ON.
+            # Sorted in SQL, in the database's own collation, as _lock sorts: the rows are
+            # inserted or locked in that order.
             sql = (
                 f"INSERT INTO {table} ({columns}) SELECT {selected} "  # noqa: S608
                 f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(part))}) AS v WHERE true "
+                "ORDER BY column1, column2, column3 "
                 f"ON CONFLICT ({qn('content_type_id')}, {qn('object_id')}, {qn('kind')}) "
                 f"DO UPDATE SET {set_clause}"
             )
@@ -205,6 +212,23 @@ def _record_portably(  # pragma: no cover - exercised only on databases without 
                 )
         except IntegrityError:
             existing.update(**changes)
+
+
+def _lock(rows: models.QuerySet) -> list[int]:
+    """Lock ``rows`` (in the caller's transaction) in the order :func:`_upsert` writes them.
+
+    PostgreSQL locks the rows an UPDATE changes in whatever order its plan reads them; a
+    checkout's upsert waiting on a row a worker's batch holds, while the batch waits on the
+    checkout's other row, is a deadlock that fails the checkout. Taking the locks first, sorted,
+    makes every writer queue in one order. (SQLite locks the whole database instead: a no-op.)
+    """
+    # Through pk__in, so that any queryset serves (an admin changelist's may be DISTINCT).
+    return list(
+        OutboxItem.objects.filter(pk__in=rows.order_by().values("pk"))
+        .select_for_update()
+        .order_by("content_type_id", "object_id", "kind")
+        .values_list("pk", flat=True)
+    )
 
 
 # ---------------------------------------------------------------------- the request path
@@ -334,9 +358,11 @@ class Lease:
         started = time.monotonic()
         now = timezone.now()
         mine = OutboxItem.objects.filter(lease_token=self.token, pk__in=self.held)
-        renewed = mine.filter(lease_until__gte=now).update(
-            lease_until=now + timedelta(seconds=self.seconds)
-        )
+        with transaction.atomic():
+            _lock(mine)
+            renewed = mine.filter(lease_until__gte=now).update(
+                lease_until=now + timedelta(seconds=self.seconds)
+            )
         if renewed < len(self.held):
             # Rare: some rows expired before we came back (a stall). Keep only what is ours.
             self.held = (
@@ -458,6 +484,7 @@ def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
     """
     now = timezone.now()
     held = OutboxItem.objects.filter(lease_token=lease.token)
+    _lock(held)
     cleared = {"lease_until": None, "lease_token": "", "updated_at": now}
     by_status: dict[str, list[RowOutcome]] = {}
     for outcome in outcomes:
@@ -523,12 +550,15 @@ def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
 
 def release_all(lease: Lease) -> None:
     """Hand every row still held back at once, without counting an attempt (shutdown, crash)."""
-    OutboxItem.objects.filter(lease_token=lease.token).update(
-        attempts=F("attempts") - 1,
-        lease_until=None,
-        lease_token="",
-        updated_at=timezone.now(),
-    )
+    held = OutboxItem.objects.filter(lease_token=lease.token)
+    with transaction.atomic():
+        _lock(held)
+        held.update(
+            attempts=F("attempts") - 1,
+            lease_until=None,
+            lease_token="",
+            updated_at=timezone.now(),
+        )
 
 
 # ---------------------------------------------------------------------- backoff, requeue
@@ -571,18 +601,20 @@ def requeue(rows: models.QuerySet) -> int:
     generation, so a worker still finishing an old send cannot mark them done.
     """
     now = timezone.now()
-    waiting = rows.filter(status=PENDING).update(next_attempt_at=now, updated_at=now)
-    return waiting + rows.exclude(status=PENDING).update(
-        status=PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        pending_since=now,
-        lease_until=None,
-        lease_token="",
-        dead_at=None,
-        generation=F("generation") + 1,
-        updated_at=now,
-    )
+    with transaction.atomic():
+        _lock(rows)
+        waiting = rows.filter(status=PENDING).update(next_attempt_at=now, updated_at=now)
+        return waiting + rows.exclude(status=PENDING).update(
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            pending_since=now,
+            lease_until=None,
+            lease_token="",
+            dead_at=None,
+            generation=F("generation") + 1,
+            updated_at=now,
+        )
 
 
 def rows_of(keys: Iterable[OrderKey], kinds: Iterable[str] | None = None) -> models.QuerySet:
