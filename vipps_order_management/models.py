@@ -169,14 +169,6 @@ class OrderAttachedQuerySet(models.QuerySet):
         content_type = ContentType.objects.get_for_model(order, for_concrete_model=False)
         return self.filter(content_type=content_type, object_id=str(order.pk))
 
-    def for_orders(self, orders: Any) -> OrderAttachedQuerySet:
-        """Rows of many orders of one model in one query (``orders`` may be a queryset or list)."""
-        orders = list(orders)
-        if not orders:
-            return self.none()
-        content_type = ContentType.objects.get_for_model(orders[0], for_concrete_model=False)
-        return self.filter(content_type=content_type, object_id__in=[str(o.pk) for o in orders])
-
 
 class OrderAttached(models.Model):
     """Abstract base: a row that belongs to one host order."""

@@ -214,21 +214,24 @@ def _record_portably(  # pragma: no cover - exercised only on databases without 
             existing.update(**changes)
 
 
-def _lock(rows: models.QuerySet) -> list[int]:
+def _lock(rows: models.QuerySet) -> None:
     """Lock ``rows`` (in the caller's transaction) in the order :func:`_upsert` writes them.
 
     PostgreSQL locks the rows an UPDATE changes in whatever order its plan reads them; a
     checkout's upsert waiting on a row a worker's batch holds, while the batch waits on the
     checkout's other row, is a deadlock that fails the checkout. Taking the locks first, sorted,
-    makes every writer queue in one order. (SQLite locks the whole database instead: a no-op.)
+    makes every writer queue in one order. A database without row locks (SQLite locks the whole
+    database for a write) needs nothing, and is spared the query.
     """
+    if not connection.features.has_select_for_update:
+        return
     # Through pk__in, so that any queryset serves (an admin changelist's may be DISTINCT).
-    return list(
+    locked = (
         OutboxItem.objects.filter(pk__in=rows.order_by().values("pk"))
         .select_for_update()
         .order_by("content_type_id", "object_id", "kind")
-        .values_list("pk", flat=True)
     )
+    list(locked.values_list("pk", flat=True))
 
 
 # ---------------------------------------------------------------------- the request path
