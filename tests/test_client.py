@@ -78,6 +78,27 @@ def test_the_token_is_shared_through_the_store_between_clients(vipps_fake):
     assert token_calls(vipps_fake) == 1
 
 
+def test_a_shared_token_store_is_asked_when_the_token_runs_out_not_on_every_call(vipps_fake):
+    # With Redis as the token cache, asking it on every call would add a round trip per call.
+    class CountingStore(MemoryTokenStore):
+        gets = 0
+
+        def get(self, key):
+            CountingStore.gets += 1
+            return super().get(key)
+
+    with OrderManagementClient(
+        base_url=vipps_fake.url, token_store=CountingStore(), **vipps_fake.credentials
+    ) as client:
+        for n in range(5):
+            client.get_order("ECOM", f"o-{n}")
+        asked_for_five = CountingStore.gets
+        vipps_fake.expire_tokens()  # a 401 drops the token it holds, and a new one is fetched
+        client.get_order("ECOM", "o-6")
+    assert asked_for_five == 2  # once before taking the lock, once under it
+    assert token_calls(vipps_fake) == 2
+
+
 def test_a_token_is_refreshed_before_it_expires(vipps_fake, monkeypatch):
     vipps_fake.reset()
     with OrderManagementClient(base_url=vipps_fake.url, **vipps_fake.credentials) as client:

@@ -310,6 +310,9 @@ class OrderManagementClient:
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         self._urllib3_timeout = urllib3.Timeout(connect=connect, read=read)
         self.token_store: TokenStore = token_store or MemoryTokenStore()
+        #: The token in use, kept here too: a shared store (a cache, Redis) is asked only when
+        #: it runs out, not on every call.
+        self._token: AccessToken | None = None
         self.on_call = on_call
         #: Hosts whose plain-http links pass local validation (development with the fake only).
         self.http_link_hosts = frozenset(http_link_hosts)
@@ -492,19 +495,25 @@ class OrderManagementClient:
     def access_token(self, *, refresh: bool = False) -> str:
         """A valid access token, fetched only when the stored one is missing or nearly expired."""
         if not refresh:
+            token = self._token
+            if token is not None and token.usable():
+                return token.value
             token = self.token_store.get(self._token_key)
             if token is not None and token.usable():
+                self._token = token
                 return token.value
         with self._token_lock:
             token = self.token_store.get(self._token_key)
-            if token is not None and token.usable() and not refresh:
-                return token.value
-            token = self._fetch_token()
-            self.token_store.set(self._token_key, token)
+            if token is None or not token.usable() or refresh:
+                token = self._fetch_token()
+                self.token_store.set(self._token_key, token)
+            self._token = token
             return token.value
 
     def _discard_token(self, value: str) -> None:
         with self._token_lock:
+            if self._token is not None and self._token.value == value:
+                self._token = None
             stored = self.token_store.get(self._token_key)
             if stored is not None and stored.value == value:
                 self.token_store.delete(self._token_key)
