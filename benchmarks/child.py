@@ -38,14 +38,17 @@ class Context:
 def run(name: str, database: str, quick: bool, pairs: int) -> list[Row]:
     module = importlib.import_module(f"benchmarks.{name}")
     uses_django: bool = getattr(module, "USES_DJANGO", True)
+    uses_fake: bool = uses_django or getattr(module, "USES_FAKE", False)
     with (
         tempfile.TemporaryDirectory(prefix=f"vipps-om-bench-{name}-") as tmp,
         ExitStack() as cleanup,
     ):
         workdir = Path(tmp)
         context = Context(name, database if uses_django else "-", quick, pairs, workdir)
-        if uses_django:
+        if uses_fake:
             context.fake = cleanup.enter_context(OutOfProcessFake())
+        if uses_django:
+            assert context.fake is not None
             db_name = django_setup.create_database(database, f"bench_{name}_{os.getpid()}", workdir)
             cleanup.callback(django_setup.drop_database, database, db_name)
             context.env = django_setup.django_env(

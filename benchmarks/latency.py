@@ -16,6 +16,7 @@ is the engine's own.
 
 from __future__ import annotations
 
+import statistics
 from typing import TYPE_CHECKING, Any
 
 from .django_setup import make_products
@@ -64,7 +65,8 @@ def measure(context: Context, products: list[Any], concurrency: int) -> list[Row
         sides.close()
     calls = sides.calls_per_order["ours"]
     limit = concurrency / (calls * LATENCY)
-    bare_of_limit = sorted(value / limit for value in bare)[len(bare) // 2]
+    bare_of_limit = statistics.median(value / limit for value in bare)
+    cpu = {side: 1000 * statistics.median(v) for side, v in sides.cpu_per_order.items()}
     log(
         f"  latency {context.database} N={concurrency}: ours "
         + ", ".join(f"{value:.4g}" for value in ours)
@@ -78,6 +80,8 @@ def measure(context: Context, products: list[Any], concurrency: int) -> list[Row
         "calls_per_order": calls,
         "calls_per_order_bare_loop": sides.calls_per_order["baseline"],
         "bare_loop_of_limit": round(bare_of_limit, 3),
+        "cpu_ms_per_order": round(cpu["ours"], 3),
+        "cpu_ms_per_order_bare_loop": round(cpu["baseline"], 3),
     }
     ours_label = f"drain(concurrency={concurrency}) of {count} enqueued paid orders"
     return [
@@ -94,7 +98,10 @@ def measure(context: Context, products: list[Any], concurrency: int) -> list[Row
             counts=facts,
             notes=[
                 f"a bare pooled requests loop in {concurrency} threads reached "
-                f"{bare_of_limit:.3g}x of this limit on this machine (median)"
+                f"{bare_of_limit:.3g}x of this limit on this machine (median)",
+                f"CPU per order in this process (median): ours {cpu['ours']:.2f} ms, "
+                f"the bare loop {cpu['baseline']:.2f} ms; see the ceiling rows for what "
+                "a process can spend and still keep up",
             ],
         ),
         Row(

@@ -135,6 +135,8 @@ class Sides:
         self.receivers = receivers_module()
         self.sender = BareSender(fake, pool=64)
         self.calls_per_order: dict[str, float] = {}
+        #: CPU this process spent per order in each sample, by side ("ours", "baseline").
+        self.cpu_per_order: dict[str, list[float]] = {"ours": [], "baseline": []}
         self._sent_bodies: dict[str, Any] = {}
 
     def ours(self, concurrency: int) -> float:
@@ -143,6 +145,7 @@ class Sides:
         with Stopwatch() as clock:
             drain(f"bench-c{concurrency}", concurrency=concurrency)
         self._check(self.fake.take(), "ours")
+        self.cpu_per_order["ours"].append(clock.cpu_seconds / self.count)
         return self.count / clock.seconds
 
     def bare(self, threads: int) -> float:
@@ -156,6 +159,7 @@ class Sides:
         with Stopwatch() as clock:
             self.sender.send(bodies, threads=threads)
         self._check(self.fake.take(), "baseline")
+        self.cpu_per_order["baseline"].append(clock.cpu_seconds / self.count)
         for kind, body in (("category", bodies[-1][2]), ("receipt", bodies[-1][3])):
             if shape(json.loads(body)) != shape(self._sent_bodies.get(kind)):
                 raise RuntimeError(f"the baseline's {kind} body differs in shape from the app's")

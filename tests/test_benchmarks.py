@@ -19,6 +19,7 @@ ROWS = {
     "worker",
     *(f"latency-c{n}{suffix}" for n in (1, 4, 16) for suffix in ("", "-loop")),
     "images",
+    *(f"ceiling-x{extra}" for extra in ("0", "0.75", "1.5", "2.5")),
     "uploads",
     "enqueue-rate",
     "enqueue-memory",
@@ -57,7 +58,8 @@ def test_every_benchmark_runs_quickly_and_reports_what_it_counted(tmp_path):
 
     for name, row in rows.items():
         assert row["error"] is None, (name, row["error"])
-        assert row["database"] == ("-" if name == "images" else "sqlite"), name
+        independent = name == "images" or name.startswith("ceiling")
+        assert row["database"] == ("-" if independent else "sqlite"), name
         for side in ("ours", "baseline", "ratio"):
             assert finite([row[side]["median"], row[side]["min"], row[side]["max"]]), (name, side)
             assert finite(row[side]["samples"]), (name, side)
@@ -65,7 +67,12 @@ def test_every_benchmark_runs_quickly_and_reports_what_it_counted(tmp_path):
         assert row["verdict"] in ("meets", "misses"), name
         assert row["target"]["text"], name
     # Everything compared alternates over the same number of pairs (2 in --quick).
-    for name in ("checkout", "worker", "images", *(n for n in rows if n.startswith("latency"))):
+    for name in (
+        "checkout",
+        "worker",
+        "images",
+        *(n for n in rows if n.startswith(("latency", "ceiling"))),
+    ):
         assert len(rows[name]["ours"]["samples"]) == 2, name
 
     # The app really ran in the checkouts it is charged for: it adds queries to each one.
@@ -85,6 +92,16 @@ def test_every_benchmark_runs_quickly_and_reports_what_it_counted(tmp_path):
         loop = rows[f"latency-c{concurrency}-loop"]
         assert loop["ours"]["samples"] == latency["ours"]["samples"]
         assert 0 < latency["counts"]["bare_loop_of_limit"] < 1.5
+        # The CPU each side spent per order, to set beside the ceiling rows.
+        assert latency["counts"]["cpu_ms_per_order"] > 0
+        assert latency["counts"]["cpu_ms_per_order_bare_loop"] > 0
+
+    # The ceiling: the same limit, a raw loop that spends more CPU per order the further down.
+    ceiling = [rows[f"ceiling-x{extra}"] for extra in ("0", "0.75", "1.5", "2.5")]
+    for row in ceiling:
+        assert math.isclose(row["baseline"]["median"], 16 / (2 * 0.020))
+    spent = [row["counts"]["cpu_ms_per_order"] for row in ceiling]
+    assert spent[-1] > spent[0] + 2.0  # the extra CPU was really spent
 
     images = rows["images"]["counts"]
     assert 2_000_000 <= images["input_bytes"] <= 4_000_000
