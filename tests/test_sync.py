@@ -726,6 +726,40 @@ def test_sync_now_says_so_when_a_worker_holds_the_order_for_longer_than_it_waits
     assert {row.generation for row in OutboxItem.objects.all()} == {2}
 
 
+@pytest.mark.parametrize("changed_meanwhile", [False, True])
+def test_sync_now_reports_every_kind_when_a_worker_finishes_it_between_the_drain_and_the_look(
+    vipps, make_order, monkeypatch, changed_meanwhile
+):
+    order = make_order()
+    other = outbox.claim(limit=10, worker_id="other", lease_seconds=60)
+    assert other is not None
+    real = outbox.held_elsewhere
+
+    def finishing_first(key, kinds):
+        # The other worker writes its outcome just after sync_now's drain found the rows held.
+        rows = (
+            other.rows if changed_meanwhile else list(OutboxItem.objects.filter(pk__in=other.held))
+        )
+        with transaction.atomic():
+            outbox.finish(
+                other, [outbox.RowOutcome(row, "done", f"{row.kind} sent by other") for row in rows]
+            )
+        monkeypatch.setattr(outbox, "held_elsewhere", real)
+        return real(key, kinds)
+
+    monkeypatch.setattr(outbox, "held_elsewhere", finishing_first)
+    results = {r.kind: r for r in services.sync_now(order, wait=5)}
+
+    assert {kind: r.status for kind, r in results.items()} == {"links": "done", "receipt": "done"}
+    if changed_meanwhile:
+        # It read the order before sync_now's change: what it sent is stale, so it goes again.
+        assert vipps.receipt(order.vipps_reference) is not None
+    else:
+        assert results["receipt"].message == "receipt sent by other"
+        assert vipps.requests_for(path_contains="/order-management/") == []
+    assert set(OutboxItem.objects.values_list("status", flat=True)) == {"done"}
+
+
 def test_a_product_image_shared_by_a_batch_of_orders_is_read_once_for_its_digest(
     vipps, make_order, monkeypatch
 ):

@@ -33,7 +33,7 @@ from .engine.receipts import mark_sent
 from .engine.verify import Verdict, verify
 from .exceptions import ImageValidationError, VippsError
 from .images import PreparedImage
-from .models import OrderKey, VippsOrder, order_key
+from .models import OrderKey, OutboxItem, VippsOrder, order_key
 from .payloads import Category, Difference, OrderView, Receipt
 from .runners import dispatch
 
@@ -166,7 +166,24 @@ def sync_now(
         time.sleep(_SYNC_NOW_POLL)
     for kind in busy:
         results[kind] = SyncResult(kind, "released", "Another worker is sending it right now.")
+    missing = [kind for kind in chosen if kind not in results]
+    if missing:
+        # A worker finished these between the drain and the look: what it left due (the
+        # order changed while it sent) goes now; the rest is reported as that worker left it.
+        for result in drain(only=only, worker_id=worker_id).results:
+            results.setdefault(result.kind, result)
+        for row in outbox.rows_of([key], [kind for kind in missing if kind not in results]):
+            results[row.kind] = _as_left_elsewhere(row)
     return [results[kind] for kind in chosen if kind in results]
+
+
+def _as_left_elsewhere(row: OutboxItem) -> SyncResult:
+    """The result of a kind another worker took care of, from its outbox row."""
+    if row.status == OutboxItem.Status.DONE:
+        return SyncResult(row.kind, "done", row.result or "Sent by another worker.")
+    if row.status == OutboxItem.Status.DEAD:
+        return SyncResult(row.kind, "dead", row.last_error)
+    return SyncResult(row.kind, "retry", row.last_error or "Another worker will send it again.")
 
 
 # ---------------------------------------------------------------------- the receipt elsewhere
