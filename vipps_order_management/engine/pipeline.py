@@ -487,7 +487,7 @@ class Pipeline:
                         work.notes.append(f"Image left out: {failure}")
                         work.log.refused("image preparation", str(failure), kind=LINKS)
                     elif failure is not None:
-                        work.settle(LINKS, _storage_trouble(failure))
+                        work.settle(LINKS, _classify(_StorageTrouble(failure)))
                     else:
                         key = (work.target.merchant_serial_number, uploads.set_hash(found))
                         wanted.setdefault(key, (work, link.sources))
@@ -813,16 +813,16 @@ def _refused(problem: Problem) -> _Outcome:
 
 
 class _StorageTrouble(Exception):
-    """Reading an image failed in the storage backend (S3, a disk): it may pass."""
+    """Reading an image failed in the storage backend (S3, a disk): it may pass.
+
+    Any backend's failure to read is retried with backoff, whatever its type (each backend
+    has its own: botocore's are no OSError); the age limit still ends a storage that never
+    heals.
+    """
 
     def __init__(self, error: BaseException) -> None:
         super().__init__(f"could not read the image: {type(error).__name__}: {error}")
-
-
-def _storage_trouble(error: BaseException) -> _Outcome:
-    """Any backend's failure to read is retried with backoff (each backend has its own error
-    types: botocore's are no OSError); the age limit still ends a storage that never heals."""
-    return _Outcome("retry", str(_StorageTrouble(error)), error=error)
+        self.error = error
 
 
 class _NotTried(Exception):
@@ -834,7 +834,7 @@ def _classify(exc: BaseException) -> _Outcome:
     if isinstance(exc, _NotTried):
         return _Outcome("release")
     if isinstance(exc, _StorageTrouble):
-        return _Outcome("retry", str(exc), error=exc)
+        return _Outcome("retry", str(exc), error=exc.error)  # the backend's own, for signals
     status = getattr(exc, "status_code", None)
     if isinstance(exc, VippsTransientError) or (isinstance(exc, VippsAuthError) and status == 401):
         return _Outcome("retry", str(exc), status, getattr(exc, "retry_after", None), exc)

@@ -11,9 +11,9 @@
 By default orders are queued (``services.enqueue``) and the configured runner sends them;
 ``--now`` sends in this process and reports each order; ``--dry-run`` prints what would be sent
 without sending or queuing anything; ``--verify`` asks Vipps what it holds for each order and
-resends (queues, or with ``--now`` sends) only what is missing or stale there. Big selections are read in chunks, with a progress bar
-(tqdm) on stderr when it is a terminal and the run is long (``--progress`` / ``--no-progress``
-decide otherwise).
+resends (queues, or with ``--now`` sends) only what is missing or stale there. Big selections
+are read in chunks, with a progress bar (tqdm) on stderr when it is a terminal and the run is
+long (``--progress`` / ``--no-progress`` decide otherwise).
 """
 
 from __future__ import annotations
