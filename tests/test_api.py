@@ -174,7 +174,7 @@ def test_staff_create_list_update_and_delete_an_orders_links(staff_api, vipps, m
     ("value", "problem"),
     [
         ("http://shop.example/r/1", "http: scheme"),
-        ("not a url", "spaces"),
+        ("not a url", "space, control or invisible"),
         ("shop.example/r/1", "absolute https://"),
     ],
 )

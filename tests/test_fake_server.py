@@ -31,6 +31,7 @@ from PIL import Image
 
 from vipps_order_management.client import OrderManagementClient
 from vipps_order_management.exceptions import PayloadValidationError, VippsAPIError
+from vipps_order_management.link_policy import LinkPolicy
 from vipps_order_management.payloads import Category
 from vipps_order_management.testing import FakeMerchant, FakeVippsServer, RecordedRequest
 from vipps_order_management.testing.fake_server import (
@@ -1385,8 +1386,9 @@ def test_cli_prints_a_banner_a_shell_can_source_and_serves_until_sigterm() -> No
 
 def test_http_links_only_to_hosts_allowed_for_development(vipps_fake):
     """Vipps opens https links only; the fake can allow http to named hosts, for the demo."""
+    development = LinkPolicy.for_development(http_hosts={"127.0.0.1"})
     with OrderManagementClient(
-        base_url=vipps_fake.url, http_link_hosts={"127.0.0.1"}, **vipps_fake.credentials
+        base_url=vipps_fake.url, link_policy=development, **vipps_fake.credentials
     ) as client:
         category = Category("ORDER_CONFIRMATION", "http://127.0.0.1:8000/orders/1")
         with pytest.raises(VippsAPIError) as refused:

@@ -819,3 +819,69 @@ def test_an_image_id_with_a_trailing_newline_is_refused():
     assert [p for p, _ in Image("abc\n", b"x").errors()] == ["imageId"]
     with pytest.raises(PayloadValidationError):
         Category("RECEIPT", "https://x.example/", image_id="abc\n").validate()
+
+
+INVISIBLE_ONLY = {
+    "zero-width space": "\u200b",
+    "soft hyphens": "\u00ad\u00ad",
+    "direction marks": "\u200e\u200f",
+    "word joiner and BOM": "\u2060\ufeff",
+    "no-break and ideographic spaces": "\u00a0\u3000",
+    "Hangul filler": "\u3164",
+    "braille blank": "\u2800",
+    "lone combining accent": "\u0301",
+    "mixed": " \u200b\u00ad \u200d",
+}
+
+TEXT_FIELDS = [
+    (lambda bad: Receipt([a_line(name=bad)], BottomLine("NOK")), "orderLines[0].name"),
+    (lambda bad: Receipt([a_line(id=bad)], BottomLine("NOK")), "orderLines[0].id"),
+    (
+        lambda bad: Receipt([a_line()], BottomLine("NOK", receipt_number=bad)),
+        "bottomLine.receiptNumber",
+    ),
+    (lambda bad: Receipt([a_line()], BottomLine("NOK", pos_id=bad)), "bottomLine.posId"),
+]
+
+
+@pytest.mark.parametrize("text", INVISIBLE_ONLY.values(), ids=INVISIBLE_ONLY.keys())
+@pytest.mark.parametrize(("build", "path"), TEXT_FIELDS, ids=["name", "id", "receipt", "pos"])
+def test_text_that_shows_nothing_is_refused_naming_the_field(build, path, text):
+    errors = dict(build(text).errors())
+    assert list(errors) == [path]
+    blank = not text.strip() and path.startswith("orderLines")  # name and id are required
+    assert ("is required" if blank else "shows nothing") in errors[path]
+
+
+BIDI_CONTROLS = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2069"]
+
+
+@pytest.mark.parametrize("char", BIDI_CONTROLS, ids=[f"U+{ord(c):04X}" for c in BIDI_CONTROLS])
+@pytest.mark.parametrize(("build", "path"), TEXT_FIELDS, ids=["name", "id", "receipt", "pos"])
+def test_direction_overrides_are_refused_naming_the_field(build, path, char):
+    errors = dict(build(f"Socks {char}gpj.exe").errors())
+    assert list(errors) == [path]
+    assert f"U+{ord(char):04X} at position 6" in errors[path]
+    assert "direction overrides" in errors[path]
+
+
+@pytest.mark.parametrize("order_id", [".", "..", "...", "-", "_", "-._", "._-"])
+def test_an_order_id_without_a_letter_or_digit_is_refused(order_id, client):
+    assert order_id_errors(order_id) == [
+        ("orderId", f"must hold a letter or a digit, not only {order_id!r}")
+    ]
+    with pytest.raises(PayloadValidationError) as refused_locally:
+        client.put_category("ECOM", order_id, Category("GENERAL", "https://shop.example/"))
+    assert refused_locally.value.paths == ["orderId"]
+
+
+@pytest.mark.parametrize("order_id", ["a", "1", "order-1.2", "_x_", "..1"])
+def test_an_order_id_with_a_letter_or_digit_is_accepted(order_id):
+    assert order_id_errors(order_id) == []
+
+
+@pytest.mark.parametrize("category_id", [".", "..", ""])
+def test_a_category_id_that_is_a_path_segment_is_refused(category_id, client):
+    with pytest.raises(PayloadValidationError) as refused_locally:
+        client.delete_category(category_id)
+    assert refused_locally.value.paths == ["categoryId"]

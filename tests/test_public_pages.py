@@ -16,7 +16,7 @@ from django.http import Http404
 
 from tests.shop.models import Booking, Order
 from tests.shop.vipps import BookingAdapter, ShopOrderAdapter
-from vipps_order_management import public_links
+from vipps_order_management import public_links, tokens
 from vipps_order_management.adapters import Link
 from vipps_order_management.exceptions import VippsConfigurationError
 from vipps_order_management.models import VippsOrder
@@ -531,7 +531,7 @@ def test_another_orders_token_made_by_editing_one_character_is_a_404(client, mak
                 decoded = signing.JSONSerializer().loads(signing.b64_decode(candidate.encode()))
             except ValueError:
                 continue
-            if decoded == wanted:
+            if isinstance(decoded, list) and decoded[:2] == wanted:
                 forged = f"{candidate}:{rest}"
     assert forged is not None, "no one-character edit names the other order"
 
@@ -576,8 +576,15 @@ def test_a_malformed_token_is_a_404(client, db, token):
 
 def test_a_signed_value_of_the_wrong_shape_is_a_404(client, make_order):
     order = make_order()
-    for payload in ({"order": order.pk}, ["shop.order"], ["shop.order", order.pk], "shop.order"):
-        assert_not_found(client, public_links._signer().sign_object(payload))
+    for payload in (
+        {"order": order.pk},
+        ["shop.order"],
+        ["shop.order", order.pk],
+        ["shop.order", str(order.pk)],  # without the order's key, as links were once made
+        ["shop.order", str(order.pk), ""],
+        "shop.order",
+    ):
+        assert_not_found(client, tokens._signer().sign_object(payload))
 
 
 def test_a_value_signed_elsewhere_in_the_project_is_a_404(client, make_order):
@@ -599,8 +606,8 @@ def test_a_token_whose_order_was_deleted_is_a_404(client, make_order):
 
 def test_a_model_without_adapter_is_a_404(client, settings, make_order):
     user = get_user_model().objects.create(username="customer")
-    assert_not_found(client, public_links._signer().sign_object(["auth.user", str(user.pk)]))
-    assert_not_found(client, public_links._signer().sign_object(["nope.model", "1"]))
+    assert_not_found(client, tokens._signer().sign_object(["auth.user", str(user.pk), "x"]))
+    assert_not_found(client, tokens._signer().sign_object(["nope.model", "1", "x"]))
 
     booking = Booking.objects.create(title="Spa day", price=Decimal(990), confirmed=True)
     token = public_links.order_token(booking)

@@ -286,14 +286,24 @@ class OrderAdapter:
         return stored + list(self.get_default_links(order))
 
     def get_default_links(self, order: models.Model) -> Iterable[Link]:
-        """Links every order gets without a stored row.
+        """Links every order gets without a stored row: its signed status page.
 
-        Unless you override this, every order also gets its signed order status page
-        (ORDER_CONFIRMATION), which works without a login, once ``SITE_URL`` is set and the
-        app's URLs are included; see :func:`~vipps_order_management.public_links.order_status_url`
-        to add it yourself beside your own links.
+        By default an ``ORDER_CONFIRMATION`` link to the order's status page, which works
+        without a login, once ``SITE_URL`` is set and the app's URLs are included (none
+        otherwise). Override it to give your own links; add the status page beside them with
+        :func:`~vipps_order_management.public_links.order_status_url` if you want it.
         """
-        return ()
+        if not app_settings.SITE_URL:
+            return ()
+        from .tokens import make_token, url_for_token  # tokens need the models; adapters do not
+
+        try:
+            token = make_token(order, str(self.get_public_link_secret(order) or ""))
+            url = url_for_token("order_status", token)
+        except VippsConfigurationError as exc:  # the app's URLs not included, SITE_URL invalid
+            logger.warning("No status page link for %s: %s", order, exc)
+            return ()
+        return (Link(CategoryType.ORDER_CONFIRMATION, url),)
 
     def get_public_link_secret(self, order: models.Model) -> str:
         """A value whose change revokes the order's customer links (e.g. a stored random token).

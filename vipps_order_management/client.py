@@ -29,7 +29,7 @@ import platform
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -51,6 +51,7 @@ from .exceptions import (
     VippsNotFound,
     VippsTransientError,
 )
+from .link_policy import STRICT, LinkPolicy
 from .payloads import Category, Image, OrderView, PaymentType, Receipt, order_id_errors
 
 __all__ = [
@@ -269,7 +270,7 @@ class OrderManagementClient:
         session: requests.Session | None = None,
         token_store: TokenStore | None = None,
         on_call: Callable[[ApiCall], None] | None = None,
-        http_link_hosts: Collection[str] = (),
+        link_policy: LinkPolicy | None = None,
         pool_size: int = 16,
     ) -> None:
         missing = [
@@ -314,8 +315,9 @@ class OrderManagementClient:
         #: it runs out, not on every call.
         self._token: AccessToken | None = None
         self.on_call = on_call
-        #: Hosts whose plain-http links pass local validation (development with the fake only).
-        self.http_link_hosts = frozenset(http_link_hosts)
+        #: Which links pass local validation: Vipps's own strict rule unless the project's
+        #: (:func:`vipps_order_management.conf.link_policy`) adds development allowances.
+        self.link_policy = link_policy or STRICT
         self._token_lock = threading.Lock()
         fingerprint = "\0".join(
             (
@@ -387,10 +389,10 @@ class OrderManagementClient:
         kind = _payment_type(payment_type)
         _validate_order_id(order_id)
         if validate:
-            category.validate(http_hosts=self.http_link_hosts)
+            category.validate(policy=self.link_policy)
         body = self._call(
             "PUT",
-            f"/order-management/v2/{kind}/categories/{_segment(order_id)}",
+            f"/order-management/v2/{kind}/categories/{_segment(order_id, 'orderId')}",
             "/order-management/v2/{paymentType}/categories/{orderId}",
             json_body=category.to_api(),
         )
@@ -402,7 +404,7 @@ class OrderManagementClient:
         """Add one more v3 category to the order; returns its ``categoryId``."""
         kind = _payment_type(payment_type)
         _validate_order_id(order_id)
-        category.validate(v3=True, http_hosts=self.http_link_hosts)
+        category.validate(v3=True, policy=self.link_policy)
         body = self._call(
             "POST",
             "/order-management/v3/categories",
@@ -467,10 +469,10 @@ class OrderManagementClient:
         kind = _payment_type(payment_type)
         _validate_order_id(order_id)
         if validate:
-            receipt.validate(http_hosts=self.http_link_hosts)
+            receipt.validate(policy=self.link_policy)
         body = self._call(
             "POST",
-            f"/order-management/v2/{kind}/receipts/{_segment(order_id)}",
+            f"/order-management/v2/{kind}/receipts/{_segment(order_id, 'orderId')}",
             "/order-management/v2/{paymentType}/receipts/{orderId}",
             json_body=receipt.to_api(),
         )
@@ -483,7 +485,7 @@ class OrderManagementClient:
         try:
             body = self._call(
                 "GET",
-                f"/order-management/v2/{kind}/{_segment(order_id)}",
+                f"/order-management/v2/{kind}/{_segment(order_id, 'orderId')}",
                 "/order-management/v2/{paymentType}/{orderId}",
             )
         except VippsNotFound:
@@ -822,8 +824,12 @@ def _validate_order_id(order_id: str) -> None:
         raise PayloadValidationError(errors, subject="orderId")
 
 
-def _segment(value: str) -> str:
-    return quote(str(value), safe="")
+def _segment(value: str, name: str = "categoryId") -> str:
+    """``value`` as one path segment; never ``.`` or ``..``, which clients fold into the path."""
+    text = str(value)
+    if not text or not text.strip("."):
+        raise PayloadValidationError([(name, f"{text!r} cannot name a resource")])
+    return quote(text, safe="")
 
 
 def _success_body(response: _Answer) -> Any:

@@ -23,6 +23,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from .exceptions import VippsConfigurationError
+from .link_policy import LinkPolicy
 
 SETTINGS_NAME = "VIPPS_ORDER_MANAGEMENT"
 ENVIRONMENT_PREFIX = "VIPPS_ORDER_MANAGEMENT_"
@@ -200,8 +201,30 @@ def configured_class(value: str | type, *, base: type, key: str, kind: str) -> t
     return found
 
 
-#: Django settings besides ours that what we build depends on (token cache, image storage).
-WATCHED_SETTINGS = frozenset({SETTINGS_NAME, "CACHES", "STORAGES"})
+_link_policy: list[LinkPolicy] = []
+
+
+def link_policy() -> LinkPolicy:
+    """The project's link policy: Vipps's own rule, plus the development allowances.
+
+    With ``DEBUG`` on, links to this machine or a private network pass (over https); plain-http
+    links pass only to the hosts of ``DEVELOPMENT_LINK_HOSTS``. Every surface that sends or
+    shows a link asks this one policy.
+    """
+    if not _link_policy:
+        _link_policy.append(
+            LinkPolicy.for_development(
+                http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS or (), local_hosts=settings.DEBUG
+            )
+        )
+    return _link_policy[0]
+
+
+app_settings.on_reload("link_policy", _link_policy.clear)
+
+#: Django settings besides ours that what we build depends on (token cache, image storage,
+#: the link policy's development allowances).
+WATCHED_SETTINGS = frozenset({SETTINGS_NAME, "CACHES", "STORAGES", "DEBUG"})
 
 
 @receiver(setting_changed, dispatch_uid="vipps_order_management.conf.reload")

@@ -13,6 +13,7 @@ integer and UUID primary keys both work and no migration ever depends on a host 
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from django.db.models import OuterRef, Value
 from django.db.models.functions import Cast, Replace
 from django.utils.translation import gettext_lazy as _
 
-from .conf import app_settings
+from .conf import app_settings, link_policy
 from .payloads import CategoryType, PaymentType, link_errors
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "OrderImage",
     "OrderLink",
     "OutboxItem",
+    "PublicLinkKey",
     "SyncAttempt",
     "SyncKind",
     "SyncStatus",
@@ -45,6 +47,8 @@ __all__ = [
     "VippsOrder",
     "attach_rows",
     "attached_rows",
+    "existing_link_key",
+    "link_keys",
     "order_key",
 ]
 
@@ -77,7 +81,7 @@ class SyncKind(models.TextChoices):
 
 def validate_link_url(value: str) -> None:
     """Model-field validator: links open in the Vipps app, so https or an app's own scheme."""
-    errors = link_errors("url", value, http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS)
+    errors = link_errors("url", value, policy=link_policy())
     if errors:
         raise ValidationError(
             _("Enter an https:// address or an app link (myapp://...): %(problem)s"),
@@ -255,6 +259,30 @@ class VippsOrder(OrderAttached):
 
     def __str__(self) -> str:
         return self.reference or f"{self.content_type_id}:{self.object_id}"
+
+
+class PublicLinkKey(OrderAttached):
+    """The random key an order's customer links are signed with.
+
+    A link names the order by its primary key *and* this key, so it stops opening anything once
+    the order is deleted, even if another order later gets the same primary key (SQLite reuses
+    the highest one; shops import and renumber): the new order gets a key of its own.
+    """
+
+    key = models.CharField(_("key"), max_length=64, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("customer link key")
+        verbose_name_plural = _("customer link keys")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id"], name="vipps_om_link_key_unique_per_order"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.content_type_id}:{self.object_id}"
 
 
 class OrderImage(OrderAttached):
@@ -471,6 +499,16 @@ class AttachedRows:
     images: list[OrderImage] = field(default_factory=list)
     state: VippsOrder | None = None
     outbox: list[OutboxItem] = field(default_factory=list)
+    #: The order's key in our tables, and the link keys of the orders loaded with it.
+    key: OrderKey | None = None
+    keys: _LinkKeys | None = field(default=None, repr=False)
+
+    @property
+    def link_key(self) -> str:
+        """The key its customer links are signed with (:class:`PublicLinkKey`), read for every
+        order loaded with it the first time one of them needs it (made if need be)."""
+        assert self.keys is not None and self.key is not None
+        return self.keys.get(self.key)
 
 
 #: The attribute :func:`attach_rows` sets on each order.
@@ -503,7 +541,10 @@ def attach_rows(
     Orders of several models may be mixed.
     """
     keyed = [(order_key(order), order) for order in orders if order is not None]
-    found: dict[OrderKey, AttachedRows] = {key: AttachedRows() for key, _order in keyed}
+    keys = _LinkKeys([key for key, _order in keyed])
+    found: dict[OrderKey, AttachedRows] = {
+        key: AttachedRows(key=key, keys=keys) for key, _order in keyed
+    }
     if not keyed:
         return found
     condition = keys_condition(found)
@@ -544,6 +585,58 @@ class _RowsOfOne(AttachedRows):
     @cached_property
     def outbox(self) -> list[OutboxItem]:  # type: ignore[override]
         return list(OutboxItem.objects.for_order(self._order).order_by("kind"))
+
+    @cached_property
+    def link_key(self) -> str:  # type: ignore[override]
+        return link_keys([order_key(self._order)])[order_key(self._order)]
+
+
+class _LinkKeys:
+    """The link keys of orders loaded together: none are read until one is needed, then all."""
+
+    def __init__(self, keys: Sequence[OrderKey]) -> None:
+        self._keys = keys
+        self._found: dict[OrderKey, str] | None = None
+
+    def get(self, key: OrderKey) -> str:
+        if self._found is None:
+            self._found = link_keys(self._keys)
+        return self._found[key]
+
+
+def link_keys(keys: Iterable[OrderKey]) -> dict[OrderKey, str]:
+    """Each order's :class:`PublicLinkKey`, made (at random) for those that have none yet.
+
+    At most three queries however many orders: read, insert the missing ones (another process
+    may insert the same order's at the same moment: the first one stays), read those back.
+    """
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return {}
+    rows = PublicLinkKey.objects.filter(keys_condition(keys))
+    found = {
+        (ct, oid): key for ct, oid, key in rows.values_list("content_type_id", "object_id", "key")
+    }
+    missing = [key for key in keys if key not in found]
+    if missing:
+        PublicLinkKey.objects.bulk_create(
+            [
+                PublicLinkKey(content_type_id=ct, object_id=oid, key=secrets.token_urlsafe(24))
+                for ct, oid in missing
+            ],
+            ignore_conflicts=True,
+        )
+        created = PublicLinkKey.objects.filter(keys_condition(missing))
+        for ct, oid, key in created.values_list("content_type_id", "object_id", "key"):
+            found[(ct, oid)] = key
+    return found
+
+
+def existing_link_key(order: models.Model) -> str:
+    """The order's link key if it has one, without making one (for checking a link)."""
+    content_type_id, object_id = order_key(order)
+    row = PublicLinkKey.objects.filter(content_type_id=content_type_id, object_id=object_id)
+    return row.values_list("key", flat=True).first() or ""
 
 
 def attached_rows(order: models.Model) -> AttachedRows:

@@ -18,14 +18,14 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 from .exceptions import PayloadValidationError, ReceiptValidationError
+from .link_policy import STRICT, LinkPolicy, normalise
 from .money import (
     INT64_MAX,
     QUANTITY_MAX_LENGTH,
@@ -73,7 +73,6 @@ __all__ = [
 # ``match("order-1\n")`` would pass. They are used with ``fullmatch`` here all the same.
 ORDER_ID_PATTERN = re.compile(r"\A[0-9A-Za-z_.\-]+\Z")
 IMAGE_ID_PATTERN = re.compile(r"\A[0-9A-Za-z_.\-]{1,128}\Z")
-_SCHEME_PATTERN = re.compile(r"\A[A-Za-z][A-Za-z0-9+.\-]*\Z")
 
 ORDER_ID_MAX_LENGTH = 128
 """The longest ``orderId`` accepted. Vipps's pattern sets no length, but the id is stored in
@@ -104,12 +103,16 @@ more than 128 characters is too dense to scan off a phone screen."""
 #: encoded as UTF-8), and the line and paragraph separators (Zl, Zp). A receipt line is one line,
 #: so even a tab or newline pasted into a product name is refused, not sent.
 _REFUSED_TEXT_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
-#: Schemes that are neither https nor an app's own: refused as link targets.
-_REFUSED_SCHEMES = frozenset(
-    {"http", "javascript", "data", "file", "vbscript", "ftp", "blob", "about"}
-)
-LINK_MAX_LENGTH = 2048
-_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+#: Bidirectional embeddings, overrides and isolates: they reorder the text around them, so a
+#: line would not read as it is stored ("Trojan source"). The plain marks (U+200E, U+200F,
+#: U+061C) only nudge neutral characters, and mixed Norwegian and Arabic text needs them.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Characters that show nothing although Unicode files them as letters or symbols (Hangul
+#: fillers, the braille blank...): text made of them looks empty.
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u034f")
+#: Categories that show nothing on their own: spaces, formatting (zero-width space, soft
+#: hyphen, direction marks), combining marks without a base, unassigned and private code points.
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Cf", "Mn", "Me", "Cn", "Co"})
 
 Errors = list[tuple[str, str]]
 
@@ -209,10 +212,25 @@ def _shown(value: str, limit: int = 60) -> str:
 
 def _refused_character(text: str) -> tuple[int, str] | None:
     """The position and character of the first character one line of text may not hold."""
+    if text.isascii() and text.isprintable():
+        return None
     for position, char in enumerate(text):
-        if unicodedata.category(char) in _REFUSED_TEXT_CATEGORIES:
+        if unicodedata.category(char) in _REFUSED_TEXT_CATEGORIES or char in _BIDI_CONTROLS:
             return position, char
     return None
+
+
+def _visible(text: str) -> bool:
+    """Whether ``text`` shows anything: one character that is not a space, a format character,
+    a lone combining mark or a blank look-alike."""
+    if text.isascii():
+        return bool(text.strip())
+    return any(
+        char not in _BLANK_CHARACTERS
+        and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+        and not char.isspace()
+        for char in text
+    )
 
 
 def _check_line_text(
@@ -230,11 +248,23 @@ def _check_line_text(
     refused = _refused_character(value)
     if refused is not None:
         position, char = refused
+        where = f"U+{ord(char):04X} at position {position}"
         errors.append(
             (
                 path,
-                f"must not hold control characters or line breaks (U+{ord(char):04X} at "
-                f"position {position}); a receipt line is one line of text",
+                f"must not hold direction overrides ({where}): they make the text read "
+                "otherwise than it is stored"
+                if char in _BIDI_CONTROLS
+                else f"must not hold control characters or line breaks ({where}); a receipt "
+                "line is one line of text",
+            )
+        )
+    elif not _visible(value):
+        errors.append(
+            (
+                path,
+                f"shows nothing: {_shown(value)} holds only spaces or invisible characters "
+                "(zero-width spaces, soft hyphens, direction marks...)",
             )
         )
 
@@ -257,44 +287,21 @@ def _check_enum(
 
 
 def link_errors(
-    path: str, url: Any, *, required: bool = True, http_hosts: Collection[str] = ()
+    path: str, url: Any, *, required: bool = True, policy: LinkPolicy | None = None
 ) -> Errors:
-    """Problems with a link the app opens: it must be ``https://`` or an app's own scheme.
+    """Problems with a link the app opens, by the one link policy (:mod:`.link_policy`).
 
-    ``http_hosts`` lets plain-http links to those hosts through: for development against the
-    fake Vipps (``http://127.0.0.1:8000/...``), never for the real app, which opens https only.
+    ``policy`` is Vipps's own strict rule unless given: the project's, from
+    :func:`vipps_order_management.conf.link_policy`, adds the development allowances.
     """
-    errors: Errors = []
-    _check_text(errors, path, url, required=required)
-    if errors or url is None:
-        return errors
-    if len(url) > LINK_MAX_LENGTH:
-        return [(path, f"is longer than {LINK_MAX_LENGTH} characters")]
-    if _SPACE_OR_CONTROL.search(url):
-        return [(path, "must not contain spaces or control characters; percent-encode them")]
-    scheme, _, rest = url.partition(":")
-    if not rest or not _SCHEME_PATTERN.fullmatch(scheme):
-        return [
-            (path, f"must be an absolute https:// URL or an app link (myapp://...), not {url!r}")
-        ]
-    scheme = scheme.lower()
-    if scheme == "https":
-        parts = urlsplit(url)
-        if not parts.hostname:
-            return [(path, f"has no host name: {url!r}")]
-        return []
-    if scheme == "http" and http_hosts and urlsplit(url).hostname in http_hosts:
-        return []
-    if scheme in _REFUSED_SCHEMES:
-        hint = " Vipps only opens https links" if scheme == "http" else ""
-        return [(path, f"uses the {scheme}: scheme, which is not allowed.{hint}".rstrip())]
-    return []
+    return (policy or STRICT).errors(path, url, required=required)
 
 
 def order_id_errors(order_id: Any, path: str = "orderId") -> Errors:
     """Problems with an orderId (the ePayment reference, eCom orderId or Recurring chargeId).
 
-    Vipps's pattern, matched in full, and at most :data:`ORDER_ID_MAX_LENGTH` characters.
+    Vipps's pattern, matched in full, at most :data:`ORDER_ID_MAX_LENGTH` characters, and at
+    least one letter or digit (so never the path segments ``.`` and ``..``).
     """
     errors: Errors = []
     _check_text(errors, path, order_id)
@@ -311,6 +318,10 @@ def order_id_errors(order_id: Any, path: str = "orderId") -> Errors:
         errors.append(
             (path, f"may only hold letters, digits, '-', '_' and '.', not {_shown(order_id)}")
         )
+    elif not any(char.isalnum() for char in order_id):
+        # "." and ".." are path segments every HTTP client folds into another endpoint's
+        # path; no payment API issues an id without a letter or digit.
+        errors.append((path, f"must hold a letter or a digit, not only {_shown(order_id)}"))
     return errors
 
 
@@ -637,7 +648,7 @@ class OrderLine:
                 "taxPercentage": self.tax_percentage,
                 "unitInfo": self.unit_info.to_api() if self.unit_info is not None else None,
                 "discount": self.discount,
-                "productUrl": self.product_url,
+                "productUrl": normalise(self.product_url),
                 "isReturn": self.is_return,
                 "isShipping": self.is_shipping,
             }
@@ -661,7 +672,7 @@ class OrderLine:
             is_shipping=data.get("isShipping"),
         )
 
-    def collect_errors(self, path: str, *, http_hosts: Collection[str] = ()) -> Errors:
+    def collect_errors(self, path: str, *, policy: LinkPolicy | None = None) -> Errors:
         errors: Errors = []
         _check_line_text(errors, f"{path}.name", self.name, max_length=NAME_MAX_LENGTH)
         _check_line_text(errors, f"{path}.id", self.id, max_length=LINE_ID_MAX_LENGTH)
@@ -691,9 +702,7 @@ class OrderLine:
         if self.unit_info is not None:
             errors.extend(self.unit_info.collect_errors(f"{path}.unitInfo"))
         errors.extend(
-            link_errors(
-                f"{path}.productUrl", self.product_url, required=False, http_hosts=http_hosts
-            )
+            link_errors(f"{path}.productUrl", self.product_url, required=False, policy=policy)
         )
         _check_bool(errors, f"{path}.isReturn", self.is_return)
         _check_bool(errors, f"{path}.isShipping", self.is_shipping)
@@ -919,7 +928,7 @@ class Receipt:
             else BottomLine(None),  # type: ignore[arg-type]
         )
 
-    def errors(self, *, http_hosts: Collection[str] = ()) -> Errors:
+    def errors(self, *, policy: LinkPolicy | None = None) -> Errors:
         """Every problem with this receipt, as ``(json_path, message)`` pairs; empty when valid."""
         errors: Errors = []
         if not self.order_lines:
@@ -940,7 +949,7 @@ class Receipt:
                         f"(bottomLine.currency); build it with currency={currency!r}",
                     )
                 )
-            errors.extend(line.collect_errors(path, http_hosts=http_hosts))
+            errors.extend(line.collect_errors(path, policy=policy))
             if _is_int(line.total_amount):
                 total += abs(line.total_amount)
         if total > INT64_MAX:
@@ -952,9 +961,9 @@ class Receipt:
             errors.append(("bottomLine", "is required"))
         return errors
 
-    def validate(self, *, http_hosts: Collection[str] = ()) -> Self:
+    def validate(self, *, policy: LinkPolicy | None = None) -> Self:
         """Raise :class:`ReceiptValidationError` listing every problem; return ``self`` when valid."""
-        errors = self.errors(http_hosts=http_hosts)
+        errors = self.errors(policy=policy)
         if errors:
             raise ReceiptValidationError(errors)
         return self
@@ -1053,7 +1062,11 @@ class Category:
     def to_api(self) -> dict[str, Any]:
         """The v2 body for ``PUT /v2/{paymentType}/categories/{orderId}``."""
         return _drop_none(
-            {"category": str(self.category), "orderDetailsUrl": self.url, "imageId": self.image_id}
+            {
+                "category": str(self.category),
+                "orderDetailsUrl": normalise(self.url),
+                "imageId": self.image_id,
+            }
         )
 
     def to_api_v3(self, order_id: str, payment_type: PaymentType | str) -> dict[str, Any]:
@@ -1063,7 +1076,7 @@ class Category:
                 "orderId": order_id,
                 "paymentType": str(PaymentType.parse(payment_type)),
                 "type": str(self.category),
-                "url": self.url,
+                "url": normalise(self.url),
                 "imageId": self.image_id,
             }
         )
@@ -1086,26 +1099,24 @@ class Category:
             payment_type=data.get("paymentType"),
         )
 
-    def errors(self, *, v3: bool = False, http_hosts: Collection[str] = ()) -> Errors:
+    def errors(self, *, v3: bool = False, policy: LinkPolicy | None = None) -> Errors:
         errors: Errors = []
         _check_enum(errors, "type" if v3 else "category", self.category, CategoryType)
-        errors.extend(
-            link_errors("url" if v3 else "orderDetailsUrl", self.url, http_hosts=http_hosts)
-        )
+        errors.extend(link_errors("url" if v3 else "orderDetailsUrl", self.url, policy=policy))
         errors.extend(_image_id_errors("imageId", self.image_id))
         return errors
 
-    def validate(self, *, v3: bool = False, http_hosts: Collection[str] = ()) -> Self:
-        errors = self.errors(v3=v3, http_hosts=http_hosts)
+    def validate(self, *, v3: bool = False, policy: LinkPolicy | None = None) -> Self:
+        errors = self.errors(v3=v3, policy=policy)
         if errors:
             raise PayloadValidationError(errors, subject="category")
         return self
 
     def same_link(self, other: Category) -> bool:
         """Whether two categories show the same button (ids assigned by Vipps are ignored)."""
-        return (str(self.category), self.url, self.image_id) == (
+        return (str(self.category), normalise(self.url), self.image_id) == (
             str(other.category),
-            other.url,
+            normalise(other.url),
             other.image_id,
         )
 

@@ -10,7 +10,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from ..adapters import Link, OrderAdapter
+from ..adapters import Link
+from ..engine.plan import SyncPlan
 from ..exceptions import ImageValidationError
 from ..images import prepare_image
 from ..models import (
@@ -281,14 +282,19 @@ def customer_link_data(link: Link) -> dict[str, Any]:
     }
 
 
-def customer_order_data(adapter: OrderAdapter, order: models.Model) -> dict[str, Any]:
-    """One of the customer's orders with its links, for :class:`CustomerOrderSerializer`."""
+def customer_order_data(sync_plan: SyncPlan) -> dict[str, Any]:
+    """One of the customer's orders with its links, for :class:`CustomerOrderSerializer`.
+
+    The links are the plan's :attr:`~SyncPlan.customer_links`, as the template tags and the
+    signed pages show them.
+    """
+    order = sync_plan.order
     return {
         "model": order_label(order),
         "pk": str(order.pk),
-        "name": adapter.get_display_name(order),
-        "has_image": bool(adapter.get_images(order)),
-        "links": [customer_link_data(link) for link in adapter.get_links(order)],
+        "name": sync_plan.display_name,
+        "has_image": bool(sync_plan.images),
+        "links": [customer_link_data(link) for link in sync_plan.customer_links],
     }
 
 

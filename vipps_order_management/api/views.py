@@ -35,6 +35,7 @@ from rest_framework.views import APIView
 
 from .. import services
 from ..adapters import OrderAdapter, get_adapter, registered_models
+from ..engine.plan import plan, plans_for
 from ..engine.status import status_of
 from ..exceptions import VippsConfigurationError, VippsError, VippsTransientError
 from ..models import OrderImage, OrderLink, SyncAttempt, VippsOrder, attached_rows
@@ -419,12 +420,13 @@ class MyOrderListView(CustomerView, ListAPIView):
             for adapter, pks in by_adapter.items()
             for order in adapter.get_queryset().filter(pk__in=pks)
         }
-        data = []
-        for key in page:
-            order = loaded.get(key)
-            adapter = key[0]
-            if order is not None and adapter.user_can_view(order, request.user):
-                data.append(customer_order_data(adapter, order))
+        visible = [
+            order
+            for adapter, pk in page
+            if (order := loaded.get((adapter, pk))) is not None
+            and adapter.user_can_view(order, request.user)
+        ]
+        data = [customer_order_data(sync_plan) for sync_plan in plans_for(visible)]
         return self.get_paginated_response(CustomerOrderSerializer(data, many=True).data)
 
 
@@ -438,7 +440,7 @@ class MyOrderLinksView(CustomerView, RetrieveAPIView):
         order = _lookup(adapter.get_orders_for_user(request.user), self.kwargs.get("order_pk"))
         if not adapter.user_can_view(order, request.user):
             raise Http404
-        return Response(CustomerOrderSerializer(customer_order_data(adapter, order)).data)
+        return Response(CustomerOrderSerializer(customer_order_data(plan(order, adapter))).data)
 
 
 # ---------------------------------------------------------------------- schema

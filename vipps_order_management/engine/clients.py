@@ -12,7 +12,7 @@ import django
 from django.core.cache import caches
 
 from ..client import CacheTokenStore, OrderManagementClient
-from ..conf import SETTINGS_NAME, app_settings
+from ..conf import SETTINGS_NAME, app_settings, link_policy
 from ..exceptions import VippsConfigurationError
 from .calllog import record_call
 
@@ -64,7 +64,7 @@ def _build(msn: str) -> OrderManagementClient:
             timeout=app_settings.timeout,
             token_store=CacheTokenStore(caches[app_settings.TOKEN_CACHE]),
             on_call=record_call,
-            http_link_hosts=app_settings.DEVELOPMENT_LINK_HOSTS,
+            link_policy=link_policy(),
             pool_size=POOL_SIZE,
         )
     except VippsConfigurationError as exc:

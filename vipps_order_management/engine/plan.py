@@ -13,6 +13,7 @@ field, so the order waits for staff at once instead of being retried for days. N
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import traceback
 from collections.abc import Callable, Sequence
@@ -22,10 +23,10 @@ from typing import Any, TypeVar
 
 from django.db import models
 
-from .. import public_links
 from ..adapters import ImageSource, Link, OrderAdapter, get_adapter
-from ..conf import app_settings
+from ..conf import app_settings, link_policy
 from ..exceptions import PayloadValidationError, ReceiptValidationError, VippsConfigurationError
+from ..link_policy import normalise
 from ..models import OrderKey, attach_rows, order_key
 from ..money import from_minor_units, to_minor_units
 from ..payloads import Category, CategoryType, PaymentType, Receipt, order_id_errors
@@ -36,7 +37,6 @@ __all__ = [
     "Refused",
     "SyncPlan",
     "Target",
-    "order_links",
     "plan",
     "plans_for",
 ]
@@ -206,8 +206,21 @@ class SyncPlan:
 
     @cached_property
     def all_links(self) -> list[Link]:
-        """Every link of the order (stored rows, the adapter's, the status page): for display."""
-        return self._ask("links", "get_links", lambda: order_links(self.order, self.adapter), [])
+        """Every link of the order as the adapter gives them (stored rows, then its defaults,
+        the status page unless it chose its own), before the link policy."""
+        return list(self._ask("links", "get_links", lambda: self.adapter.get_links(self.order), []))
+
+    @cached_property
+    def customer_links(self) -> list[Link]:
+        """The links a customer is shown, on every surface (template tags, signed pages, API):
+        those of :attr:`all_links` the link policy allows, each as it is sent."""
+        policy = link_policy()
+        shown = []
+        for link in self.all_links:
+            url = policy.clean(link.url)
+            if url is not None:
+                shown.append(dataclasses.replace(link, url=url))
+        return shown
 
     @cached_property
     def images(self) -> list[ImageSource]:
@@ -229,15 +242,13 @@ class SyncPlan:
             )
             chosen = [primary] if primary is not None else []
         planned = []
-        for link in chosen:
-            sources = (link.image,) if link.image is not None else tuple(self.images)
-            planned.append(PlannedLink(link.category, link.url, sources))
         errors = []
         v3 = self.category_api == "v3"
-        for index, link in enumerate(planned):
-            for path, message in link.category_payload().errors(
-                v3=v3, http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS
-            ):
+        policy = link_policy()
+        for index, link in enumerate(chosen):
+            sources = (link.image,) if link.image is not None else tuple(self.images)
+            planned.append(PlannedLink(link.category, normalise(link.url), sources))
+            for path, message in Category(link.category, link.url).errors(v3=v3, policy=policy):
                 errors.append((f"links[{index}].{path}", message))
         if errors and not self._problem("links"):
             self._problems["links"] = Problem.invalid(
@@ -291,7 +302,7 @@ class SyncPlan:
             )
             return None
         built.order_lines = list(built.order_lines)
-        errors = built.errors(http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS)
+        errors = built.errors(policy=link_policy())
         if errors:
             self._problems["receipt"] = Problem.invalid(errors, "receipt", source)
             return None
@@ -374,23 +385,6 @@ class SyncPlan:
                 str(self.order),
             )
         )
-
-
-def order_links(order: models.Model, adapter: OrderAdapter) -> list[Link]:
-    """The order's links: the adapter's, plus its status page unless it has its own defaults.
-
-    An adapter that does not override ``get_default_links`` gets the signed order status page
-    (ORDER_CONFIRMATION) once ``SITE_URL`` is set and the app's URLs are included.
-    """
-    links = list(adapter.get_links(order))
-    if type(adapter).get_default_links is OrderAdapter.get_default_links and app_settings.SITE_URL:
-        try:
-            links.append(
-                Link(CategoryType.ORDER_CONFIRMATION, public_links.order_status_url(order))
-            )
-        except VippsConfigurationError as exc:  # URLs not included, or SITE_URL not https
-            logger.warning("No status page link for %s: %s", order, exc)
-    return links
 
 
 def plan(order: models.Model, adapter: OrderAdapter | None = None) -> SyncPlan:

@@ -13,9 +13,9 @@ Each tag renders an overridable template (``vipps_order_management/tags/*.html``
 named by ``template=``). Without ``vipps_prefetch`` each tag loads what it needs for its order;
 after it they use the data attached to the orders and make no queries at all.
 
-Only links a browser can open safely become an ``href``: ``https://`` and app schemes, the same
-rule as for the links sent to Vipps. ``javascript:``, ``data:``, ``http:`` and malformed links
-are dropped, whatever a row or an adapter holds.
+Only links the link policy allows become an ``href`` (:mod:`~vipps_order_management.link_policy`,
+the same rule as for the links sent to Vipps): ``javascript:``, ``data:``, ``http:``, links to
+this machine and malformed links are dropped, whatever a row or an adapter holds.
 """
 
 from __future__ import annotations
@@ -33,14 +33,13 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from ..adapters import Link, get_adapter
-from ..conf import app_settings
+from ..conf import link_policy
 from ..display import icon_path
 from ..engine.plan import SyncPlan, plan, plans_for
 from ..engine.status import status_of
 from ..exceptions import VippsConfigurationError
 from ..models import LinkCategory, OrderImage, OutboxItem, SyncStatus, VippsOrder, attached_rows
 from ..money import CURRENCY_EXPONENTS, from_minor_units
-from ..payloads import link_errors
 
 __all__ = [
     "DisplayImage",
@@ -115,20 +114,21 @@ class VippsState:
 
 def is_safe_link(url: Any) -> bool:
     """Whether ``url`` may become an ``href``: https with a host, or an app's own scheme."""
-    return isinstance(url, str) and not link_errors(
-        "url", url, http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS
-    )
+    return isinstance(url, str) and link_policy().clean(url) is not None
 
 
 def display_links(links: Iterable[Link | tuple[str, str]]) -> list[DisplayLink]:
-    """``Link`` objects (or ``(category, url)`` pairs) as :class:`DisplayLink`; unsafe ones dropped."""
+    """``Link`` objects (or ``(category, url)`` pairs) as :class:`DisplayLink`, by the link
+    policy: each as it is sent to Vipps, those it refuses left out."""
+    policy = link_policy()
     result = []
     for link in links:
         category, url = (
             (str(link.category), link.url) if isinstance(link, Link) else (str(link[0]), link[1])
         )
-        if category in ICONS and is_safe_link(url):
-            result.append(DisplayLink(category, url))
+        cleaned = policy.clean(url)
+        if category in ICONS and cleaned is not None:
+            result.append(DisplayLink(category, cleaned))
     return result
 
 
@@ -169,16 +169,15 @@ def _image_of(sync_plan: SyncPlan | None, order: models.Model) -> DisplayImage |
 
 
 def order_links(order: models.Model) -> list[DisplayLink]:
-    """The order's links (stored rows, the adapter's, its status page), safe ones only.
+    """The order's links as customers see them everywhere (:attr:`SyncPlan.customer_links`).
 
-    The same links the plan sends (all of them, as the v3 API would); uses what
-    :func:`prefetch_vipps` attached, else loads them.
+    Uses what :func:`prefetch_vipps` attached, else loads them.
     """
     attached = getattr(order, "vipps_links", None)
     if attached is not None:
         return list(attached)
     sync_plan = _plan(order)
-    return display_links(sync_plan.all_links) if sync_plan is not None else []
+    return display_links(sync_plan.customer_links) if sync_plan is not None else []
 
 
 def order_image(order: models.Model) -> DisplayImage | None:
@@ -219,7 +218,7 @@ def prefetch_vipps(orders: Iterable[models.Model]) -> list[models.Model]:
             continue
         order._vipps_plan = sync_plan
         rows = attached_rows(order)
-        order.vipps_links = display_links(sync_plan.all_links)
+        order.vipps_links = display_links(sync_plan.customer_links)
         order.vipps_image = _image_of(sync_plan, order)
         order.vipps_state = VippsState(rows.state, tuple(rows.outbox))
     return orders

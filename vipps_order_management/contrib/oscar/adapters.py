@@ -36,10 +36,10 @@ from django.urls import NoReverseMatch
 from django.utils.translation import gettext
 
 from ...adapters import ImageSource, Link, OrderAdapter
-from ...conf import app_settings
+from ...conf import app_settings, link_policy
 from ...exceptions import VippsConfigurationError
 from ...money import AmountLike
-from ...payloads import CategoryType, OrderLine, link_errors
+from ...payloads import CategoryType, OrderLine
 from ...public_links import order_status_url, receipt_url
 
 __all__ = ["DEFAULT_VAT_RATES", "OscarOrderAdapter", "oscar_settings", "vat_rate_from"]
@@ -196,8 +196,7 @@ class OscarOrderAdapter(OrderAdapter):
             url = site + product.get_absolute_url()
         except NoReverseMatch:
             return None
-        hosts = app_settings.DEVELOPMENT_LINK_HOSTS
-        return None if link_errors("productUrl", url, http_hosts=hosts) else url
+        return link_policy().clean(url)
 
     def get_line_id(self, line: Any) -> str:
         return str(line.upc or line.partner_sku or line.product_id or line.pk)
