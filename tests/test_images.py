@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageCms, ImageDraw, ImageFile, ImageStat
 
 from vipps_order_management import images
-from vipps_order_management.exceptions import ImageValidationError, VippsConfigurationError
+from vipps_order_management.exceptions import ImageSourceError, ImageValidationError
 from vipps_order_management.images import (
     MAX_BYTES,
     PreparedImage,
@@ -786,8 +786,12 @@ def test_read_stored_image_missing_file_and_unknown_alias(image_storage):
         read_stored_image("nope.png", "vipps_images")
     assert info.value.source == "nope.png"
 
-    with pytest.raises(VippsConfigurationError, match="no_such_storage"):
+    with pytest.raises(ImageSourceError, match="no_such_storage") as unknown:
         read_stored_image("x.png", "no_such_storage")
+    assert unknown.value.source == "x.png"
+    with pytest.raises(ImageSourceError, match="refuses this name") as outside:
+        read_stored_image("../../etc/passwd", "vipps_images")
+    assert outside.value.source == "../../etc/passwd"
 
 
 def test_module_constants_match_vipps_limits():

@@ -52,6 +52,7 @@ from .exceptions import (
     VippsTransientError,
 )
 from .link_policy import STRICT, LinkPolicy
+from .outcomes import Outcome, classify_status
 from .payloads import Category, Image, OrderView, PaymentType, Receipt, order_id_errors
 
 __all__ = [
@@ -73,7 +74,6 @@ DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 REFRESH_FRACTION = 0.1
 REFRESH_MINIMUM_SECONDS = 60.0
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
-_TRANSIENT_STATUSES = frozenset({408, 423, 425, 429})
 _ERROR_TEXT_LIMIT = 500
 
 
@@ -734,7 +734,7 @@ class OrderManagementClient:
             cls = VippsNotFound
         elif status == 409 or (status == 400 and "duplicate" in text):
             cls = VippsConflict
-        elif status >= 500 or status in _TRANSIENT_STATUSES:
+        elif classify_status(status) is Outcome.RETRY:
             cls = VippsTransientError
         else:
             cls = VippsAPIError

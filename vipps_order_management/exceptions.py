@@ -11,10 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ImageSourceError",
     "ImageValidationError",
     "InvalidParam",
     "PayloadValidationError",
     "ReceiptValidationError",
+    "StorageUnavailable",
     "VippsAPIError",
     "VippsAuthError",
     "VippsConfigurationError",
@@ -138,3 +140,20 @@ class ImageValidationError(VippsError, ValueError):
         self.reason = reason
         self.source = source
         super().__init__(f"{source}: {reason}" if source else reason)
+
+
+class ImageSourceError(VippsError):
+    """An image cannot be read, and waiting will not change that: a name outside the storage, a
+    storage alias that does not exist, no permission to read. Staff must fix the source."""
+
+    def __init__(self, reason: str, *, source: str = "") -> None:
+        self.reason = reason
+        self.source = source
+        super().__init__(f"{source}: {reason}" if source else reason)
+
+
+class StorageUnavailable(VippsError):
+    """The storage holding an image could not be read just now (a timeout, S3 failing): retry.
+
+    The backend's own exception is the ``__cause__``.
+    """

@@ -51,7 +51,7 @@ try:
 except ImportError:  # pragma: no cover - Pillow built without LittleCMS
     ImageCms = None  # type: ignore[assignment]
 
-from .exceptions import ImageValidationError, VippsConfigurationError
+from .exceptions import ImageSourceError, ImageValidationError, StorageUnavailable
 from .payloads import Image as ImageUpload
 
 __all__ = [
@@ -247,36 +247,61 @@ def read_stored_image(name: str, storage_alias: str, *, max_bytes: int = MAX_INP
     """Read an image through ``STORAGES[storage_alias]`` (any django-storages backend).
 
     The size is checked before the file is read, and the read itself is bounded, so a huge
-    upload never lands in memory. A missing file is an :class:`ImageValidationError` (someone
-    must upload it again); other storage errors propagate, as they may be transient.
+    upload never lands in memory. What goes wrong is said in this app's terms (see
+    :func:`read_from_storage`); an alias that is not in ``STORAGES`` is an
+    :class:`ImageSourceError`.
     """
     from django.core.files.storage import InvalidStorageError, storages
 
     try:
         storage = storages[storage_alias]
-    except InvalidStorageError as exc:
-        raise VippsConfigurationError(
-            f"The image storage {storage_alias!r} is not defined in the STORAGES setting."
-        ) from exc
+    except InvalidStorageError:
+        raise ImageSourceError(
+            f"the storage {storage_alias!r} is not defined in the STORAGES setting; add it, or "
+            "name one that is",
+            source=name,
+        ) from None
     return read_from_storage(storage, name, max_bytes=max_bytes)
 
 
 def read_from_storage(storage: Any, name: str, *, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
-    """Like :func:`read_stored_image`, for a storage object (a ``FieldFile.storage``, say)."""
+    """Like :func:`read_stored_image`, for a storage object (a ``FieldFile.storage``, say).
+
+    The boundary between a storage backend and this app: a missing or oversized file is an
+    :class:`ImageValidationError` (the order's other links go without it); a name the storage
+    refuses (``../x.png``) or a file it may not read is an :class:`ImageSourceError` (staff
+    must fix it); any other failure of the backend, whatever its type (botocore's are no
+    ``OSError``), is :class:`StorageUnavailable`, which is retried.
+    """
+    from django.core.exceptions import SuspiciousOperation
+
     missing = "The image file was not found in storage. Upload it again."
     try:
-        size = storage.size(name)
-    except FileNotFoundError as exc:
-        raise ImageValidationError(missing, source=name) from exc
-    except NotImplementedError:
-        size = None
-    if size is not None and size > max_bytes:
-        raise ImageValidationError(_file_too_big(size, max_bytes), source=name)
-    try:
+        try:
+            size = storage.size(name)
+        except NotImplementedError:
+            size = None
+        if size is not None and size > max_bytes:
+            raise ImageValidationError(_file_too_big(size, max_bytes), source=name)
         with storage.open(name, "rb") as handle:
             data = handle.read(max_bytes + 1)
-    except FileNotFoundError as exc:
-        raise ImageValidationError(missing, source=name) from exc
+    except (ImageValidationError, ImageSourceError):
+        raise
+    except FileNotFoundError:
+        raise ImageValidationError(missing, source=name) from None
+    except SuspiciousOperation as exc:
+        raise ImageSourceError(
+            f"the storage refuses this name ({exc}); store the image under a name inside it",
+            source=name,
+        ) from None
+    except (PermissionError, IsADirectoryError) as exc:
+        raise ImageSourceError(
+            f"the file cannot be read ({type(exc).__name__}: {exc.strerror or exc})", source=name
+        ) from None
+    except Exception as exc:
+        raise StorageUnavailable(
+            f"{name}: could not read the image: {type(exc).__name__}: {exc}"
+        ) from exc
     if len(data) > max_bytes:
         raise ImageValidationError(_file_too_big(len(data), max_bytes, at_least=True), source=name)
     return bytes(data)

@@ -19,22 +19,24 @@ from django.utils import timezone
 
 from ..client import ApiCall
 from ..models import OrderKey, SyncAttempt
+from ..outcomes import Outcome, classify_status
 from . import rows as bulk
 
 __all__ = ["Attempt", "CallLog", "collecting", "outcome_of", "record_call", "write"]
 
-_TRANSIENT_STATUSES = frozenset({401, 408, 423, 425, 429})
+_AS_LOGGED = {
+    Outcome.DONE: SyncAttempt.Outcome.SUCCESS,
+    Outcome.RETRY: SyncAttempt.Outcome.TRANSIENT,
+    Outcome.DEAD: SyncAttempt.Outcome.PERMANENT,
+}
 
 
 def outcome_of(status: int | None) -> str:
-    """How a status code reads in the log: success, already there, temporary or refused."""
-    if status is not None and status < 400:
-        return SyncAttempt.Outcome.SUCCESS
+    """How a call reads in the log, by the one classifier: success, temporary or refused, and
+    "already there" for a 409 (what the pipeline takes as already at Vipps)."""
     if status == 409:
         return SyncAttempt.Outcome.ALREADY_THERE
-    if status is None or status >= 500 or status in _TRANSIENT_STATUSES:
-        return SyncAttempt.Outcome.TRANSIENT
-    return SyncAttempt.Outcome.PERMANENT
+    return _AS_LOGGED[classify_status(status)]
 
 
 class Attempt(NamedTuple):

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from ..conf import app_settings
 from ..models import OrderKey, OutboxItem, SyncKind, keys_condition
+from ..outcomes import Outcome
 
 __all__ = [
     "ALL_KINDS",
@@ -433,13 +434,13 @@ def claim(
 class RowOutcome:
     """What became of one leased row.
 
-    ``status``: ``"done"``; ``"retry"`` (at ``due``); ``"dead"``; ``"wait"`` (nothing to send
-    yet, look again at ``due``); ``"release"`` (handed back unprocessed, no attempt counted,
-    due now or at ``due``).
+    ``status``: ``DONE``; ``RETRY`` (at ``due``); ``DEAD``; ``WAITING`` (nothing to send yet,
+    look again at ``due``); ``RELEASED`` (handed back unprocessed, no attempt counted, due now
+    or at ``due``).
     """
 
     row: OutboxItem
-    status: str
+    status: Outcome
     message: str = ""
     status_code: int | None = None
     due: datetime | None = None
@@ -489,12 +490,12 @@ def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
     held = OutboxItem.objects.filter(lease_token=lease.token)
     _lock(held)
     cleared = {"lease_until": None, "lease_token": "", "updated_at": now}
-    by_status: dict[str, list[RowOutcome]] = {}
+    by_status: dict[Outcome, list[RowOutcome]] = {}
     for outcome in outcomes:
         by_status.setdefault(outcome.status, []).append(outcome)
     finished: list[int] = []
     for (message, generation), ids in _grouped(
-        by_status.get("done", ()), "message", "generation"
+        by_status.get(Outcome.DONE, ()), "message", "generation"
     ).items():
         held.filter(pk__in=ids, generation=generation).update(
             status=DONE,
@@ -508,7 +509,7 @@ def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
         finished += ids
     # Failures carry a message per row (with its order's id): one CASE per column.
     text, code = models.TextField(), models.PositiveSmallIntegerField()
-    dead = by_status.get("dead", [])
+    dead = by_status.get(Outcome.DEAD, [])
     for (generation,), ids in _grouped(dead, "generation").items():
         group = [o for o in dead if o.row.pk in set(ids)]
         held.filter(pk__in=ids, generation=generation).update(
@@ -520,7 +521,7 @@ def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
             **cleared,
         )
         finished += ids
-    retry = by_status.get("retry", [])
+    retry = by_status.get(Outcome.RETRY, [])
     for (due,), ids in _grouped(retry, "due").items():
         group = [o for o in retry if o.row.pk in set(ids)]
         held.filter(pk__in=ids).update(
@@ -533,11 +534,13 @@ def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
     if finished:
         # Rows still held here were not finished: their generation moved during the send.
         changed = set(held.filter(pk__in=finished).values_list("pk", flat=True))
-    for (message, due), ids in _grouped(by_status.get("wait", ()), "message", "due").items():
+    for (message, due), ids in _grouped(
+        by_status.get(Outcome.WAITING, ()), "message", "due"
+    ).items():
         held.filter(pk__in=ids).update(
             next_attempt_at=due or now, result=message[:200], last_error="", **cleared
         )
-    handed_back = list(by_status.get("release", ()))
+    handed_back = list(by_status.get(Outcome.RELEASED, ()))
     for (due,), ids in _grouped(handed_back, "due").items():
         held.filter(pk__in=ids).update(
             attempts=F("attempts") - 1,  # the claim counted one; nothing was attempted

@@ -25,7 +25,12 @@ from django.db import models
 
 from ..adapters import ImageSource, Link, OrderAdapter, get_adapter
 from ..conf import app_settings, link_policy
-from ..exceptions import PayloadValidationError, ReceiptValidationError, VippsConfigurationError
+from ..exceptions import (
+    PayloadValidationError,
+    ReceiptValidationError,
+    VippsConfigurationError,
+    VippsError,
+)
 from ..link_policy import normalise
 from ..models import OrderKey, attach_rows, order_key
 from ..money import from_minor_units, to_minor_units
@@ -80,7 +85,7 @@ class Problem:
         return cls(str(error), source, tuple(errors), error)
 
 
-class Refused(Exception):
+class Refused(VippsError):
     """A part cannot be sent as the shop's code made it: it waits for staff with the reason."""
 
     def __init__(self, problem: Problem) -> None:
