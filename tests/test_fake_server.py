@@ -523,6 +523,7 @@ def test_image_dimensions_reads_headers_without_pillow() -> None:
 
 
 def test_category_put_replaces_the_previous_one(vipps_fake: FakeVippsServer, api: Api) -> None:
+    assert api.upload("img-1", png()).status_code == 200
     first = api.put_category(
         "order-1",
         {
@@ -564,15 +565,96 @@ def test_category_validation(
     assert vipps_fake.category("order-1") is None
 
 
-def test_unknown_image_on_a_category_is_accepted_unless_configured(
-    vipps_fake: FakeVippsServer, api: Api
+def send_category(api: Api, version: str, image_id: str) -> requests.Response:
+    """A v2 PUT or a v3 POST of a link to order-1 that names ``image_id``."""
+    if version == "v2":
+        body = {"category": "RECEIPT", "orderDetailsUrl": "https://x.example", "imageId": image_id}
+        return api.put_category("order-1", body)
+    body = {
+        "orderId": "order-1",
+        "paymentType": "ECOM",
+        "type": "RECEIPT",
+        "url": "https://x.example",
+        "imageId": image_id,
+    }
+    return api.call("POST", f"{OM}/v3/categories", json=body)
+
+
+def stored_image_ids(fake: FakeVippsServer, msn: str | None = None) -> list[str | None]:
+    """The imageId of each link stored for order-1, v2 first."""
+    v2 = fake.category("order-1", msn=msn)
+    v3 = [category.get("imageId") for category in fake.categories_v3("order-1", msn=msn)]
+    return v3 if v2 is None else [v2["imageId"], *v3]
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_a_category_naming_an_image_never_uploaded_is_404(
+    vipps_fake: FakeVippsServer, api: Api, version: str
 ) -> None:
-    body = {"category": "RECEIPT", "orderDetailsUrl": "https://x.example", "imageId": "missing"}
-    assert api.put_category("order-1", body).status_code == 200
-    vipps_fake.unknown_image_status = 404
-    assert api.put_category("order-1", body).status_code == 404
-    assert api.upload("missing", png()).status_code == 200
-    assert api.put_category("order-1", body).status_code == 200
+    refused = send_category(api, version, "missing-1")
+
+    assert refused.status_code == 404
+    assert refused.headers["Content-Type"].startswith("application/problem+json")
+    detail = refused.json()["detail"]
+    assert "'missing-1'" in detail
+    assert "must be uploaded first with POST /order-management/v1/images" in detail
+    assert set(invalid_params(refused)) == {"imageId"}
+    assert stored_image_ids(vipps_fake) == []
+
+    assert api.upload("missing-1", png()).status_code == 200
+    assert send_category(api, version, "missing-1").status_code in (200, 201)
+    assert stored_image_ids(vipps_fake) == ["missing-1"]
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+@pytest.mark.parametrize(("setting", "status"), [(400, 400), (None, "stored")])
+def test_unknown_image_status_can_be_400_or_accept(
+    vipps_fake: FakeVippsServer, api: Api, version: str, setting: int | None, status: Any
+) -> None:
+    vipps_fake.unknown_image_status = setting  # on the running server
+    response = send_category(api, version, "missing-1")
+    if status == "stored":
+        assert response.status_code in (200, 201)
+        assert stored_image_ids(vipps_fake) == ["missing-1"]
+    else:
+        assert response.status_code == status
+        assert response.json()["title"] == "One or more validation errors occurred."
+        assert "POST /order-management/v1/images" in response.json()["detail"]
+        assert stored_image_ids(vipps_fake) == []
+
+
+def test_unknown_image_status_is_a_checked_keyword_that_reset_restores() -> None:
+    with FakeVippsServer(unknown_image_status=None) as fake:
+        client = Api(fake)
+        try:
+            assert send_category(client, "v2", "missing-1").status_code == 200
+            fake.unknown_image_status = 404
+            assert send_category(client, "v2", "missing-2").status_code == 404
+            fake.reset()
+            assert fake.unknown_image_status is None
+            with pytest.raises(ValueError, match="unknown_image_status must be 404"):
+                fake.unknown_image_status = 403
+            assert fake.unknown_image_status is None
+        finally:
+            client.close()
+    with pytest.raises(ValueError, match="unknown_image_status"):
+        FakeVippsServer(unknown_image_status="accept")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_an_image_counts_only_for_the_merchant_that_uploaded_it(
+    vipps_fake: FakeVippsServer, api: Api, merchant_b: FakeMerchant, version: str
+) -> None:
+    other = Api(vipps_fake, merchant_b)
+    try:
+        assert api.upload("img-a", png()).status_code == 200
+        refused = send_category(other, version, "img-a")
+        assert refused.status_code == 404
+        assert merchant_b.msn in refused.json()["detail"]
+        assert stored_image_ids(vipps_fake, msn=merchant_b.msn) == []
+        assert send_category(api, version, "img-a").status_code in (200, 201)
+    finally:
+        other.close()
 
 
 def test_wrong_content_type_and_bad_json(api: Api) -> None:
@@ -781,6 +863,7 @@ def test_v3_category_lifecycle(vipps_fake: FakeVippsServer, api: Api) -> None:
     created = api.call("POST", f"{OM}/v3/categories", json=body)
     assert created.status_code == 201
     first_id = created.json()["categoryId"]
+    assert api.upload("img", png()).status_code == 200
     second_id = api.call(
         "POST", f"{OM}/v3/categories", json={**body, "type": "TICKET", "imageId": "img"}
     ).json()["categoryId"]

@@ -24,6 +24,15 @@ from .state import FakeMerchant
 __all__ = ["add_arguments", "environment", "main", "serve_until_stopped", "server_from_options"]
 
 
+def _unknown_image_status(text: str) -> int | None:
+    """``--unknown-image-status``: ``404`` or ``400``, or ``accept`` (``None``)."""
+    if text == "accept":
+        return None
+    if text in ("404", "400"):
+        return int(text)
+    raise argparse.ArgumentTypeError(f"choose 404, 400 or accept, not {text!r}")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the fake's command line, shared with ``manage.py vipps_om_fake_server``."""
     default = FakeMerchant()
@@ -54,6 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--problem-details-key", choices=("invalidParams", "extraDetails"), default="invalidParams"
     )
     parser.add_argument(
+        "--unknown-image-status",
+        type=_unknown_image_status,
+        default=404,
+        metavar="{404,400,accept}",
+        help="answer to a category naming an image never uploaded for its merchant: 404 "
+        "(default, as the spec lists), 400, or accept it",
+    )
+    parser.add_argument(
         "--allow-http-link-host",
         action="append",
         default=[],
@@ -76,6 +93,7 @@ def server_from_options(options: Mapping[str, Any]) -> FakeVippsServer:
         success_body=options["success_body"],
         problem_details_key=options["problem_details_key"],
         http_link_hosts=options.get("allow_http_link_host") or (),
+        unknown_image_status=options.get("unknown_image_status", 404),
     )
 
 

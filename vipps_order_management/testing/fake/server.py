@@ -76,7 +76,9 @@ class _Setting:
         return getattr(server._config, self.name)
 
     def __set__(self, server: FakeVippsServer, value: Any) -> None:
-        setattr(server._config, self.name, value)
+        # Checked as the constructor checks it: a typo fails here, not in a handler later.
+        checked = dataclasses.replace(server._config, **{self.name: value})
+        setattr(server._config, self.name, getattr(checked, self.name))
 
 
 class FakeVippsServer:
@@ -111,7 +113,7 @@ class FakeVippsServer:
         min_image_height: int = 167,
         duplicate_image_status: int = 409,
         success_body: str = "text",
-        unknown_image_status: int | None = None,
+        unknown_image_status: int | None = 404,
         v3_category_cap: int | None = None,
         problem_details_key: str = "invalidParams",
         http_link_hosts: Collection[str] = (),
