@@ -33,11 +33,7 @@ from vipps_order_management.client import OrderManagementClient
 from vipps_order_management.exceptions import PayloadValidationError, VippsAPIError
 from vipps_order_management.payloads import Category
 from vipps_order_management.testing import FakeMerchant, FakeVippsServer, RecordedRequest
-from vipps_order_management.testing.fake_server import (
-    IDENTITY_MISMATCH,
-    image_dimensions,
-    receipt_problems,
-)
+from vipps_order_management.testing.fake.validation import IDENTITY_MISMATCH, image_dimensions
 
 OM = "/order-management"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -1324,7 +1320,7 @@ def test_preview_pages_list_and_draw_what_was_sent(vipps_fake: FakeVippsServer, 
     assert requests.get(vipps_fake.preview_url("order-2"), timeout=5).status_code == 404
 
 
-# --------------------------------------------------------------------------- tokens, validator
+# --------------------------------------------------------------------------- tokens
 
 
 def _segment(data: dict[str, Any]) -> str:
@@ -1355,13 +1351,6 @@ def test_tampered_unsigned_and_foreign_tokens_are_refused(
         note = vipps_fake.requests[-1].note or ""
         assert note.startswith("token was not issued by this server"), (why, note)
     assert api.get_order("order-1").status_code == 404  # the genuine token still works
-
-
-def test_receipt_problems_can_be_used_directly() -> None:
-    assert receipt_problems(receipt_body()) == []
-    assert receipt_problems(receipt_body(line(totalTaxAmount=3)), prefix="receipt.") == [
-        ("receipt.orderLines[0].totalTaxAmount", IDENTITY_MISMATCH)
-    ]
 
 
 # --------------------------------------------------------------------------- plugin, CLI

@@ -21,7 +21,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from vipps_order_management.testing import fake_server
+from vipps_order_management.testing.fake import FakeVippsServer
+from vipps_order_management.testing.fake import cli as fake_cli
 
 
 class Command(BaseCommand):
@@ -33,11 +34,11 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: Any) -> None:
-        fake_server.add_arguments(parser)
+        fake_cli.add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            server = fake_server.server_from_options(options)
+            server = fake_cli.server_from_options(options)
         except ValueError as exc:
             raise CommandError(
                 _("Cannot start the fake Vipps: %(error)s") % {"error": exc}
@@ -47,7 +48,7 @@ class Command(BaseCommand):
                 level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s"
             )
         try:
-            fake_server.serve_until_stopped(server, lambda: self._announce(server))
+            fake_cli.serve_until_stopped(server, lambda: self._announce(server))
         except OSError as exc:
             raise CommandError(
                 _("Cannot start the fake Vipps: %(error)s") % {"error": exc}
@@ -55,7 +56,7 @@ class Command(BaseCommand):
         self.stdout.write(_("Fake Vipps API stopped."))
         self.stdout.flush()
 
-    def _announce(self, server: fake_server.FakeVippsServer) -> None:
+    def _announce(self, server: FakeVippsServer) -> None:
         credentials = {
             "BASE_URL": server.url,
             "CLIENT_ID": server.credentials["client_id"],
