@@ -11,12 +11,10 @@ import contextlib
 import hashlib
 import io
 import json
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,6 +32,8 @@ from vipps_order_management.exceptions import PayloadValidationError, VippsAPIEr
 from vipps_order_management.payloads import Category
 from vipps_order_management.testing import FakeMerchant, FakeVippsServer, RecordedRequest
 from vipps_order_management.testing.fake.validation import IDENTITY_MISMATCH, image_dimensions
+
+from .conftest import printed_until
 
 OM = "/order-management"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -1375,25 +1375,6 @@ def test_vipps_fake_settings_points_the_app_at_the_fake(
     } == settings.VIPPS_ORDER_MANAGEMENT
 
 
-def _banner(process: subprocess.Popen[str], last: str, timeout: float = 30) -> str:
-    """The lines the process prints up to and including ``last``, without blocking forever."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for text in process.stdout:
-            lines.put(text)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen: list[str] = []
-    while not seen or seen[-1].strip() != last:
-        text = lines.get(timeout=timeout)
-        assert text is not None, "".join(seen)
-        seen.append(text)
-    return "".join(seen)
-
-
 def test_cli_prints_a_banner_a_shell_can_source_and_serves_until_sigterm() -> None:
     secret = "cli secret with 'quotes' and $HOME"
     command = [
@@ -1411,7 +1392,7 @@ def test_cli_prints_a_banner_a_shell_can_source_and_serves_until_sigterm() -> No
         command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:
         try:
-            banner = _banner(process, "# Press Ctrl+C to stop.")
+            banner = printed_until(process, "# Press Ctrl+C to stop.")
             # The whole banner is shell; what it exports is exactly what the app reads.
             show = f"{sys.executable} -c 'import json, os; print(json.dumps(dict(os.environ)))'"
             sourced = subprocess.run(
