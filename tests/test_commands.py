@@ -837,6 +837,7 @@ def test_fake_server_command_serves_tokens_and_stops_on_a_signal(stop_signal):
             "dev-secret",
             "--msn",
             "654321",
+            "--no-state-file",
         ],
         env=env,
         cwd=REPOSITORY,

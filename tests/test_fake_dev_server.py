@@ -1,4 +1,4 @@
-"""The fake Vipps as a development server: its state file, and its command line.
+"""The fake Vipps as a development server: its state file, and the two ways of starting it.
 
 A shop's database outlives the fake: the app uploads each image once and then only names it,
 so a restarted fake must still hold what it was sent. Everything here runs over real HTTP on
@@ -302,11 +302,16 @@ def test_the_fakes_own_command_line_takes_a_state_file_and_the_development_switc
         banner = printed_until(process, "# Press Ctrl+C to stop.")
         url = re.search(r"listening on (\S+)", banner).group(1)
         assert f"# State kept across restarts in {path}" in banner
+        assert "# Plain-http links allowed to: 127.0.0.1" in banner
         assert put_link(url, "o-1", "http://127.0.0.1:8000/o/1", "never-sent").status_code == 200
         refused = put_link(url, "o-2", "http://shop.example/o/2")
     finally:
         stop(process)
     assert refused.status_code == 400
+    detail = refused.json()["detail"]
+    assert "Vipps opens only https links" in detail
+    assert "DEVELOPMENT_LINK_HOSTS" in detail
+    assert "--allow-http-link-host shop.example" in detail
     stored = json.loads(path.read_text())["merchants"]["123456"]["categories"]["ECOM"]
     assert stored == {
         "o-1": {
@@ -338,6 +343,60 @@ def test_the_fakes_own_command_line_refuses_a_corrupt_state_file(tmp_path: Path)
     assert f"state file {path} cannot be used: it is not valid JSON" in finished.stderr
     assert "Traceback" not in finished.stderr
     assert path.read_text() == "not json"
+
+
+def manage(tmp_path: Path, *args: str, overrides: dict[str, Any]) -> Any:
+    """``manage.py vipps_om_fake_server`` in ``tmp_path``, the tests' settings plus ``overrides``."""
+    command = [sys.executable, "-m", "django", "vipps_om_fake_server", "--port", "0", *args]
+    env = {
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "VIPPS_OM_TEST_OVERRIDES": json.dumps(overrides),
+    }
+    return start(command, cwd=tmp_path, env=env)
+
+
+def test_the_command_allows_the_development_link_hosts_and_keeps_state_by_default(
+    tmp_path: Path,
+) -> None:
+    process = manage(
+        tmp_path,
+        "--allow-http-link-host",
+        "127.0.0.1",
+        "--unknown-image-status",
+        "400",
+        overrides={"DEVELOPMENT_LINK_HOSTS": ["localhost"]},
+    )
+    try:
+        banner = printed_until(process, "Press Ctrl-C to stop.")
+        url = re.search(r"listening on (\S+)", banner).group(1)
+        assert "Plain-http links are accepted to: 127.0.0.1, localhost" in banner
+        default = tmp_path / ".vipps-fake-state.json"
+        assert f"State is kept across restarts in {default}" in banner
+        assert put_link(url, "o-1", "http://localhost:8000/o/1").status_code == 200
+        assert put_link(url, "o-2", "http://127.0.0.1:8000/o/2").status_code == 200
+        assert put_link(url, "o-3", "http://shop.example/o/3").status_code == 400
+        assert put_link(url, "o-4", "https://shop.example/o/4", "never-sent").status_code == 400
+    finally:
+        stop(process)
+    stored = json.loads(default.read_text())["merchants"]["123456"]["categories"]["ECOM"]
+    assert sorted(stored) == ["o-1", "o-2"]
+
+
+def test_the_command_ignores_a_malformed_setting_and_can_keep_state_in_memory(
+    tmp_path: Path,
+) -> None:
+    process = manage(tmp_path, "--no-state-file", overrides={"DEVELOPMENT_LINK_HOSTS": "localhost"})
+    try:
+        banner = printed_until(process, "Press Ctrl-C to stop.")
+        url = re.search(r"listening on (\S+)", banner).group(1)
+        assert "Plain-http links are refused" in banner
+        assert "State is kept in memory only" in banner
+        assert put_link(url, "o-1", "http://localhost:8000/o/1").status_code == 400
+        assert put_link(url, "o-2", "https://shop.example/o/2", "never-sent").status_code == 404
+    finally:
+        errors = stop(process)
+    assert "'DEVELOPMENT_LINK_HOSTS'] is 'localhost', not a list of host names" in errors
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_options_say_what_they_accept() -> None:

@@ -158,12 +158,16 @@ def environment(server: FakeVippsServer) -> dict[str, str]:
 
 def _banner(server: FakeVippsServer) -> str:
     exports = [f"export {name}={shlex.quote(value)}" for name, value in environment(server).items()]
+    hosts = ", ".join(sorted(server.http_link_hosts))
     return "\n".join(
         [
             f"# Fake Vipps API listening on {server.url}",
             *exports,
             f"# App preview of what was sent: {server.url}/preview/",
             f"# What it holds, as JSON: {server.url}{STATE_PATH}",
+            f"# Plain-http links allowed to: {hosts}"
+            if hosts
+            else "# Plain-http links refused, as by Vipps (--allow-http-link-host HOST allows them)",
             f"# State kept across restarts in {shlex.quote(str(server.state_file))}"
             if server.state_file
             else "# State kept in memory only (--state-file PATH keeps it across restarts)",
