@@ -7,6 +7,9 @@ fails instead, so CI can never go green by skipping a tier.
 from __future__ import annotations
 
 import os
+import queue
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -65,6 +68,25 @@ def _default_language_after_each_test():
 
     yield
     translation.deactivate()
+
+
+def printed_until(process: subprocess.Popen[str], last: str, timeout: float = 30) -> str:
+    """The lines ``process`` prints up to and including ``last``, without blocking forever."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for text in process.stdout:
+            lines.put(text)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    while not seen or seen[-1].strip() != last:
+        text = lines.get(timeout=timeout)
+        assert text is not None, "".join(seen)
+        seen.append(text)
+    return "".join(seen)
 
 
 def png_bytes(

@@ -514,6 +514,8 @@ def test_e022_development_link_hosts_only_while_debugging(configure, settings):
     assert "E022" not in ids()
     configure(DEVELOPMENT_LINK_HOSTS="localhost")
     assert "not a list of host names" in only("E022").msg
+    configure(DEVELOPMENT_LINK_HOSTS=8000)  # not even iterable: refused, not a crash
+    assert "not a list of host names" in only("E022").msg
 
 
 # ---------------------------------------------------------------------- manage.py check

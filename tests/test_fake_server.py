@@ -11,12 +11,10 @@ import contextlib
 import hashlib
 import io
 import json
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,11 +32,9 @@ from vipps_order_management.exceptions import PayloadValidationError, VippsAPIEr
 from vipps_order_management.link_policy import LinkPolicy
 from vipps_order_management.payloads import Category
 from vipps_order_management.testing import FakeMerchant, FakeVippsServer, RecordedRequest
-from vipps_order_management.testing.fake_server import (
-    IDENTITY_MISMATCH,
-    image_dimensions,
-    receipt_problems,
-)
+from vipps_order_management.testing.fake.validation import IDENTITY_MISMATCH, image_dimensions
+
+from .conftest import printed_until
 
 OM = "/order-management"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -524,6 +520,7 @@ def test_image_dimensions_reads_headers_without_pillow() -> None:
 
 
 def test_category_put_replaces_the_previous_one(vipps_fake: FakeVippsServer, api: Api) -> None:
+    assert api.upload("img-1", png()).status_code == 200
     first = api.put_category(
         "order-1",
         {
@@ -565,15 +562,96 @@ def test_category_validation(
     assert vipps_fake.category("order-1") is None
 
 
-def test_unknown_image_on_a_category_is_accepted_unless_configured(
-    vipps_fake: FakeVippsServer, api: Api
+def send_category(api: Api, version: str, image_id: str) -> requests.Response:
+    """A v2 PUT or a v3 POST of a link to order-1 that names ``image_id``."""
+    if version == "v2":
+        body = {"category": "RECEIPT", "orderDetailsUrl": "https://x.example", "imageId": image_id}
+        return api.put_category("order-1", body)
+    body = {
+        "orderId": "order-1",
+        "paymentType": "ECOM",
+        "type": "RECEIPT",
+        "url": "https://x.example",
+        "imageId": image_id,
+    }
+    return api.call("POST", f"{OM}/v3/categories", json=body)
+
+
+def stored_image_ids(fake: FakeVippsServer, msn: str | None = None) -> list[str | None]:
+    """The imageId of each link stored for order-1, v2 first."""
+    v2 = fake.category("order-1", msn=msn)
+    v3 = [category.get("imageId") for category in fake.categories_v3("order-1", msn=msn)]
+    return v3 if v2 is None else [v2["imageId"], *v3]
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_a_category_naming_an_image_never_uploaded_is_404(
+    vipps_fake: FakeVippsServer, api: Api, version: str
 ) -> None:
-    body = {"category": "RECEIPT", "orderDetailsUrl": "https://x.example", "imageId": "missing"}
-    assert api.put_category("order-1", body).status_code == 200
-    vipps_fake.unknown_image_status = 404
-    assert api.put_category("order-1", body).status_code == 404
-    assert api.upload("missing", png()).status_code == 200
-    assert api.put_category("order-1", body).status_code == 200
+    refused = send_category(api, version, "missing-1")
+
+    assert refused.status_code == 404
+    assert refused.headers["Content-Type"].startswith("application/problem+json")
+    detail = refused.json()["detail"]
+    assert "'missing-1'" in detail
+    assert "must be uploaded first with POST /order-management/v1/images" in detail
+    assert set(invalid_params(refused)) == {"imageId"}
+    assert stored_image_ids(vipps_fake) == []
+
+    assert api.upload("missing-1", png()).status_code == 200
+    assert send_category(api, version, "missing-1").status_code in (200, 201)
+    assert stored_image_ids(vipps_fake) == ["missing-1"]
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+@pytest.mark.parametrize(("setting", "status"), [(400, 400), (None, "stored")])
+def test_unknown_image_status_can_be_400_or_accept(
+    vipps_fake: FakeVippsServer, api: Api, version: str, setting: int | None, status: Any
+) -> None:
+    vipps_fake.unknown_image_status = setting  # on the running server
+    response = send_category(api, version, "missing-1")
+    if status == "stored":
+        assert response.status_code in (200, 201)
+        assert stored_image_ids(vipps_fake) == ["missing-1"]
+    else:
+        assert response.status_code == status
+        assert response.json()["title"] == "One or more validation errors occurred."
+        assert "POST /order-management/v1/images" in response.json()["detail"]
+        assert stored_image_ids(vipps_fake) == []
+
+
+def test_unknown_image_status_is_a_checked_keyword_that_reset_restores() -> None:
+    with FakeVippsServer(unknown_image_status=None) as fake:
+        client = Api(fake)
+        try:
+            assert send_category(client, "v2", "missing-1").status_code == 200
+            fake.unknown_image_status = 404
+            assert send_category(client, "v2", "missing-2").status_code == 404
+            fake.reset()
+            assert fake.unknown_image_status is None
+            with pytest.raises(ValueError, match="unknown_image_status must be 404"):
+                fake.unknown_image_status = 403
+            assert fake.unknown_image_status is None
+        finally:
+            client.close()
+    with pytest.raises(ValueError, match="unknown_image_status"):
+        FakeVippsServer(unknown_image_status="accept")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_an_image_counts_only_for_the_merchant_that_uploaded_it(
+    vipps_fake: FakeVippsServer, api: Api, merchant_b: FakeMerchant, version: str
+) -> None:
+    other = Api(vipps_fake, merchant_b)
+    try:
+        assert api.upload("img-a", png()).status_code == 200
+        refused = send_category(other, version, "img-a")
+        assert refused.status_code == 404
+        assert merchant_b.msn in refused.json()["detail"]
+        assert stored_image_ids(vipps_fake, msn=merchant_b.msn) == []
+        assert send_category(api, version, "img-a").status_code in (200, 201)
+    finally:
+        other.close()
 
 
 def test_wrong_content_type_and_bad_json(api: Api) -> None:
@@ -782,6 +860,7 @@ def test_v3_category_lifecycle(vipps_fake: FakeVippsServer, api: Api) -> None:
     created = api.call("POST", f"{OM}/v3/categories", json=body)
     assert created.status_code == 201
     first_id = created.json()["categoryId"]
+    assert api.upload("img", png()).status_code == 200
     second_id = api.call(
         "POST", f"{OM}/v3/categories", json={**body, "type": "TICKET", "imageId": "img"}
     ).json()["categoryId"]
@@ -1242,7 +1321,7 @@ def test_preview_pages_list_and_draw_what_was_sent(vipps_fake: FakeVippsServer, 
     assert requests.get(vipps_fake.preview_url("order-2"), timeout=5).status_code == 404
 
 
-# --------------------------------------------------------------------------- tokens, validator
+# --------------------------------------------------------------------------- tokens
 
 
 def _segment(data: dict[str, Any]) -> str:
@@ -1275,13 +1354,6 @@ def test_tampered_unsigned_and_foreign_tokens_are_refused(
     assert api.get_order("order-1").status_code == 404  # the genuine token still works
 
 
-def test_receipt_problems_can_be_used_directly() -> None:
-    assert receipt_problems(receipt_body()) == []
-    assert receipt_problems(receipt_body(line(totalTaxAmount=3)), prefix="receipt.") == [
-        ("receipt.orderLines[0].totalTaxAmount", IDENTITY_MISMATCH)
-    ]
-
-
 # --------------------------------------------------------------------------- plugin, CLI
 
 
@@ -1304,25 +1376,6 @@ def test_vipps_fake_settings_points_the_app_at_the_fake(
     } == settings.VIPPS_ORDER_MANAGEMENT
 
 
-def _banner(process: subprocess.Popen[str], last: str, timeout: float = 30) -> str:
-    """The lines the process prints up to and including ``last``, without blocking forever."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for text in process.stdout:
-            lines.put(text)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen: list[str] = []
-    while not seen or seen[-1].strip() != last:
-        text = lines.get(timeout=timeout)
-        assert text is not None, "".join(seen)
-        seen.append(text)
-    return "".join(seen)
-
-
 def test_cli_prints_a_banner_a_shell_can_source_and_serves_until_sigterm() -> None:
     secret = "cli secret with 'quotes' and $HOME"
     command = [
@@ -1340,7 +1393,7 @@ def test_cli_prints_a_banner_a_shell_can_source_and_serves_until_sigterm() -> No
         command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:
         try:
-            banner = _banner(process, "# Press Ctrl+C to stop.")
+            banner = printed_until(process, "# Press Ctrl+C to stop.")
             # The whole banner is shell; what it exports is exactly what the app reads.
             show = f"{sys.executable} -c 'import json, os; print(json.dumps(dict(os.environ)))'"
             sourced = subprocess.run(

@@ -38,6 +38,7 @@ from .conf import (
     ENVIRONMENT_PREFIX,
     SETTINGS_NAME,
     app_settings,
+    host_names,
 )
 
 __all__ = ["CHECK_IDS", "TAG", "check_settings"]
@@ -414,7 +415,7 @@ def _check_development_link_hosts() -> list[CheckMessage]:
     value = app_settings.DEVELOPMENT_LINK_HOSTS
     if not value:
         return []
-    if isinstance(value, str) or not all(isinstance(host, str) and host for host in value):
+    if host_names(value) is None:
         return [
             _error(
                 22,

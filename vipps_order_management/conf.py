@@ -13,7 +13,7 @@ settings file, and the fake Vipps's banner can be sourced by a shell.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -199,6 +199,17 @@ def configured_class(value: str | type, *, base: type, key: str, kind: str) -> t
     if not (isinstance(found, type) and issubclass(found, base)):
         raise VippsConfigurationError(f"{SETTINGS_NAME}[{key}]: {value!r} is not {kind}")
     return found
+
+
+def host_names(value: Any) -> tuple[str, ...] | None:
+    """``value`` (``DEVELOPMENT_LINK_HOSTS``) as a tuple of host names; ``None`` when it is not
+    a list of non-empty strings. A bare string is refused: ``"localhost"`` is no list of hosts."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return None
+    hosts = tuple(value)
+    if not all(isinstance(host, str) and host for host in hosts):
+        return None
+    return hosts
 
 
 _link_policy: list[LinkPolicy] = []

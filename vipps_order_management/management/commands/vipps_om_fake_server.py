@@ -9,7 +9,11 @@ It prints the URL and a settings snippet to paste, logs one line per request on 
 on Ctrl-C or SIGTERM. Order Management has no Vipps test environment, so this fake (the same
 server the test suite uses, ``vipps_order_management.testing.FakeVippsServer``) is how a shop
 sees its receipts and links before going live; ``/preview/`` shows them as the app would.
-Its state lives in memory and is gone when it stops.
+
+Unlike the fake in tests it is a development server: it keeps what it stores in a state file
+(``.vipps-fake-state.json`` here, ``--no-state-file`` for none), because the shop's database
+outlives it and goes on naming the images it uploaded; and it accepts plain-http links to the
+project's ``DEVELOPMENT_LINK_HOSTS``, as the app itself does.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from vipps_order_management.testing import fake_server
+from vipps_order_management.conf import SETTINGS_NAME, app_settings, host_names
+from vipps_order_management.testing.fake import FakeVippsServer
+from vipps_order_management.testing.fake import cli as fake_cli
+
+DEFAULT_STATE_FILE = ".vipps-fake-state.json"
 
 
 class Command(BaseCommand):
@@ -33,11 +41,13 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: Any) -> None:
-        fake_server.add_arguments(parser)
+        fake_cli.add_arguments(parser, default_state_file=DEFAULT_STATE_FILE)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        hosts = [*self._development_link_hosts(), *options["allow_http_link_host"]]
+        options["allow_http_link_host"] = list(dict.fromkeys(hosts))
         try:
-            server = fake_server.server_from_options(options)
+            server = fake_cli.server_from_options(options)
         except ValueError as exc:
             raise CommandError(
                 _("Cannot start the fake Vipps: %(error)s") % {"error": exc}
@@ -47,7 +57,7 @@ class Command(BaseCommand):
                 level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s"
             )
         try:
-            fake_server.serve_until_stopped(server, lambda: self._announce(server))
+            fake_cli.serve_until_stopped(server, lambda: self._announce(server))
         except OSError as exc:
             raise CommandError(
                 _("Cannot start the fake Vipps: %(error)s") % {"error": exc}
@@ -55,7 +65,24 @@ class Command(BaseCommand):
         self.stdout.write(_("Fake Vipps API stopped."))
         self.stdout.flush()
 
-    def _announce(self, server: fake_server.FakeVippsServer) -> None:
+    def _development_link_hosts(self) -> tuple[str, ...]:
+        """The project's ``DEVELOPMENT_LINK_HOSTS``; a value that is no list of hosts is
+        ignored with a warning, since the fake runs before a shop's settings are complete."""
+        value = app_settings.DEVELOPMENT_LINK_HOSTS
+        hosts = host_names(value) if value else ()
+        if hosts is None:
+            self.stderr.write(
+                _(
+                    "%(setting)s is %(value)r, not a list of host names, so it is ignored; "
+                    "use e.g. ('127.0.0.1', 'localhost')."
+                )
+                % {"setting": f"{SETTINGS_NAME}['DEVELOPMENT_LINK_HOSTS']", "value": value},
+                style_func=self.style.WARNING,
+            )
+            return ()
+        return hosts
+
+    def _announce(self, server: FakeVippsServer) -> None:
         credentials = {
             "BASE_URL": server.url,
             "CLIENT_ID": server.credentials["client_id"],
@@ -75,5 +102,33 @@ class Command(BaseCommand):
         self.stdout.write(
             _("What was sent, as the app shows it: %(url)s/preview/") % {"url": server.url}
         )
+        for line in self._development_lines(server):
+            self.stdout.write(line)
         self.stdout.write(_("Press Ctrl-C to stop."))
         self.stdout.flush()
+
+    @staticmethod
+    def _development_lines(server: FakeVippsServer) -> list[str]:
+        """Which plain-http links it accepts, and where its state is kept."""
+        lines = []
+        if server.http_link_hosts:
+            hosts = ", ".join(sorted(server.http_link_hosts))
+            lines.append(
+                _("Plain-http links are accepted to: %(hosts)s (development only).")
+                % {"hosts": hosts}
+            )
+        else:
+            lines.append(
+                _(
+                    "Plain-http links are refused, as Vipps refuses them; DEVELOPMENT_LINK_HOSTS "
+                    "or --allow-http-link-host HOST allows them to a host."
+                )
+            )
+        if server.state_file is not None:
+            lines.append(
+                _("State is kept across restarts in %(path)s (--no-state-file: in memory only).")
+                % {"path": server.state_file}
+            )
+        else:
+            lines.append(_("State is kept in memory only and is gone when the fake stops."))
+        return lines

@@ -1,10 +1,11 @@
 """The fake Vipps MobilePay API, one module per concern.
 
-``server`` wires the rest together: ``state`` (what it remembers), ``config`` (its switches),
-``validation`` (what Vipps accepts), ``auth`` (tokens and the gateway's checks), ``endpoints``
-(Order Management and a sliver of ePayment), ``problems`` (how Vipps refuses), ``faults``
-(injected failures), ``http`` (sockets and routing), ``preview`` and ``inspection`` (pages for
-looking at it) and ``cli`` (running it by hand).
+``server`` wires the rest together: ``state`` (what it remembers), ``statefile`` (the same
+across restarts), ``config`` (its switches), ``validation`` (what Vipps accepts), ``auth``
+(tokens and the gateway's checks), ``endpoints`` (Order Management and a sliver of ePayment),
+``problems`` (how Vipps refuses), ``faults`` (injected failures), ``http`` (sockets and
+routing), ``preview`` and ``inspection`` (pages for looking at it) and ``cli`` (running it by
+hand).
 """
 
 from __future__ import annotations

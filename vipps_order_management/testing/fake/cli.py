@@ -24,8 +24,41 @@ from .state import FakeMerchant
 __all__ = ["add_arguments", "environment", "main", "serve_until_stopped", "server_from_options"]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of the fake's command line, shared with ``manage.py vipps_om_fake_server``."""
+def _unknown_image_status(text: str) -> int | None:
+    """``--unknown-image-status``: ``404`` or ``400``, or ``accept`` (``None``)."""
+    if text == "accept":
+        return None
+    if text in ("404", "400"):
+        return int(text)
+    raise argparse.ArgumentTypeError(f"choose 404, 400 or accept, not {text!r}")
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser, *, default_state_file: str | None = None
+) -> None:
+    """The options of the fake's command line, shared with ``manage.py vipps_om_fake_server``
+    (which keeps its state in ``default_state_file`` unless told otherwise)."""
+    _add_server_arguments(parser)
+    _add_behaviour_arguments(parser)
+    state = parser.add_mutually_exclusive_group()
+    state.add_argument(
+        "--state-file",
+        default=default_state_file,
+        metavar="PATH",
+        help="keep receipts, categories and images in this JSON file across restarts"
+        + (f" (default {default_state_file})" if default_state_file else ""),
+    )
+    state.add_argument(
+        "--no-state-file",
+        dest="state_file",
+        action="store_const",
+        const=None,
+        help="keep state in memory only: it is gone when the fake stops",
+    )
+
+
+def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where it listens, and the one merchant it knows."""
     default = FakeMerchant()
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)"
@@ -48,10 +81,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token-lifetime", type=int, default=3600, help="access token lifetime, seconds"
     )
-    parser.add_argument("--duplicate-image-status", type=int, choices=(400, 409), default=409)
-    parser.add_argument("--success-body", choices=("text", "json"), default="text")
+
+
+def _add_behaviour_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which of Vipps's answers it imitates, and what it allows for development."""
     parser.add_argument(
-        "--problem-details-key", choices=("invalidParams", "extraDetails"), default="invalidParams"
+        "--duplicate-image-status",
+        type=int,
+        choices=(400, 409),
+        default=409,
+        help="answer to an image uploaded twice: 409 (default, as today) or 400 (as in 2022)",
+    )
+    parser.add_argument(
+        "--success-body",
+        choices=("text", "json"),
+        default="text",
+        help="ids as text/plain (default, as Vipps answers) or as a JSON string (the spec)",
+    )
+    parser.add_argument(
+        "--problem-details-key",
+        choices=("invalidParams", "extraDetails"),
+        default="invalidParams",
+        help="the key of the field list in error bodies",
+    )
+    parser.add_argument(
+        "--unknown-image-status",
+        type=_unknown_image_status,
+        default=404,
+        metavar="{404,400,accept}",
+        help="answer to a category naming an image never uploaded for its merchant: 404 "
+        "(default, as the spec lists), 400, or accept it",
     )
     parser.add_argument(
         "--allow-http-link-host",
@@ -76,6 +135,8 @@ def server_from_options(options: Mapping[str, Any]) -> FakeVippsServer:
         success_body=options["success_body"],
         problem_details_key=options["problem_details_key"],
         http_link_hosts=options.get("allow_http_link_host") or (),
+        unknown_image_status=options.get("unknown_image_status", 404),
+        state_file=options.get("state_file"),
     )
 
 
@@ -97,12 +158,19 @@ def environment(server: FakeVippsServer) -> dict[str, str]:
 
 def _banner(server: FakeVippsServer) -> str:
     exports = [f"export {name}={shlex.quote(value)}" for name, value in environment(server).items()]
+    hosts = ", ".join(sorted(server.http_link_hosts))
     return "\n".join(
         [
             f"# Fake Vipps API listening on {server.url}",
             *exports,
             f"# App preview of what was sent: {server.url}/preview/",
             f"# What it holds, as JSON: {server.url}{STATE_PATH}",
+            f"# Plain-http links allowed to: {hosts}"
+            if hosts
+            else "# Plain-http links refused, as by Vipps (--allow-http-link-host HOST allows them)",
+            f"# State kept across restarts in {shlex.quote(str(server.state_file))}"
+            if server.state_file
+            else "# State kept in memory only (--state-file PATH keeps it across restarts)",
             "# Press Ctrl+C to stop.",
         ]
     )
@@ -136,7 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
-    server = server_from_options(vars(args))
-    serve_until_stopped(server, lambda: print(_banner(server), flush=True))
+    try:
+        server = server_from_options(vars(args))
+        serve_until_stopped(server, lambda: print(_banner(server), flush=True))
+    except (ValueError, OSError) as error:  # bad options, a bad state file, a port in use
+        parser.exit(1, f"{parser.prog}: cannot start the fake Vipps: {error}\n")
     print("Fake Vipps API stopped.", file=sys.stderr, flush=True)
     return 0

@@ -25,8 +25,10 @@ class FakeConfig:
     duplicate_image_status: int = 409
     #: "text": a bare id as text/plain, as Vipps really answers; "json": as the spec says.
     success_body: str = "text"
-    #: None: a category may name an image never uploaded (Vipps does not check); or 400/404.
-    unknown_image_status: int | None = None
+    #: A category naming an image never uploaded for its MSN: 404, as the spec lists (Vipps's
+    #: guide says images are uploaded first; what it really answers is unknown, so refuse);
+    #: 400; or None to accept it.
+    unknown_image_status: int | None = 404
     v3_category_cap: int | None = None
     problem_details_key: str = "invalidParams"
     #: Hosts whose plain-http links are accepted: a development allowance (the example shop
@@ -39,7 +41,10 @@ class FakeConfig:
         if self.success_body not in ("text", "json"):
             raise ValueError('success_body must be "text" or "json"')
         if self.unknown_image_status not in (None, 400, 404):
-            raise ValueError("unknown_image_status must be None, 400 or 404")
+            raise ValueError(
+                "unknown_image_status must be 404 (the default), 400, or None to accept, "
+                f"not {self.unknown_image_status!r}"
+            )
         if self.problem_details_key not in ("invalidParams", "extraDetails"):
             raise ValueError('problem_details_key must be "invalidParams" or "extraDetails"')
         self.http_link_hosts = frozenset(self.http_link_hosts)

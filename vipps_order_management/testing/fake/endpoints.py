@@ -18,7 +18,7 @@ from typing import Any
 from .auth import Auth
 from .config import FakeConfig
 from .http import Request, Response
-from .problems import Problem
+from .problems import VALIDATION_TITLE, Problem
 from .state import FakeState, OrderKey
 from .validation import (
     CURRENCIES,
@@ -90,8 +90,14 @@ class OrderManagementApi:
         status = self._config.unknown_image_status
         if image_id is None or status is None or self._state.has_image(msn, image_id):
             return
-        detail = f"Image {image_id!r} was not found; upload it before referencing it"
-        raise Problem(status, detail, [("imageId", detail)])
+        detail = (
+            f"No image with imageId {image_id!r} was uploaded for merchant serial number {msn}; "
+            "it must be uploaded first with POST /order-management/v1/images"
+        )
+        title = VALIDATION_TITLE if status == 400 else None
+        raise Problem(
+            status, detail, [("imageId", "was never uploaded for this merchant")], title=title
+        )
 
     def _created_id(self, status: int) -> Response:
         """Vipps really answers a bare id as text/plain; ``success_body="json"`` follows the spec."""

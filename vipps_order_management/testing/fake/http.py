@@ -209,6 +209,9 @@ class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections when a worker's threads connect
+    # at once while requests are slow (a state file being written); Vipps accepts them.
+    request_queue_size = 128
 
     def __init__(
         self,

@@ -64,8 +64,8 @@ def merchant_document(data: MerchantData) -> dict[str, Any]:
         orders = by_order["categoriesV3"].setdefault(category["paymentType"], {})
         orders.setdefault(category["orderId"], []).append(category)
     return {
-        "msn": data.merchant.msn,
-        "name": data.merchant.name,
+        "msn": data.msn,
+        "name": data.name,
         **by_order,
         "images": {
             image_id: _image_facts(image) for image_id, image in sorted(data.images.items())

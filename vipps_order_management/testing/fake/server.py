@@ -11,9 +11,11 @@ import dataclasses
 import itertools
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +28,7 @@ from .inspection import STATE_PATH, InspectionPages
 from .preview import PreviewPages
 from .problems import Problem, azure
 from .state import FakeMerchant, FakeState, RecordedRequest
+from .statefile import StateFile
 from .validation import PAYMENT_TYPES
 
 __all__ = ["REDACTED", "FakeVippsServer"]
@@ -76,7 +79,9 @@ class _Setting:
         return getattr(server._config, self.name)
 
     def __set__(self, server: FakeVippsServer, value: Any) -> None:
-        setattr(server._config, self.name, value)
+        # Checked as the constructor checks it: a typo fails here, not in a handler later.
+        checked = dataclasses.replace(server._config, **{self.name: value})
+        setattr(server._config, self.name, getattr(checked, self.name))
 
 
 class FakeVippsServer:
@@ -87,7 +92,8 @@ class FakeVippsServer:
     be inspected with :meth:`receipt`, :meth:`category`, :meth:`categories_v3`, :meth:`images` and
     :attr:`requests` (or over HTTP at ``/_fake/state``); :attr:`faults` injects failures.
     Configuration attributes (the keyword arguments) may be changed on a running server;
-    :meth:`reset` restores them.
+    :meth:`reset` restores them. With ``state_file`` what it stores is read from that file
+    (when it exists) and written to it after every change, so it outlives the process.
     """
 
     token_lifetime = _Setting()
@@ -111,10 +117,11 @@ class FakeVippsServer:
         min_image_height: int = 167,
         duplicate_image_status: int = 409,
         success_body: str = "text",
-        unknown_image_status: int | None = None,
+        unknown_image_status: int | None = 404,
         v3_category_cap: int | None = None,
         problem_details_key: str = "invalidParams",
         http_link_hosts: Collection[str] = (),
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self._config = FakeConfig(
             token_lifetime=token_lifetime,
@@ -134,6 +141,9 @@ class FakeVippsServer:
         self._lifecycle = threading.Lock()
         self._connection_numbers = itertools.count(1)
         self._state = FakeState(merchants if merchants is not None else [FakeMerchant()])
+        self._state_file = StateFile(state_file) if state_file is not None else None
+        if self._state_file is not None:
+            self._state_file.attach(self._state)
         self.faults = FaultInjector()
         self.router = Router()
         self._add_routes()
@@ -242,6 +252,11 @@ class FakeVippsServer:
     def max_request_bytes(self) -> int:
         """Bodies above this are refused with 413 unread: room for a max-size image in base64."""
         return self._config.max_request_bytes
+
+    @property
+    def state_file(self) -> Path | None:
+        """The file that keeps what is stored across restarts (absolute), or ``None``."""
+        return self._state_file.path if self._state_file is not None else None
 
     # ---------------------------------------------------------------- merchants and clock
 
@@ -359,7 +374,8 @@ class FakeVippsServer:
 
     def reset(self) -> None:
         """Forget all state, tokens, faults and requests, rewind the clock, restore the
-        configuration given to the constructor. Merchants stay registered."""
+        configuration given to the constructor. Merchants stay registered; a state file is
+        emptied too."""
         with self._state.lock:
             self._config.restore(self._initial_config)
             self._state.clear()

@@ -4,6 +4,8 @@ tokens, the request log and its clock, all behind one lock.
 Handler threads write and test threads read at the same time, so every reader hands out deep
 copies: a test can change what it got without changing what "Vipps" holds. Orders are keyed
 ``(msn, paymentType, orderId)`` with the payment type upper-case; images are per merchant.
+What is stored (not tokens, clock or log) can be taken out and put back (:meth:`snapshot`,
+:meth:`restore`), and every change of it calls a listener under the lock: the state file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,13 +127,16 @@ class IssuedToken:
 
 @dataclass(frozen=True, slots=True)
 class MerchantData:
-    """A consistent copy of everything stored for one merchant, taken under the lock."""
+    """A consistent copy of everything stored for one merchant serial number, taken under the
+    lock; ``name`` is the registered merchant's (empty for data of an MSN not registered)."""
 
-    merchant: FakeMerchant
+    msn: str
+    name: str
     receipts: dict[tuple[str, str], dict[str, Any]]
     categories: dict[tuple[str, str], dict[str, Any]]
     categories_v3: list[dict[str, Any]]
     images: dict[str, bytes]
+    payments: dict[str, dict[str, Any]]
 
 
 class FakeState:
@@ -141,6 +146,7 @@ class FakeState:
         self.lock = threading.RLock()
         self._merchants: dict[str, FakeMerchant] = {}
         self._in_flight: list[tuple[str, str]] = []
+        self._listener: Callable[[], None] | None = None
         self.generation = 0
         for merchant in merchants:
             self.add_merchant(merchant)
@@ -164,6 +170,16 @@ class FakeState:
             self._images: dict[str, dict[str, bytes]] = {}
             self._payments: dict[tuple[str, str], dict[str, Any]] = {}
             self._requests: list[RecordedRequest] = []
+            self._changed()
+
+    def on_change(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` (holding the lock) after every change of what is stored."""
+        with self.lock:
+            self._listener = listener
+
+    def _changed(self) -> None:
+        if self._listener is not None:
+            self._listener()
 
     # ---------------------------------------------------------------- merchants and clock
 
@@ -234,6 +250,7 @@ class FakeState:
             if key in self._receipts and not replace:
                 return False
             self._receipts[key] = copy.deepcopy(dict(body))
+            self._changed()
         return True
 
     def category(self, key: OrderKey) -> dict[str, Any] | None:
@@ -244,6 +261,7 @@ class FakeState:
         """Upsert: the previous category of the order is gone."""
         with self.lock:
             self._categories_v2[key] = copy.deepcopy(dict(category))
+            self._changed()
 
     def order_keys(self) -> list[OrderKey]:
         """Every order that holds a receipt or a category (v2 or v3), sorted."""
@@ -285,11 +303,15 @@ class FakeState:
                 if count >= cap:
                     return False
             stored[category["categoryId"]] = copy.deepcopy(dict(category))
+            self._changed()
         return True
 
     def delete_category_v3(self, msn: str, category_id: str) -> bool:
         with self.lock:
-            return self._categories_v3.get(msn, {}).pop(category_id, None) is not None
+            if self._categories_v3.get(msn, {}).pop(category_id, None) is None:
+                return False
+            self._changed()
+        return True
 
     # ---------------------------------------------------------------- images and payments
 
@@ -308,6 +330,7 @@ class FakeState:
             if image_id in stored and not replace:
                 return False
             stored[image_id] = bytes(data)
+            self._changed()
         return True
 
     def payments(self, msn: str) -> dict[str, dict[str, Any]]:
@@ -325,28 +348,63 @@ class FakeState:
     def add_payment(self, msn: str, reference: str, body: Mapping[str, Any]) -> None:
         with self.lock:
             self._payments[(msn, reference)] = copy.deepcopy(dict(body))
+            self._changed()
+
+    # ---------------------------------------------------------------- all of it at once
 
     def merchant_data(self, msn: str) -> MerchantData | None:
         """Everything stored for the merchant, copied at one moment; ``None`` for an unknown MSN."""
         with self.lock:
-            merchant = self._merchants.get(msn)
-            if merchant is None:
+            if msn not in self._merchants:
                 return None
-            return MerchantData(
-                merchant=merchant,
-                receipts={
-                    (kind, order_id): copy.deepcopy(body)
-                    for (owner, kind, order_id), body in self._receipts.items()
-                    if owner == msn
-                },
-                categories={
-                    (kind, order_id): copy.deepcopy(category)
-                    for (owner, kind, order_id), category in self._categories_v2.items()
-                    if owner == msn
-                },
-                categories_v3=copy.deepcopy(list(self._categories_v3.get(msn, {}).values())),
-                images=dict(self._images.get(msn, {})),
-            )
+            return self._data_of(msn)
+
+    def snapshot(self) -> list[MerchantData]:
+        """Everything stored, per MSN: every registered merchant and any other MSN holding data
+        (restored from a state file written when other merchants were registered)."""
+        with self.lock:
+            msns = set(self._merchants) | set(self._images) | set(self._categories_v3)
+            msns |= {key[0] for key in (*self._receipts, *self._categories_v2, *self._payments)}
+            return [self._data_of(msn) for msn in sorted(msns)]
+
+    def restore(self, merchants: Iterable[MerchantData]) -> None:
+        """Replace what is stored by ``merchants`` (a :meth:`snapshot`); tokens and log stay."""
+        with self.lock:
+            self._receipts, self._categories_v2, self._payments = {}, {}, {}
+            self._categories_v3, self._images = {}, {}
+            for data in merchants:
+                msn = data.msn
+                for (kind, order_id), body in data.receipts.items():
+                    self._receipts[(msn, kind, order_id)] = copy.deepcopy(body)
+                for (kind, order_id), category in data.categories.items():
+                    self._categories_v2[(msn, kind, order_id)] = copy.deepcopy(category)
+                self._categories_v3[msn] = {
+                    item["categoryId"]: copy.deepcopy(item) for item in data.categories_v3
+                }
+                self._images[msn] = dict(data.images)
+                for reference, body in data.payments.items():
+                    self._payments[(msn, reference)] = copy.deepcopy(body)
+            self._changed()
+
+    def _data_of(self, msn: str) -> MerchantData:
+        merchant = self._merchants.get(msn)
+        return MerchantData(
+            msn=msn,
+            name=merchant.name if merchant is not None else "",
+            receipts={
+                (kind, order_id): copy.deepcopy(body)
+                for (owner, kind, order_id), body in self._receipts.items()
+                if owner == msn
+            },
+            categories={
+                (kind, order_id): copy.deepcopy(category)
+                for (owner, kind, order_id), category in self._categories_v2.items()
+                if owner == msn
+            },
+            categories_v3=copy.deepcopy(list(self._categories_v3.get(msn, {}).values())),
+            images=dict(self._images.get(msn, {})),
+            payments=self.payments(msn),
+        )
 
     # ---------------------------------------------------------------- request log
 

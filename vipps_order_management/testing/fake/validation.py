@@ -205,19 +205,22 @@ def _link_problem(url: str, http_hosts: Collection[str] = ()) -> str | None:
     if not found:
         return f"must be an absolute URI (https://... or an app link such as myapp://...), not {shown(url)}"
     scheme = found.group(1).lower()
-    if scheme == "http" and http_hosts and urlsplit(url).hostname in http_hosts:
-        return None
-    if scheme == "http":
-        return "must use https (or an app scheme); plain http links are not allowed"
-    if scheme in REFUSED_LINK_SCHEMES:
-        return f"must use https or an app scheme, not {scheme}:"
-    if scheme == "https":
-        try:
-            host = urlsplit(url).hostname
-        except ValueError:
-            host = None
-        if not host:
-            return f"must be an absolute https URL with a host, not {shown(url)}"
+    if scheme not in ("http", "https"):
+        refused = scheme in REFUSED_LINK_SCHEMES
+        return f"must use https or an app scheme, not {scheme}:" if refused else None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        host = None
+    if not host:
+        return f"must be an absolute https URL with a host, not {shown(url)}"
+    if scheme == "http" and host not in http_hosts:
+        return (
+            "must use https (or an app scheme), not plain http: Vipps opens only https links. "
+            f"For local development, allow {host} with VIPPS_ORDER_MANAGEMENT"
+            "['DEVELOPMENT_LINK_HOSTS'] (which manage.py vipps_om_fake_server reads) or with "
+            f"the fake's --allow-http-link-host {host}"
+        )
     return None
 
 
