@@ -22,15 +22,11 @@ from vipps_order_management.models import (
     UploadedImage,
     VippsOrder,
 )
+from vipps_order_management.testing import drain_until_idle
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/shop/order/"
-
-
-def drain():
-    while services.drain(worker_id="admin-test").processed:
-        pass
 
 
 @pytest.fixture
@@ -145,7 +141,7 @@ def test_anonymous_and_non_staff_get_nothing(client, make_order):
 
 def test_status_column_and_filter(staff, vipps, make_order, settings):
     synced, pending, failed, drifting, not_sent = (make_order() for _ in range(5))
-    drain()  # synced, failed and drifting are sent for now
+    drain_until_idle()  # synced, failed and drifting are sent for now
     OutboxItem.objects.for_order(not_sent).delete()
     OutboxItem.objects.for_order(failed).filter(kind="links").update(
         status="dead", last_error="400"
@@ -176,7 +172,7 @@ def test_status_filter_with_uuid_keys(staff, vipps):
         title="Sauna", price=Decimal(100), charge_id="chr-1", confirmed=True
     )
     other = Booking.objects.create(title="Bath", price=Decimal(100))
-    drain()
+    drain_until_idle()
     response = staff.get("/admin/shop/booking/", {"vipps_status": "synced"})
     assert [b.pk for b in response.context["cl"].result_list] == [booking.pk]
     # Without a Vipps payment it is looked at again for PAYMENT_WAIT, then left alone.
@@ -185,7 +181,7 @@ def test_status_filter_with_uuid_keys(staff, vipps):
     OutboxItem.objects.for_order(other).update(
         pending_since=timezone.now() - timedelta(days=1), next_attempt_at=timezone.now()
     )
-    drain()
+    drain_until_idle()
     response = staff.get("/admin/shop/booking/", {"vipps_status": "none"})
     assert [b.pk for b in response.context["cl"].result_list] == [other.pk]
 
@@ -201,7 +197,7 @@ def test_links_added_in_the_inline_are_validated_and_sent(staff, vipps, make_ord
     ):
         user.user_permissions.add(Permission.objects.get(codename=codename))
     order = make_order()
-    drain()
+    drain_until_idle()
     url = reverse("admin:shop_order_change", args=[order.pk])
     prefix = "vipps_order_management-orderlink-content_type-object_id"
     images = "vipps_order_management-orderimage-content_type-object_id"
@@ -227,7 +223,7 @@ def test_links_added_in_the_inline_are_validated_and_sent(staff, vipps, make_ord
     response = staff.post(url, form)
     assert response.status_code == 302, response.context["errors"] if response.context else response
     assert OrderLink.objects.for_order(order).get().category == "RECEIPT"
-    drain()
+    drain_until_idle()
     assert (
         vipps.category(order.vipps_reference)["orderDetailsUrl"]
         == "https://shop.example/receipts/1"
@@ -237,11 +233,11 @@ def test_links_added_in_the_inline_are_validated_and_sent(staff, vipps, make_ord
 def test_requeue_failed_and_resend_links(staff, vipps, make_order):
     order = make_order()
     vipps.faults.fail_next(1, status=400, path="/categories/")
-    drain()
+    drain_until_idle()
     assert OutboxItem.objects.for_order(order).get(kind="links").status == "dead"
     response = run_action(staff, "requeue_failed", [order])
     assert "1 failed send queued again" in messages_of(response)[0]
-    drain()
+    drain_until_idle()
     assert vipps.category(order.vipps_reference) is not None
 
     response = run_action(staff, "resend_links", [order])
@@ -251,7 +247,7 @@ def test_requeue_failed_and_resend_links(staff, vipps, make_order):
 
 def test_reupload_image_uploads_again(staff, vipps, make_order):
     order = make_order()
-    drain()
+    drain_until_idle()
     assert UploadedImage.objects.count() == 1
     response = run_action(staff, "reupload_image", [order])
     assert "1 remembered upload dropped first" in messages_of(response)[0]
@@ -263,7 +259,7 @@ def test_reupload_image_uploads_again(staff, vipps, make_order):
 def test_fetch_and_compare(staff, vipps, make_order):
     same, changed, unsent = make_order(), make_order(), make_order()
     OutboxItem.objects.for_order(unsent).delete()  # never sent
-    drain()
+    drain_until_idle()
     changed.items.update(quantity=Decimal(5))
     response = run_action(staff, "fetch_and_compare", [same, changed, unsent])
     texts = messages_of(response)
@@ -277,7 +273,7 @@ def test_fetch_and_compare(staff, vipps, make_order):
 
 def test_the_order_page_sets_the_shop_beside_vipps(staff, vipps, make_order):
     order = make_order()
-    drain()
+    drain_until_idle()
     order.items.update(quantity=Decimal(3))
     page = reverse("admin:shop_order_vipps", args=[order.pk])
     response = staff.get(page)
@@ -293,7 +289,7 @@ def test_the_order_page_sets_the_shop_beside_vipps(staff, vipps, make_order):
 
 def test_the_order_page_survives_vipps_being_down(staff, vipps, make_order):
     order = make_order()
-    drain()
+    drain_until_idle()
     vipps.faults.fail_next(3, status=503, path="/order-management/v2/ECOM/order-")
     response = staff.get(reverse("admin:shop_order_vipps", args=[order.pk]))
     assert response.status_code == 200
@@ -311,7 +307,7 @@ def test_the_order_page_buttons_run_operations(staff, vipps, make_order):
 def test_outbox_admin_requeues_and_attempts_are_read_only(staff, vipps, make_order):
     order = make_order()
     vipps.faults.fail_next(1, status=400, path="/receipts/")
-    drain()
+    drain_until_idle()
     row = OutboxItem.objects.for_order(order).get(kind="receipt")
     response = staff.get("/admin/vipps_order_management/outboxitem/", {"status__exact": "dead"})
     assert [r.pk for r in response.context["cl"].result_list] == [row.pk]
@@ -332,7 +328,7 @@ def test_outbox_admin_requeues_and_attempts_are_read_only(staff, vipps, make_ord
 
 def test_unrelated_content_type_rows_do_not_leak_into_the_filter(staff, vipps, make_order):
     order = make_order()
-    drain()
+    drain_until_idle()
     booking_type = ContentType.objects.get_for_model(Booking)
     OutboxItem.objects.create(
         content_type=booking_type,

@@ -35,6 +35,7 @@ from vipps_order_management.exceptions import ImageValidationError
 from vipps_order_management.images import MAX_BYTES, MIN_HEIGHT, prepare_image, read_stored_image
 from vipps_order_management.models import OrderImage, OutboxItem, SyncAttempt, VippsOrder
 from vipps_order_management.templatetags.vipps_order_management import order_image
+from vipps_order_management.testing import drain_until_idle
 
 from .conftest import missing_service, png_bytes
 
@@ -100,18 +101,6 @@ def s3(moto_s3, settings, tmp_path):
     return S3(moto=moto_s3, client=client, media=media, images=images)
 
 
-def drain_all(rounds: int = 10) -> services.DrainResult:
-    """Run the worker until nothing is due; a retry loop would run out of rounds."""
-    total = services.DrainResult()
-    for _ in range(rounds):
-        result = services.drain(worker_id="test-s3")
-        for item in result.results:
-            total.add(item)
-        if result.processed == 0:
-            return total
-    raise AssertionError(f"still sending after {rounds} rounds: {total.results[-3:]}")
-
-
 def scarf(*, image: bytes | None = None, key: str = "products/scarf.png") -> Product:
     """A product whose photo is in the media bucket, or only named there (``image=None``)."""
     product = Product(name="Wool scarf", sku=f"SCARF-{uuid.uuid4().hex[:8]}", price=Decimal(349))
@@ -142,7 +131,7 @@ def test_a_product_photo_in_the_bucket_is_read_prepared_and_uploaded_once(s3, vi
     s3.moto.clear()
 
     order = make_order(items=[(product, 1, None)])
-    result = drain_all()
+    result = drain_until_idle()
 
     assert result.dead == 0
     [(image_id, data)] = vipps.images().items()
@@ -156,7 +145,7 @@ def test_a_product_photo_in_the_bucket_is_read_prepared_and_uploaded_once(s3, vi
 
     # Another order of the same scarf: Vipps has the picture, nothing is uploaded again.
     second = make_order(items=[(product, 2, None)])
-    drain_all()
+    drain_until_idle()
     assert vipps.category(second.vipps_reference)["imageId"] == image_id
     assert len(vipps.requests_for("POST", "/v1/images")) == 1
     assert len(vipps.images()) == 1
@@ -166,7 +155,7 @@ def test_a_key_missing_from_the_bucket_sends_the_link_without_an_image(s3, vipps
     product = scarf(image=None)
     order = make_order(items=[(product, 1, None)])
 
-    result = drain_all()
+    result = drain_until_idle()
 
     assert result.dead == 0
     category = vipps.category(order.vipps_reference)
@@ -196,7 +185,7 @@ def test_an_order_image_row_in_image_storage_is_read_from_its_bucket(s3, vipps, 
     assert s3.client.get_object(Bucket=s3.images, Key=row.image.name)["Body"].read() == source
     s3.moto.clear()
 
-    drain_all()
+    drain_until_idle()
 
     [(image_id, data)] = vipps.images().items()
     assert image_id == prepare_image(source).image_id

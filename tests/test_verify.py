@@ -7,11 +7,7 @@ from collections import Counter
 from tests.shop.models import Order
 from vipps_order_management import services
 from vipps_order_management.models import OutboxItem
-
-
-def drain_all():
-    while services.drain(worker_id="test").processed:
-        pass
+from vipps_order_management.testing import drain_until_idle
 
 
 def receipts_posted(fake) -> Counter:
@@ -26,7 +22,7 @@ def test_verify_repairs_a_fake_replaced_mid_run_and_a_second_run_sends_nothing(v
     orders = [make_order() for _ in range(6)]
     services.drain(worker_id="test", limit=3)  # half the shop reaches the first fake...
     vipps.reset()  # ...which is replaced by a new, empty one (and its tokens with it)
-    drain_all()  # the rest reach the new fake; what the old one held is gone
+    drain_until_idle()  # the rest reach the new fake; what the old one held is gone
 
     first = list(services.verify_with_vipps(Order.objects.order_by("pk"), now=True))
 
@@ -54,7 +50,7 @@ def test_verify_repairs_a_fake_replaced_mid_run_and_a_second_run_sends_nothing(v
 
 def test_verify_reports_a_receipt_that_differs_and_never_resends_it(vipps, make_order):
     order = make_order()
-    drain_all()
+    drain_until_idle()
     order.items.update(quantity=5)  # the order changed after its receipt was sent
 
     [verified] = services.verify_with_vipps([order], now=True)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
@@ -88,21 +88,26 @@ class ImageSource:
     """Image bytes read only when needed, with a name for error messages.
 
     ``url``, when known, lets the shop's own pages show the same image (template tags).
+    ``identity`` says which sources hold the same bytes, so a batch reads each picture once:
+    the content's hash for bytes at hand, the storage and file name for a stored file. Two
+    sources are never taken for one by their name alone (``ticket.png`` made for two orders).
+    ``None``: this source is read on its own.
     """
 
     name: str
     read: Callable[[], bytes] = field(repr=False, compare=False)
     url: str = field(default="", compare=False)
+    identity: Hashable | None = field(default=None, repr=False)
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> ImageSource:
-        return cls(name, lambda: data)
+        return cls(name, lambda: data, identity=("bytes", hashlib.sha256(data).hexdigest()))
 
     @classmethod
     def from_storage(cls, name: str, storage_alias: str | None = None) -> ImageSource:
         """A file in one of the project's ``STORAGES`` (``IMAGE_STORAGE`` by default)."""
         alias = storage_alias or app_settings.IMAGE_STORAGE
-        return cls(name, partial(read_stored_image, name, alias))
+        return cls(name, partial(read_stored_image, name, alias), identity=("alias", alias, name))
 
     @classmethod
     def from_field(cls, field_file: Any) -> ImageSource:
@@ -114,8 +119,12 @@ class ImageSource:
             url = field_file.url
         except Exception:  # a storage that cannot make URLs still has bytes to upload
             url = ""
+        storage, name = field_file.storage, field_file.name
         return cls(
-            field_file.name, partial(read_from_storage, field_file.storage, field_file.name), url
+            name,
+            partial(read_from_storage, storage, name),
+            url,
+            identity=("storage", id(storage), name),
         )
 
     def content_hash(self) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ImageMissingAtVipps",
     "ImageSourceError",
     "ImageValidationError",
     "InvalidParam",
@@ -103,6 +104,21 @@ class VippsNotFound(VippsAPIError):
 
 class VippsTransientError(VippsAPIError):
     """5xx, 429, 423, timeouts and connection errors: retry later, honouring ``retry_after``."""
+
+
+class ImageMissingAtVipps(VippsTransientError):
+    """Vipps answered 404 to a link naming an image it no longer has (its data was reset, a
+    new merchant): the image is uploaded again and the link sent after it."""
+
+    def __init__(self, image_id: str, merchant_serial_number: str, error: VippsAPIError) -> None:
+        super().__init__(
+            f"Vipps no longer has the image {image_id}; it is uploaded again ({error})",
+            status_code=error.status_code,
+            method=error.method,
+            path=error.path,
+        )
+        self.image_id = image_id
+        self.merchant_serial_number = merchant_serial_number
 
 
 class PayloadValidationError(VippsError, ValueError):

@@ -253,7 +253,13 @@ class VippsOrder(OrderAttached):
         constraints = [
             models.UniqueConstraint(
                 fields=["content_type", "object_id"], name="vipps_om_order_unique_per_order"
-            )
+            ),
+            # Vipps keys an order by these three: one order of the shop each (engine.references).
+            models.UniqueConstraint(
+                fields=["merchant_serial_number", "payment_type", "reference"],
+                condition=~models.Q(reference=""),
+                name="vipps_om_order_unique_reference",
+            ),
         ]
         indexes = [models.Index(fields=["receipt_state"], name="vipps_om_order_receipt_state")]
 

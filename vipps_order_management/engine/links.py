@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from .. import signals
 from ..client import OrderManagementClient
-from ..exceptions import VippsNotFound
+from ..exceptions import ImageMissingAtVipps, VippsNotFound
 from ..models import VippsOrder
 from ..payloads import Category, PaymentType
 from .plan import Target
@@ -56,13 +56,20 @@ def sync_links(
     digest = fingerprint(api, target, categories)
     if not force and state.links_state == VippsOrder.LinkState.SENT and state.links_hash == digest:
         return "Links unchanged."
-    if api == "v3":
-        message = _reconcile_v3(client, target, categories)
-    else:
-        client.put_category(  # the plan validated it, with the same rules
-            target.payment_type, target.reference, categories[0], validate=False
-        )
-        message = f"Sent the {categories[0].category} link."
+    try:
+        if api == "v3":
+            message = _reconcile_v3(client, target, categories)
+        else:
+            client.put_category(  # the plan validated it, with the same rules
+                target.payment_type, target.reference, categories[0], validate=False
+            )
+            message = f"Sent the {categories[0].category} link."
+    except VippsNotFound as exc:
+        # Vipps never 404s for an order it does not know; here it lost an image we named.
+        image_id = next((c.image_id for c in categories if c.image_id), None)
+        if image_id is None:
+            raise
+        raise ImageMissingAtVipps(image_id, target.merchant_serial_number, exc) from None
     state.links_state = VippsOrder.LinkState.SENT
     state.links_hash = digest
     state.links_sent_at = timezone.now()

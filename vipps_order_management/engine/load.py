@@ -20,9 +20,10 @@ from django.utils import timezone
 from ..adapters import OrderAdapter, adapter_for
 from ..models import OrderKey, OutboxItem, attach_rows, attached_rows
 from ..outcomes import Outcome, Verdict, classify
-from . import outbox
+from . import cleanup, outbox
 from .calllog import CallLog
 from .plan import Problem, SyncPlan
+from .references import claim_references
 from .work import LINKS, RECEIPT, OrderWork, snapshot
 
 __all__ = ["load_batch"]
@@ -46,6 +47,7 @@ def load_batch(lease: outbox.Lease, worker_id: str) -> list[OrderWork]:
     for work in works.values():
         if work.plan is not None:
             _plan_confined(work)
+    claim_references(list(works.values()))
     return list(works.values())
 
 
@@ -63,13 +65,28 @@ def _load_group(content_type_id: int, group: list[OrderWork]) -> list[models.Mod
             work.settle_all(verdict)
         return []
     loaded = []
+    absent = [work for work in group if work.key[1] not in orders]
+    gone = set(
+        cleanup.missing_orders(content_type_id, [w.key[1] for w in absent]) if absent else ()
+    )
     for work in group:
         work.order = orders.get(work.key[1])
-        if work.order is None:
-            work.settle_all(Verdict(Outcome.DONE, "The order no longer exists; nothing to send."))
-        else:
+        if work.order is not None:
             work.plan = SyncPlan(work.order, adapter)
             loaded.append(work.order)
+        elif work.key[1] in gone:
+            work.forget = True
+            work.settle_all(
+                Verdict(Outcome.DONE, "The order no longer exists; its rows are removed.")
+            )
+        else:
+            work.settle_all(
+                Verdict(
+                    Outcome.DONE,
+                    f"The order is not among those {type(adapter).__name__}.get_queryset() "
+                    "returns; nothing was sent.",
+                )
+            )
     return loaded
 
 

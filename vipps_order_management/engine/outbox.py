@@ -310,11 +310,17 @@ def record_change(
     marker.keys.setdefault(key, set()).update(kinds)
 
 
-def forget_recorded() -> None:
-    """After a drain in the caller's transaction: the next save must write again."""
+def forget_recorded(keys: Iterable[OrderKey] | None = None) -> None:
+    """The next save of these orders (of every order, by default) in the caller's transaction
+    must write again: after a drain, or after the rows of deleted orders were removed."""
     db = transaction.get_connection()
+    forgotten = None if keys is None else set(keys)
     for marker in getattr(db, "_vipps_om_recorded", ()):
-        marker.keys.clear()
+        if forgotten is None:
+            marker.keys.clear()
+        else:
+            for key in forgotten:
+                marker.keys.pop(key, None)
 
 
 # ---------------------------------------------------------------------- claim and lease
@@ -554,24 +560,36 @@ def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
     return changed
 
 
-def release_all(lease: Lease) -> None:
-    """Hand every row still held back at once, without counting an attempt (shutdown, crash)."""
+def release_all(lease: Lease, *, delay: float | None = None) -> None:
+    """Hand every row still held back at once (shutdown, the database gone, a bug).
+
+    Without ``delay`` no attempt is counted and the rows are due as they were; with it (a bug
+    of ours that may recur), the attempt counts and the rows wait ``delay`` seconds, so the
+    same batch is not claimed first again and the rest of the outbox gets its turn.
+    """
     held = OutboxItem.objects.filter(lease_token=lease.token)
+    now = timezone.now()
+    changes: dict[str, Any] = {"lease_until": None, "lease_token": "", "updated_at": now}
+    if delay is None:
+        changes["attempts"] = F("attempts") - 1
+    else:
+        changes["next_attempt_at"] = now + timedelta(seconds=delay)
     with transaction.atomic():
         _lock(held)
-        held.update(
-            attempts=F("attempts") - 1,
-            lease_until=None,
-            lease_token="",
-            updated_at=timezone.now(),
-        )
+        held.update(**changes)
 
 
 # ---------------------------------------------------------------------- backoff, requeue
 
 
+#: The shortest wait before a failed row is tried again, whatever ``RETRY`` says: no row is
+#: claimed more than once a second, so a failure that repeats at once cannot spin a worker.
+BACKOFF_FLOOR_SECONDS = 1.0
+
+
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with jitter, capped, never sooner than Vipps's ``Retry-After``."""
+    """Exponential backoff with jitter, capped, never sooner than Vipps's ``Retry-After`` and
+    never below :data:`BACKOFF_FLOOR_SECONDS`."""
     retry = app_settings.RETRY
     base = float(retry["BASE_SECONDS"])
     cap = float(retry["CAP_SECONDS"])
@@ -580,7 +598,7 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
     delay *= 1 + random.uniform(-jitter, jitter)
     if retry_after is not None:
         delay = max(delay, retry_after)
-    return max(0.0, delay)
+    return max(BACKOFF_FLOOR_SECONDS, delay)
 
 
 def payment_wait() -> timedelta:

@@ -31,10 +31,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from django.db import models
+from django.db import DatabaseError, models
 
 from ..client import OrderManagementClient
 from ..conf import app_settings
+from ..exceptions import VippsConfigurationError
 from ..outcomes import CircuitBreaker
 from . import outbox, uploads
 from .clients import get_client
@@ -171,12 +172,11 @@ class Pipeline:
                 in_flight = started
                 if in_flight is None and not finished:
                     break  # claimed after the last write and found nothing: all is sent
-        except BaseException:
-            # Configuration or database errors, KeyboardInterrupt: nothing is lost, the rows
-            # not yet written go back at once without an attempt counted.
+        except BaseException as exc:
+            # Nothing is lost: the rows not yet written go back (see _release).
             if in_flight is not None:
                 wait(in_flight.jobs)
-                outbox.release_all(in_flight.lease)
+                _release(in_flight.lease, exc)
             raise
         return result
 
@@ -199,9 +199,9 @@ class Pipeline:
                 renew=self._renew,
                 wait_seconds=min(IMAGE_WAIT_SECONDS, self._lease_seconds() / 3),
             ).run(works)
-        except BaseException:
+        except BaseException as exc:
             self._leases.remove(lease)
-            outbox.release_all(lease)
+            _release(lease, exc)
             raise
         jobs = [
             self.executor.submit(send_order, work, clients, lease, breaker, stopping)
@@ -217,8 +217,8 @@ class Pipeline:
             for job in batch.jobs:
                 job.result()  # a bug in our own code must not pass silently
             changed = write_batch(batch.works, batch.lease)
-        except BaseException:
-            outbox.release_all(batch.lease)
+        except BaseException as exc:
+            _release(batch.lease, exc)
             raise
         finally:
             self._leases.remove(batch.lease)
@@ -249,6 +249,16 @@ class Pipeline:
         for lease in self._leases:
             if lease.due_for_renewal() and lease.renew() and lease.images_claimed:
                 uploads.renew(lease.token, lease.seconds)
+
+
+def _release(lease: outbox.Lease, exc: BaseException) -> None:
+    """Hand a batch back after ``exc``: at once and uncounted when the cause is outside the
+    batch (a stop, the database, the configuration); counted and after a backoff when it may
+    be a bug that this very batch would meet again."""
+    outside = isinstance(exc, DatabaseError | VippsConfigurationError) or not isinstance(
+        exc, Exception
+    )
+    outbox.release_all(lease, delay=None if outside else outbox.backoff_seconds(1))
 
 
 def drain(

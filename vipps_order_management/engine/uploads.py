@@ -34,6 +34,7 @@ __all__ = [
     "claim",
     "digest",
     "forget",
+    "forget_lost",
     "lookup",
     "prepare",
     "record",
@@ -56,8 +57,9 @@ class ImageSet:
 
 
 def source_identity(source: ImageSource) -> object:
-    """What identifies a source within a batch: its storage name, else the object itself."""
-    return source.name or id(source)
+    """What identifies a source within a batch: its :attr:`~ImageSource.identity` (its
+    content, or its file in a storage), else the object itself; never its name alone."""
+    return source.identity if source.identity is not None else ("object", id(source))
 
 
 def digest(source: ImageSource) -> bytes:
@@ -237,6 +239,16 @@ def forget(merchant_serial_number: str, image_sets: Iterable[Sequence[ImageSourc
     deleted, _ = UploadedImage.objects.filter(
         merchant_serial_number=merchant_serial_number, source_hash__in=hashes
     ).delete()
+    return deleted
+
+
+def forget_lost(images: Iterable[tuple[str, str]]) -> int:
+    """Forget uploads Vipps no longer has, by ``(merchant serial number, image id)``, so the
+    next send of their links uploads them again; returns how many were forgotten."""
+    condition = Q(pk__in=[])
+    for msn, image_id in set(images):
+        condition |= Q(merchant_serial_number=msn, image_id=image_id)
+    deleted, _ = UploadedImage.objects.filter(condition).delete()
     return deleted
 
 

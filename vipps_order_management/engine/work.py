@@ -58,6 +58,8 @@ class OrderWork:
     events: Events = field(default_factory=list)
     #: Image sets each planned link needs, by position: ``(msn, source hash)`` or None.
     image_keys: list[tuple[str, str] | None] = field(default_factory=list)
+    #: The order was deleted: our rows of it go with this batch's write.
+    forget: bool = False
 
     @property
     def name(self) -> str:

@@ -16,10 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import signals
+from ..exceptions import ImageMissingAtVipps
 from ..link_policy import normalise
 from ..models import OrderLink, OutboxItem, VippsOrder, attached_rows
 from ..outcomes import Outcome, Verdict
-from . import calllog, outbox, rows
+from . import calllog, cleanup, outbox, rows, uploads
 from .results import DrainResult, SyncResult
 from .work import KINDS, RECEIPT, STATE_FIELDS, OrderWork, snapshot
 
@@ -41,6 +42,15 @@ def write_batch(works: Sequence[OrderWork], lease: outbox.Lease) -> set[int]:
             {(r.content_type_id, r.object_id, r.kind): r.pk for r in lease.rows},
         )
         changed = outbox.finish(lease, outcomes)
+        cleanup.forget_orders(work.key for work in works if work.forget)
+        lost = [
+            (verdict.error.merchant_serial_number, verdict.error.image_id)
+            for work in works
+            for verdict in work.verdicts.values()
+            if isinstance(verdict.error, ImageMissingAtVipps)
+        ]
+        if lost:
+            uploads.forget_lost(lost)
     outbox.forget_recorded()  # a save after this drain, in the same transaction, writes again
     return changed
 

@@ -18,7 +18,7 @@ from django.db.models.signals import post_delete, post_save
 
 from ..adapters import get_adapter, registered_models
 from ..conf import app_settings
-from ..engine import outbox
+from ..engine import cleanup, outbox
 from ..exceptions import VippsConfigurationError
 from ..models import OrderImage, OrderLink, SyncKind
 from . import dispatch  # noqa: F401 - registers the kick on commit
@@ -76,9 +76,22 @@ def _order_pk(instance: models.Model, path: list[str]) -> Any:
     return getattr(order, "pk", None)
 
 
+def order_deleted(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """A configured order was deleted: our rows go with it, in the same transaction.
+
+    Whatever primary key the next order gets, it starts with no links, images, state or
+    customer links of this one. (``QuerySet.delete()`` sends this signal for every row too;
+    raw SQL does not: ``vipps_om_sweep`` finds what is left.)
+    """
+    if instance.pk is None:
+        return
+    content_type = ContentType.objects.get_for_model(type(instance), for_concrete_model=False)
+    cleanup.forget_orders([(content_type.pk, str(instance.pk))])
+
+
 def attachment_changed(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     """A link or image of an order was added, changed or removed: resend the links."""
-    if kwargs.get("raw") or not app_settings.AUTO_SYNC:
+    if kwargs.get("raw") or not app_settings.AUTO_SYNC or cleanup.forgetting.get():
         return
     model = ContentType.objects.get_for_id(instance.content_type_id).model_class()
     try:
@@ -101,6 +114,7 @@ def connect() -> None:
         return
     for model in configured:
         _connect(post_save, order_saved, model, "order_saved")
+        _connect(post_delete, order_deleted, model, "order_deleted")
         for label, path in get_adapter(model).sync_on.items():
             try:
                 related = apps.get_model(label)

@@ -7,6 +7,7 @@ pooled session and token per sales unit, for shops where Vipps's latency is the 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,10 +18,18 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import app_settings
+from ..engine import cleanup
 from ..engine.pipeline import DrainResult, Pipeline, default_worker_id
 from ..exceptions import VippsConfigurationError
 
 __all__ = ["Worker"]
+
+logger = logging.getLogger(__name__)
+
+#: The longest pause after drains that keep failing with an unexpected error.
+MAX_ERROR_PAUSE = 300.0
+#: How often a long-running worker removes the rows of orders deleted behind Django's back.
+SWEEP_INTERVAL = 3600.0
 
 
 @dataclass
@@ -42,14 +51,20 @@ class Worker:
         self.stop = threading.Event()
 
     def run(self) -> int:
-        """Drain until stopped (or, with ``once``, until nothing is due); returns rows sent."""
+        """Drain until stopped (or, with ``once``, until nothing is due); returns rows sent.
+
+        Nothing but a stop ends the loop: a configuration or database error, or a bug, is
+        reported and the loop tries again after a pause. One order's trouble never gets this
+        far: the pipeline keeps it to that order.
+        """
         poll = float(
             app_settings.WORKER_POLL_SECONDS if self.poll_seconds is None else self.poll_seconds
         )
         deadline = time.monotonic() + self.max_runtime if self.max_runtime else None
         # --once is one pass: what is due now; what fails now waits for a later run.
         only = Q(next_attempt_at__lte=timezone.now()) if self.once else None
-        total = 0
+        total = failures = 0
+        next_sweep = time.monotonic() + SWEEP_INTERVAL
         pipeline = Pipeline(
             worker_id=self.worker_id, concurrency=self.concurrency, batch_size=self.batch_size
         )
@@ -75,6 +90,23 @@ class Worker:
                     self.warn(f"Database error, retrying: {exc}")
                     self.stop.wait(poll)
                     continue
+                except Exception as exc:  # a bug of ours: logged, and the loop goes on
+                    if self.once:
+                        raise
+                    failures += 1
+                    pause = min(MAX_ERROR_PAUSE, poll * 2 ** min(failures - 1, 10))
+                    logger.exception(
+                        "The Vipps worker's drain failed; trying again in %.0f s", pause
+                    )
+                    self.warn(
+                        f"Unexpected error, trying again in {pause:.0f} s: {type(exc).__name__}: {exc}"
+                    )
+                    self.stop.wait(pause)
+                    continue
+                failures = 0
+                if not self.once and time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + SWEEP_INTERVAL
+                    self._sweep()
                 total += result.processed
                 if result.processed:
                     self.say(str(result))
@@ -83,6 +115,15 @@ class Worker:
                         break
                     self.stop.wait(poll)
         return total
+
+    def _sweep(self) -> None:
+        try:
+            swept = cleanup.sweep()
+        except Exception:  # the sweep is housekeeping: it never stops the worker
+            logger.exception("The Vipps worker's sweep of deleted orders failed")
+            return
+        if swept.orders:
+            self.say(f"Removed the rows of {swept.orders} deleted orders ({swept.rows} rows).")
 
 
 def _worked(result: DrainResult) -> bool:
