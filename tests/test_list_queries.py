@@ -203,6 +203,8 @@ def test_our_changelists_cost_the_same_for_5_orders_and_for_50(staff, shop, page
     for order in orders:
         assert html.count(order_link(order)) == rows_per_order
     assert html.count(f'<a href="/admin/shop/booking/{shop.booking.pk}/vipps/">Sauna</a>')
+    assert "</a></a>" not in html  # the row's own link is another column
+    assert html.count(f'href="{path}') >= 5 * rows_per_order  # each row opens on its own
 
     orders = shop(50)
     fifty, html = counted(staff.get, path)

@@ -58,7 +58,10 @@ class OrderRowsChangeList(ChangeList):
 
 
 class OrderRecordAdmin(ReadOnlyAdmin):
-    """Records of one order each; every row links to its order's Vipps page."""
+    """Records of one order each; every row links to its order's Vipps page.
+
+    The row's own link is never the order column (a link inside a link is no HTML).
+    """
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return OrderRowsChangeList
@@ -137,6 +140,7 @@ class OutboxItemAdmin(OrderRecordAdmin):
         "short_error",
         "updated_at",
     )
+    list_display_links = ("kind",)
     list_filter = ("status", "kind", "content_type", "last_status_code")
     search_fields = ("object_id", "last_error")
     date_hierarchy = "updated_at"
@@ -189,6 +193,7 @@ class VippsOrderAdmin(OrderRecordAdmin):
         "links_state",
         "last_synced_at",
     )
+    list_display_links = ("reference",)
     list_filter = ("receipt_state", "links_state", "payment_type", "content_type")
     search_fields = ("reference", "object_id")
 
