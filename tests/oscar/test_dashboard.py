@@ -119,6 +119,29 @@ def test_the_order_list_actions_send_the_ticked_orders(staff_client, place_order
         assert len(messages_of(response)) == 3, messages_of(response)
 
 
+def test_more_than_five_ticked_orders_are_queued_with_one_message(staff_client, place_order, vipps):
+    from vipps_order_management.models import OutboxItem
+
+    orders = [place_order("Coffee", 1) for _ in range(6)]
+    OutboxItem.objects.update(status="done")
+    response = staff_client.post(
+        reverse("vipps_oscar:vipps-order-bulk"),
+        {"selected_order": [order.pk for order in orders], "vipps_operation": "send"},
+        follow=True,
+    )
+    pending = reverse("vipps_oscar:vipps-order-list") + "?status=pending"
+    assert messages_of(response) == [
+        "Send to Vipps now: 6 orders queued; the worker sends them to Vipps. "
+        f'<a href="{pending}">See them in the Vipps list</a>'
+    ]
+    assert vipps.receipt(f"oscar-{orders[0].number}") is None  # the worker sends them
+    assert set(OutboxItem.objects.values_list("status", flat=True)) == {"pending"}
+    listed = staff_client.get(pending).content.decode()
+    assert sorted(re.findall(r"/dashboard/orders/(\d+)/#vipps", listed)) == sorted(
+        order.number for order in orders
+    )
+
+
 def test_the_vipps_list_shows_orders_that_need_staff(staff_client, place_order, vipps):
     from vipps_order_management import services
 

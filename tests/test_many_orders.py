@@ -8,7 +8,9 @@ pages are measured with 5 orders and again with 50, and must cost the same.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -23,7 +25,9 @@ from rest_framework.test import APIClient
 
 from tests.shop.models import Booking, Order
 from tests.shop.vipps import ShopOrderAdapter
+from vipps_order_management import services
 from vipps_order_management.adapters import Link
+from vipps_order_management.admin.operations import SEND_IN_REQUEST_MAX
 from vipps_order_management.models import (
     OrderImage,
     OrderLink,
@@ -35,6 +39,8 @@ from vipps_order_management.models import (
 )
 from vipps_order_management.payloads import CategoryType
 from vipps_order_management.public_links import order_status_url
+
+from .conftest import TASKS_PACKAGE, tasks_framework
 
 pytestmark = pytest.mark.django_db
 
@@ -139,7 +145,7 @@ def shop(make_order, settings):
     settings.VIPPS_ORDER_MANAGEMENT = {
         **settings.VIPPS_ORDER_MANAGEMENT,
         "ORDER_ADAPTERS": {
-            "shop.Order": "tests.test_list_queries.CustomerShopAdapter",
+            "shop.Order": "tests.test_many_orders.CustomerShopAdapter",
             "shop.Booking": "tests.shop.vipps.BookingAdapter",
         },
     }
@@ -316,3 +322,205 @@ def test_the_staff_apis_lists_cost_the_same_for_5_rows_and_for_50(make_order, na
 
     assert five == fifty, (name, five, fifty)
     assert len(json.loads(body)["results"]) == 50
+
+
+# ---------------------------------------------------------------------- actions over many orders
+
+CHANGELIST = "/admin/shop/order/"
+
+
+def act(client, action: str, orders, *, confirm: bool = True):
+    data = {"action": action, "_selected_action": [str(order.pk) for order in orders]}
+    if confirm:
+        data["post"] = "yes"
+    return client.post(CHANGELIST, data)
+
+
+def messages_after(client, response) -> list[str]:
+    assert response.status_code == 302, response
+    return [str(message) for message in client.get(response["Location"]).context["messages"]]
+
+
+def backing_off(orders) -> None:
+    """Both rows of each order failed a moment ago and wait an hour before trying again."""
+    OutboxItem.objects.filter(object_id__in=[str(order.pk) for order in orders]).update(
+        status="pending",
+        attempts=2,
+        last_error="503 Service Unavailable",
+        next_attempt_at=timezone.now() + timedelta(hours=1),
+    )
+
+
+def test_send_now_over_six_orders_queues_them_due_now_and_wakes_the_runner(
+    staff, vipps, make_order, settings, django_capture_on_commit_callbacks
+):
+    settings.TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "DISPATCH": "django_tasks",
+    }
+    orders = [make_order() for _ in range(SEND_IN_REQUEST_MAX + 1)]
+    backing_off(orders)
+    generations = dict(OutboxItem.objects.values_list("pk", "generation"))
+    backend = tasks_framework.default_task_backend
+    backend.clear()
+
+    confirm = act(staff, "send_to_vipps_now", orders, confirm=False)
+    assert "they are queued, due now, and the worker sends them" in confirm.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = act(staff, "send_to_vipps_now", orders)
+
+    assert vipps.requests == []  # nothing sent while staff wait
+    assert [result.task.name for result in backend.results] == ["drain_outbox"]  # woken once
+    rows = OutboxItem.objects.all()
+    assert len(rows) == 2 * len(orders)
+    assert all(row.status == "pending" and row.next_attempt_at <= timezone.now() for row in rows)
+    assert all(row.generation == generations[row.pk] + 1 for row in rows)
+    assert not any(row.force for row in rows)  # as "Send to Vipps now" for one order
+    [message] = messages_after(staff, response)
+    assert message.startswith(
+        "Send to Vipps now: 6 orders queued; the worker sends them to Vipps. "
+        '<a href="/admin/vipps_order_management/outboxitem/?content_type__id__exact='
+    )
+    assert message.endswith('">See them in the outbox</a>')
+    drain_everything()
+    assert all(vipps.receipt(order.vipps_reference) for order in orders)
+
+
+def drain_everything() -> None:
+    while services.drain(worker_id="bulk-test").processed:
+        pass
+
+
+def test_the_message_links_to_the_outbox_rows_of_exactly_those_orders(staff, vipps, make_order):
+    orders = [make_order() for _ in range(8)]
+    others = [make_order(), make_order()]
+    response = act(staff, "resend_links", orders[:7])
+    [message] = messages_after(staff, response)
+    assert message.startswith("Resend links: the links of 7 orders queued; the worker sends")
+    link = re.search(r'<a href="([^"]+)">', message).group(1)
+    listed = staff.get(html.unescape(link)).context["cl"].result_list
+    assert sorted((row.object_id, row.kind) for row in listed) == sorted(
+        (str(order.pk), kind) for order in orders[:7] for kind in ("links", "receipt")
+    )
+    assert all(row.force for row in listed if row.kind == "links")
+    assert not OutboxItem.objects.filter(
+        object_id__in=[o.pk for o in [orders[7], *others]], force=True
+    )
+    assert vipps.requests == []
+
+
+def test_over_a_hundred_orders_the_link_shows_the_pending_rows_of_their_model(staff, make_order):
+    orders = [make_order() for _ in range(101)]
+    OutboxItem.objects.update(status="done")
+    [message] = messages_after(staff, act(staff, "send_to_vipps_now", orders))
+    link = html.unescape(re.search(r'<a href="([^"]+)">', message).group(1))
+    content_type = ContentType.objects.get_for_model(Order)
+    assert link == (
+        "/admin/vipps_order_management/outboxitem/"
+        f"?content_type__id__exact={content_type.pk}&status__exact=pending"
+    )
+    assert staff.get(link).context["cl"].result_count == 202
+
+
+def test_staff_who_may_not_see_the_outbox_get_the_message_without_the_link(
+    client, vipps, make_order
+):
+    user = User.objects.create_user("clerk", password="pw", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_order", "change_order"])
+    )
+    client.force_login(user)
+    orders = [make_order() for _ in range(6)]
+    [message] = messages_after(client, act(client, "send_to_vipps_now", orders))
+    assert message == "Send to Vipps now: 6 orders queued; the worker sends them to Vipps."
+
+
+def test_five_orders_are_still_sent_while_staff_wait_each_with_its_message(
+    staff, vipps, make_order
+):
+    orders = [make_order() for _ in range(SEND_IN_REQUEST_MAX)]
+    texts = messages_after(staff, act(staff, "send_to_vipps_now", orders))
+    assert len(texts) == 6
+    assert texts[-1] == "Send to Vipps now: 5 done, 0 with problems."
+    assert all(vipps.receipt(order.vipps_reference) for order in orders)
+
+
+def test_comparing_more_than_five_with_vipps_is_refused_politely(staff, vipps, make_order):
+    orders = [make_order() for _ in range(6)]
+    response = act(staff, "fetch_and_compare", orders, confirm=False)  # no confirmation first
+    [message] = messages_after(staff, response)
+    assert message == (
+        "“Fetch from Vipps and compare” asks Vipps about each order while you wait: select at "
+        "most 5 orders (6 were selected)."
+    )
+    assert vipps.requests == []
+
+
+def test_reupload_over_many_orders_forgets_their_images_and_queues_the_links(
+    staff, vipps, make_order
+):
+    orders = [make_order() for _ in range(7)]
+    drain_everything()
+    assert UploadedImage.objects.count() == 1  # the product's photo, shared by every order
+    [message] = messages_after(staff, act(staff, "reupload_image", orders))
+    assert message.startswith(
+        "Re-upload image: the links of 7 orders queued (1 remembered upload dropped first); "
+    )
+    assert UploadedImage.objects.count() == 0
+    assert vipps.requests_for("POST", "/v1/images")[1:] == []  # nothing uploaded yet
+    drain_everything()
+    uploads = vipps.requests_for("POST", "/v1/images")
+    assert [r.status for r in uploads] == [200, 409]  # uploaded again: Vipps still had it
+    assert len(vipps.requests_for("PUT", "/categories/")) == 14  # every order's link again
+
+
+def test_requeue_failed_over_many_orders_requeues_only_what_failed(staff, vipps, make_order):
+    orders = [make_order() for _ in range(9)]
+    drain_everything()
+    [message] = messages_after(staff, act(staff, "requeue_failed", orders))
+    assert message == "Requeue failed: nothing had failed."
+    failed = OutboxItem.objects.filter(
+        object_id__in=[str(o.pk) for o in orders[:3]], kind="receipt"
+    )
+    failed.update(status="dead", last_error="400 Bad Request")
+    [message] = messages_after(staff, act(staff, "requeue_failed", orders))
+    assert message.startswith(
+        "Requeue failed: 3 failed sends queued again; the worker sends them to Vipps. <a href="
+    )
+    statuses = dict(OutboxItem.objects.filter(kind="receipt").values_list("object_id", "status"))
+    assert statuses == {str(o.pk): "pending" if o in orders[:3] else "done" for o in orders}
+
+
+def action_queries(client, action: str, orders) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = act(client, action, orders)
+    assert response.status_code == 302
+    return len(queries)
+
+
+@pytest.mark.parametrize(
+    "action", ["send_to_vipps_now", "resend_links", "reupload_image", "requeue_failed"]
+)
+def test_an_action_costs_the_same_queries_for_10_orders_and_for_60(
+    staff, vipps, make_order, action
+):
+    orders = [make_order() for _ in range(60)]
+    services.sync_now(orders[0])  # the product's photo is at Vipps: there is an upload to forget
+    uploaded = list(UploadedImage.objects.values())
+    ContentType.objects.get_for_models(Order, Booking)
+    staff.get(CHANGELIST)  # the session's first request fills caches
+
+    def measure(chosen) -> int:
+        OutboxItem.objects.update(status="dead", last_error="400 Bad Request")
+        UploadedImage.objects.all().delete()
+        UploadedImage.objects.bulk_create([UploadedImage(**row) for row in uploaded])
+        return action_queries(staff, action, chosen)
+
+    ten, sixty = measure(orders[:10]), measure(orders)
+
+    assert ten == sixty, (action, ten, sixty)
+    assert OutboxItem.objects.filter(status="pending").count() == (
+        60 if action in ("resend_links", "reupload_image") else 120
+    )
+    assert len(vipps.requests_for("POST", "/receipts/")) == 1  # only the first order's, above
