@@ -240,6 +240,26 @@ def test_the_admin_extends_oscars_own_order_admin(staff_client, place_order, vip
 # ---------------------------------------------------------------------- "My orders"
 
 
+def test_the_vipps_list_costs_the_same_queries_for_3_orders_and_for_14(
+    staff_client, place_order, vipps
+):
+    path = reverse("vipps_oscar:vipps-order-list") + "?status=pending"
+
+    def listed() -> tuple[int, list[str]]:
+        staff_client.get(path)  # the first request fills the session's caches
+        with CaptureQueriesContext(connection) as queries:
+            page = staff_client.get(path).content.decode()
+        return len(queries), re.findall(r"/dashboard/orders/(\d+)/#vipps", page)
+
+    orders = [place_order("Coffee", 1, "Jam", 2) for _ in range(3)]
+    three, numbers = listed()
+    assert sorted(numbers) == sorted(order.number for order in orders)
+    orders += [place_order("Mittens", 1) for _ in range(11)]
+    fourteen, numbers = listed()
+    assert sorted(numbers) == sorted(order.number for order in orders)
+    assert three == fourteen, (three, fourteen)
+
+
 def my_orders(client) -> tuple[int, str]:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(reverse("customer:order-list"))
