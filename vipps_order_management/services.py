@@ -8,7 +8,8 @@
 * :func:`receipt_for_epayment` / :func:`mark_receipt_sent` embed the receipt in an ePayment
   create-payment call instead, and remember that it was sent.
 * :func:`compare_with_vipps` fetches what Vipps holds and sets it beside the plan;
-  :func:`order_image` and :func:`forget_images` serve the admin's preview and re-upload.
+  :func:`order_image` and :func:`forget_images` (:func:`forget_images_many`) serve the
+  admin's preview and re-upload.
 
 What would be sent is always :func:`~.engine.plan.plan`'s answer; nothing here decides it.
 """
@@ -24,11 +25,11 @@ from typing import Any
 from django.db import models, transaction
 
 from . import signals
-from .adapters import get_adapter
+from .adapters import ImageSource, OrderAdapter, get_adapter
 from .engine import outbox, uploads
 from .engine.clients import get_client
 from .engine.pipeline import DrainResult, SyncResult, default_worker_id, drain
-from .engine.plan import SyncPlan, plan
+from .engine.plan import SyncPlan, plan, plans_for
 from .engine.receipts import mark_sent
 from .engine.verify import Verdict, verify
 from .exceptions import ImageValidationError, VippsError
@@ -48,6 +49,7 @@ __all__ = [
     "enqueue",
     "enqueue_many",
     "forget_images",
+    "forget_images_many",
     "get_client",
     "mark_receipt_sent",
     "order_image",
@@ -98,20 +100,23 @@ def enqueue_many(
     kinds: Iterable[str] | None = None,
     force: bool = False,
     *,
+    due_now: bool = False,
     chunk_size: int = 2000,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Record many orders at once, by key, in chunks: one statement and one commit per chunk.
 
-    For ``vipps_om_sync`` over a whole shop: no order is loaded, memory stays flat, and the
-    runner is woken once per chunk. ``progress`` is called with the count of each chunk.
+    For ``vipps_om_sync`` over a whole shop and the admin's actions over many orders: no order
+    is loaded, memory stays flat, and the runner is woken once per chunk. ``due_now`` makes
+    rows backing off after a failure due now too (staff asking for a send now), as
+    :func:`sync_now` does. ``progress`` is called with the count of each chunk.
     """
     chosen = _kinds(kinds)
     iterator: Iterator[OrderKey] = iter(keys)
     total = 0
     while chunk := list(islice(iterator, chunk_size)):
         with transaction.atomic():
-            outbox.record(chunk, chosen, force=force)
+            outbox.record(chunk, chosen, force=force, due_now=due_now)
             transaction.on_commit(dispatch.kick, robust=True)
         total += len(chunk)
         if progress is not None:
@@ -283,12 +288,36 @@ def forget_images(order: models.Model) -> int:
     Returns how many remembered uploads were dropped. Images with the same content keep their
     id, so Vipps answers a re-upload of an image it still has with a harmless conflict.
     """
-    sync_plan = plan(order)
-    target = sync_plan.target
-    if target is None:
-        return 0
-    image_sets = [*(link.sources for link in sync_plan.links), tuple(sync_plan.images)]
-    return uploads.forget(target.merchant_serial_number, image_sets)
+    return _forget_images_of([plan(order)])
+
+
+def forget_images_many(orders: Iterable[models.Model]) -> int:
+    """:func:`forget_images` for many orders, in a constant number of queries.
+
+    The orders are loaded again as the worker loads them (the adapter's ``get_queryset``), so
+    their plans name the images the next send uploads; one delete per sales unit.
+    """
+    by_adapter: dict[int, tuple[OrderAdapter, list[Any]]] = {}
+    for order in orders:
+        adapter = get_adapter(order)
+        by_adapter.setdefault(id(adapter), (adapter, []))[1].append(order.pk)
+    loaded = [
+        order
+        for adapter, pks in by_adapter.values()
+        for order in adapter.get_queryset().filter(pk__in=pks)
+    ]
+    return _forget_images_of(plans_for(loaded))
+
+
+def _forget_images_of(plans: Iterable[SyncPlan]) -> int:
+    image_sets: dict[str, list[tuple[ImageSource, ...]]] = {}
+    for sync_plan in plans:
+        target = sync_plan.target
+        if target is not None:
+            image_sets.setdefault(target.merchant_serial_number, []).extend(
+                [*(tuple(link.sources) for link in sync_plan.links), tuple(sync_plan.images)]
+            )
+    return sum(uploads.forget(msn, sets) for msn, sets in image_sets.items())
 
 
 # ---------------------------------------------------------------------- verify

@@ -4,25 +4,42 @@ Every operation goes through :mod:`vipps_order_management.services` and returns 
 for staff and whether it went well; :func:`run_for_orders` turns each order's outcome, and any
 exception, into a message through the surface's own way of telling staff, so a failure at
 Vipps (or in the shop's adapter) is never an error page.
+
+Up to :data:`SEND_IN_REQUEST_MAX` orders are sent while staff wait, each with its own message.
+More are queued for the runner in one go, with one message (:data:`QUEUED_OPERATIONS`), so an
+action over a whole page of orders costs the same few queries and no call to Vipps in the
+request; comparing with Vipps, which can only ask Vipps about each order, is refused for that
+many.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.contrib import messages
 from django.db import models
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_variables
 
 from .. import services
+from ..adapters import get_adapter
 from ..engine.plan import plan
-from ..models import OutboxItem
+from ..models import OrderKey, OutboxItem, keys_condition, order_key
 
-__all__ = ["ORDER_OPERATIONS", "Notify", "Operation", "run_for_orders"]
+__all__ = [
+    "ORDER_OPERATIONS",
+    "QUEUED_OPERATIONS",
+    "SEND_IN_REQUEST_MAX",
+    "Follow",
+    "Notify",
+    "Operation",
+    "refused_in_bulk",
+    "run_for_orders",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +47,12 @@ logger = logging.getLogger(__name__)
 Operation = Callable[[models.Model], tuple[str, bool]]
 #: How a surface tells staff: ``notify(level, text)`` (a ``django.contrib.messages`` level).
 Notify = Callable[[int, str], None]
+#: Where staff follow orders that were queued: ``(url, link text)``.
+Follow = tuple[str, Any]
+
+#: Above this many orders an action does not send inside the request: the orders are queued,
+#: due now, and the runner sends them (a page of 100 orders would keep staff waiting minutes).
+SEND_IN_REQUEST_MAX = 5
 
 
 def _send_now(order: models.Model) -> tuple[str, bool]:
@@ -111,9 +134,117 @@ def describe_results(results: Iterable[services.SyncResult]) -> tuple[str, bool]
     return "; ".join(parts) or str(_("nothing to send")), ok
 
 
+# ---------------------------------------------------------------------- many orders: queued
+
+
+def _keys(orders: Sequence[models.Model]) -> list[OrderKey]:
+    for model in {type(order) for order in orders}:
+        get_adapter(model)  # a model without adapter is refused before anything is recorded
+    return [order_key(order) for order in orders]
+
+
+def _queue_send(orders: Sequence[models.Model]) -> tuple[str, int]:
+    count = services.enqueue_many(_keys(orders), due_now=True)
+    text = ngettext("%(count)d order queued", "%(count)d orders queued", count)
+    return text % {"count": count}, count
+
+
+def _queue_links(orders: Sequence[models.Model]) -> tuple[str, int]:
+    count = services.enqueue_many(_keys(orders), kinds=["links"], force=True, due_now=True)
+    text = ngettext(
+        "the links of %(count)d order queued", "the links of %(count)d orders queued", count
+    )
+    return text % {"count": count}, count
+
+
+def _queue_reupload(orders: Sequence[models.Model]) -> tuple[str, int]:
+    forgotten = services.forget_images_many(orders)
+    note = ngettext(
+        "%(count)d remembered upload dropped first",
+        "%(count)d remembered uploads dropped first",
+        forgotten,
+    ) % {"count": forgotten}
+    text, count = _queue_links(orders)
+    return f"{text} ({note})", count
+
+
+def _queue_requeue(orders: Sequence[models.Model]) -> tuple[str, int]:
+    failed = OutboxItem.objects.filter(keys_condition(_keys(orders)), status=OutboxItem.Status.DEAD)
+    count = services.requeue(failed)
+    if not count:
+        return str(_("nothing had failed")), 0
+    text = ngettext(
+        "%(count)d failed send queued again", "%(count)d failed sends queued again", count
+    )
+    return text % {"count": count}, count
+
+
+#: What the actions do for more than :data:`SEND_IN_REQUEST_MAX` orders: record them all in the
+#: outbox in one statement and wake the runner once; each says what it did and how many rows
+#: it queued. "Fetch from Vipps and compare" is not here: only Vipps can answer it, order by
+#: order, so it is refused for that many.
+QUEUED_OPERATIONS: dict[str, Callable[[Sequence[models.Model]], tuple[str, int]]] = {
+    "send": _queue_send,
+    "links": _queue_links,
+    "image": _queue_reupload,
+    "requeue": _queue_requeue,
+}
+
+
+def refused_in_bulk(key: str, count: int) -> bool:
+    """Whether the operation cannot be done for ``count`` orders at once (select fewer)."""
+    return count > SEND_IN_REQUEST_MAX and key not in QUEUED_OPERATIONS
+
+
+def _run_queued(
+    orders: Sequence[models.Model], key: str, notify: Notify, follow: Follow | None
+) -> None:
+    """One message for the lot: what was queued, and where to follow it."""
+    label = ORDER_OPERATIONS[key][0]
+    if refused_in_bulk(key, len(orders)):
+        notify(
+            messages.WARNING,
+            _(
+                "“%(action)s” asks Vipps about each order while you wait: select at most "
+                "%(max)d orders (%(count)d were selected)."
+            )
+            % {"action": label, "max": SEND_IN_REQUEST_MAX, "count": len(orders)},
+        )
+        return
+    try:
+        done, queued = QUEUED_OPERATIONS[key](orders)
+    except Exception as exc:  # the shop's adapter or the database: a message, never a 500
+        logger.warning("%s on %d orders failed", label, len(orders), exc_info=True)
+        notify(messages.ERROR, f"{label}: {exc or type(exc).__name__}")
+        return
+    if not queued:
+        notify(messages.INFO, f"{label}: {done}.")
+        return
+    text = _("%(action)s: %(done)s; the worker sends them to Vipps.") % {
+        "action": label,
+        "done": done,
+    }
+    if follow is not None:
+        text = format_html('{} <a href="{}">{}</a>', text, *follow)
+    notify(messages.SUCCESS, text)
+
+
+# ---------------------------------------------------------------------- the entry point
+
+
 @sensitive_variables()  # every frame below it reaches the client: none shown on error pages
-def run_for_orders(orders: Iterable[models.Model], key: str, notify: Notify) -> None:
-    """Run one operation per order: a message for each, then a summary. Never raises."""
+def run_for_orders(
+    orders: Iterable[models.Model], key: str, notify: Notify, *, follow: Follow | None = None
+) -> None:
+    """Run one operation per order: a message for each, then a summary. Never raises.
+
+    More than :data:`SEND_IN_REQUEST_MAX` orders are queued instead, with one message that
+    links to ``follow`` (where the surface shows queued orders), or refused.
+    """
+    orders = list(orders)
+    if len(orders) > SEND_IN_REQUEST_MAX:
+        _run_queued(orders, key, notify, follow)
+        return
     label, function = ORDER_OPERATIONS[key]
     done = failed = 0
     for order in orders:

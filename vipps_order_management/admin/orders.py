@@ -16,6 +16,7 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.contenttypes.admin import GenericTabularInline
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -23,13 +24,20 @@ from django.template import loader
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 
 from ..engine.plan import plan
 from ..engine.status import status_expression, status_of
-from ..models import OrderImage, OrderLink, SyncStatus, attached_rows
-from .operations import ORDER_OPERATIONS, run_for_orders
+from ..models import OrderImage, OrderLink, OutboxItem, SyncStatus, attached_rows
+from .operations import (
+    ORDER_OPERATIONS,
+    SEND_IN_REQUEST_MAX,
+    Follow,
+    refused_in_bulk,
+    run_for_orders,
+)
 from .order_page import order_page_context
 
 __all__ = [
@@ -296,6 +304,10 @@ def _bulk_action(key: str, description: Any) -> Callable[..., HttpResponse | Non
         model_admin: Any, request: HttpRequest, queryset: models.QuerySet
     ) -> HttpResponse | None:
         orders = list(queryset)
+        queued = len(orders) > SEND_IN_REQUEST_MAX
+        if refused_in_bulk(key, len(orders)):  # nothing to confirm: it says to select fewer
+            run_for_orders(orders, key, _notify(model_admin, request))
+            return None
         if len(orders) > 1 and request.POST.get("post") != "yes":
             context = {
                 **model_admin.admin_site.each_context(request),
@@ -303,6 +315,8 @@ def _bulk_action(key: str, description: Any) -> Callable[..., HttpResponse | Non
                 "action_name": key_to_action[key],
                 "action_label": description,
                 "orders": orders,
+                "queued": queued,
+                "send_in_request_max": SEND_IN_REQUEST_MAX,
                 "selected": [str(order.pk) for order in orders],
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
                 "opts": model_admin.model._meta,
@@ -311,10 +325,36 @@ def _bulk_action(key: str, description: Any) -> Callable[..., HttpResponse | Non
                 "vipps_breadcrumbs_as_list": BREADCRUMBS_AS_LIST,
             }
             return TemplateResponse(request, model_admin.vipps_confirmation_template, context)
-        run_for_orders(orders, key, _notify(model_admin, request))
+        follow = _outbox_follow(model_admin, request, orders) if queued else None
+        run_for_orders(orders, key, _notify(model_admin, request), follow=follow)
         return None
 
     return action
+
+
+#: Queued orders are linked to by their ids in the outbox's list up to this many (a longer
+#: address is refused by some servers); more link to the model's pending rows.
+OUTBOX_LINK_MAX_IDS = 100
+
+
+def _outbox_follow(
+    model_admin: Any, request: HttpRequest, orders: list[models.Model]
+) -> Follow | None:
+    """The outbox's list filtered to these orders, if this admin site shows it to the user."""
+    site = model_admin.admin_site
+    if not site.is_registered(OutboxItem):
+        return None
+    if not site.get_model_admin(OutboxItem).has_view_permission(request):
+        return None
+    content_type = ContentType.objects.get_for_model(model_admin.model, for_concrete_model=False)
+    query = {"content_type__id__exact": str(content_type.pk)}
+    ids = [str(order.pk) for order in orders]
+    if len(ids) <= OUTBOX_LINK_MAX_IDS and not any("," in pk for pk in ids):
+        query["object_id__in"] = ",".join(ids)
+    else:
+        query["status__exact"] = OutboxItem.Status.PENDING.value
+    url = reverse("admin:vipps_order_management_outboxitem_changelist", current_app=site.name)
+    return f"{url}?{urlencode(query)}", _("See them in the outbox")
 
 
 key_to_action = {

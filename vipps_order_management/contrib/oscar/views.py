@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views import generic
 from oscar.core.loading import get_class, get_model
 
-from ...admin.operations import ORDER_OPERATIONS, run_for_orders
+from ...admin.operations import ORDER_OPERATIONS, Follow, run_for_orders
 from ...engine.status import status_expression
 from ...models import SyncStatus
 
@@ -108,8 +108,13 @@ class BulkOperationView(_OperationView):
                 messages.warning(request, _("Select at least one order."))
             else:
                 orders = list(orders_for_user(request.user).filter(pk__in=ids).order_by("pk"))
-                run_for_orders(orders, key, _notify(request))
+                run_for_orders(orders, key, _notify(request), follow=self.follow())
         return HttpResponseRedirect(self.next_url())
+
+    def follow(self) -> Follow:
+        """Where staff see orders queued by an action over many: the pending ones."""
+        url = reverse("vipps_oscar:vipps-order-list") + f"?status={SyncStatus.PENDING.value}"
+        return url, _("See them in the Vipps list")
 
     def next_url(self) -> str:
         candidate = self.request.POST.get("vipps_next", "")
