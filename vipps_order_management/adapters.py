@@ -150,8 +150,16 @@ class OrderAdapter:
     Only :meth:`get_reference` and :meth:`get_order_lines` have no useful default.
     """
 
-    #: The currency of every order of this model, unless :meth:`get_currency` says otherwise.
+    #: The currency of every order of this model, unless :attr:`currency_field` names the
+    #: order's own field or :meth:`get_currency` says otherwise.
     currency: str = "NOK"
+    #: The order's field that holds its currency (``"NOK"``, ``"DKK"``, ``"EUR"``), for shops
+    #: that sell in several; ``None``: every order is in :attr:`currency`.
+    currency_field: str | None = None
+    #: The order's field that names its owner, a foreign key to the user model: who sees the
+    #: order on their own pages and through the API (:meth:`user_can_view`,
+    #: :meth:`get_orders_for_user`). ``None``: orders have no owner in a field; override both.
+    owner_field: str | None = "user"
     #: ECOM for eCom and ePayment payments, RECURRING for Recurring charges.
     payment_type: PaymentType = PaymentType.ECOM
     #: Other models whose changes mean the order changed: ``{"shop.OrderItem": "order"}`` maps
@@ -218,6 +226,9 @@ class OrderAdapter:
     # -- receipt ------------------------------------------------------------------------
 
     def get_currency(self, order: models.Model) -> str:
+        """The order's :attr:`currency_field`, else :attr:`currency`."""
+        if self.currency_field:
+            return str(getattr(order, self.currency_field))
         return self.currency
 
     def get_order_lines(self, order: models.Model) -> list[OrderLine]:
@@ -343,23 +354,75 @@ class OrderAdapter:
     # -- customers ------------------------------------------------------------------------
 
     def user_can_view(self, order: models.Model, user: Any) -> bool:
-        """Whether ``user`` may see this order's links; by default its owner and staff."""
+        """Whether ``user`` may see this order's links: staff, and the order's owner (the user
+        its :attr:`owner_field` names)."""
         if not getattr(user, "is_authenticated", False):
             return False
         if user.is_staff:
             return True
-        owner_id = getattr(order, "user_id", None)
+        field = self._owner()
+        owner_id = getattr(order, field.attname, None) if field is not None else None
         return owner_id is not None and owner_id == user.pk
 
     def get_orders_for_user(self, user: Any) -> models.QuerySet:
-        """The orders a customer sees on their own pages and through the API."""
-        if not getattr(user, "is_authenticated", False):
+        """The orders a customer sees on their own pages and through the API: those whose
+        :attr:`owner_field` is the customer."""
+        field = self._owner()
+        if field is None or not getattr(user, "is_authenticated", False):
             return self.get_queryset().none()
+        return self.get_queryset().filter(**{field.name: user})
+
+    def _owner(self) -> models.Field | None:
+        if not self.owner_field:
+            return None
         try:
-            self.model._meta.get_field("user")
+            return self.model._meta.get_field(self.owner_field)
         except FieldDoesNotExist:
-            return self.get_queryset().none()
-        return self.get_queryset().filter(user=user)
+            return None
+
+    def configuration_problems(self) -> list[tuple[str, str]]:
+        """What in this adapter cannot work with its model, as ``(attribute, reason)`` pairs.
+
+        For the system checks: an :attr:`owner_field` or :attr:`currency_field` the model does
+        not have, unless the methods that read it are overridden. Never raises.
+        """
+        problems = []
+        overrides_owner = (
+            type(self).user_can_view is not OrderAdapter.user_can_view
+            and type(self).get_orders_for_user is not OrderAdapter.get_orders_for_user
+        )
+        label = self.model._meta.label
+        if not overrides_owner:
+            field = self._owner()
+            if field is None:
+                problems.append(
+                    (
+                        "owner_field",
+                        f"{label} has no field {self.owner_field!r}, so no customer sees their "
+                        "orders; set owner_field to the field that names the customer (e.g. "
+                        "'customer'), or override user_can_view and get_orders_for_user",
+                    )
+                )
+            elif not field.many_to_one:
+                problems.append(
+                    (
+                        "owner_field",
+                        f"{label}.{field.name} is not a foreign key to the user model; set "
+                        "owner_field to one, or override user_can_view and get_orders_for_user",
+                    )
+                )
+        if self.currency_field and type(self).get_currency is OrderAdapter.get_currency:
+            try:
+                self.model._meta.get_field(self.currency_field)
+            except FieldDoesNotExist:
+                problems.append(
+                    (
+                        "currency_field",
+                        f"{label} has no field {self.currency_field!r}; name the field that "
+                        "holds each order's currency, or set currency for a fixed one",
+                    )
+                )
+        return problems
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} for {self.model._meta.label}>"

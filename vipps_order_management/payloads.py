@@ -946,7 +946,9 @@ class Receipt:
                     (
                         path,
                         f"was built in {line.currency}, but the receipt is in {currency} "
-                        f"(bottomLine.currency); build it with currency={currency!r}",
+                        "(bottomLine.currency, the adapter's get_currency); build the lines "
+                        "and the receipt in the order's one currency (an adapter whose orders "
+                        "are in several names the order's field in currency_field)",
                     )
                 )
             errors.extend(line.collect_errors(path, policy=policy))

@@ -64,3 +64,22 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Purchase(models.Model):
+    """A shop shaped unlike the example: a UUID key, the owner as ``customer``, the currency and
+    the Vipps reference in fields of their own."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    number = models.CharField(max_length=20, unique=True)
+    currency = models.CharField(max_length=3, default="DKK")
+    payment_reference = models.CharField(max_length=50, blank=True)
+    title = models.CharField(max_length=100)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    vat_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal(25))
+
+    def __str__(self) -> str:
+        return f"Purchase {self.number}"

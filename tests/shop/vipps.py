@@ -91,3 +91,27 @@ class BookingAdapter(OrderAdapter):
 
     def get_default_links(self, booking):
         yield Link(CategoryType.BOOKING, f"{SHOP_URL}/bookings/{booking.pk}")
+
+
+class PurchaseAdapter(OrderAdapter):
+    """What a shop with its own field names writes: the owner, the currency said once."""
+
+    owner_field = "customer"
+    currency_field = "currency"
+
+    def get_reference(self, purchase):
+        return purchase.payment_reference or None
+
+    def get_receipt_number(self, purchase):
+        return purchase.number
+
+    def get_order_lines(self, purchase):
+        return [
+            OrderLine.from_gross(
+                name=purchase.title,
+                id=purchase.number,
+                unit_price=purchase.price,
+                vat_rate=purchase.vat_rate,
+                currency=purchase.currency,
+            )
+        ]

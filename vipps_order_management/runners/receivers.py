@@ -100,7 +100,7 @@ def attachment_changed(sender: type[models.Model], instance: models.Model, **kwa
         logger.warning("%s belongs to %s, which has no Vipps adapter", instance, model.__name__)
         return
     if model is not None:
-        outbox.record_change((instance.content_type_id, instance.object_id), (SyncKind.LINKS,))
+        outbox.record_change((instance.content_type_id, str(instance.object_id)), (SyncKind.LINKS,))
 
 
 def connect() -> None:
