@@ -103,12 +103,12 @@ def test_a_customer_orders_sees_the_links_and_opens_the_signed_page(chromium, de
     page.goto("/my-orders/")
     order = page.locator("li.order", has_text=f"Order {number}")
     for _ in range(40):
-        if "Synced" in order.inner_text():
+        if "In the Vipps app" in order.inner_text():
             break
         page.wait_for_timeout(250)
         page.reload()
         order = page.locator("li.order", has_text=f"Order {number}")
-    assert "Synced" in order.inner_text()
+    assert "In the Vipps app" in order.inner_text()
     link = order.get_by_role("link", name=re.compile("Order confirmation"))
     href = link.get_attribute("href")
     assert href.startswith(demo.site + "/vipps/orders/")

@@ -233,39 +233,58 @@ def test_an_image_without_description_is_named_after_the_order(make_order):
 @pytest.mark.parametrize(
     ("outbox", "state", "expected"),
     [
-        ("pending", None, "pending"),
-        ("done", {"receipt_state": "sent", "links_state": "sent"}, "synced"),
-        ("done", {"receipt_state": "waiting", "links_state": "sent"}, "synced"),
-        ("dead", {"receipt_state": "pending"}, "failed"),
-        ("done", {"receipt_state": "dead"}, "failed"),
-        ("done", {"receipt_state": "drift"}, "drift"),
-        ("pending", {"receipt_state": "drift"}, "drift"),
+        ("pending", None, "on-its-way"),  # paid through Vipps, not sent yet
+        ("pending", {"receipt_state": "pending"}, "on-its-way"),
+        ("done", {"receipt_state": "sent", "links_state": "sent"}, "in-app"),
+        ("done", {"receipt_state": "waiting", "links_state": "sent"}, "in-app"),
+        ("pending", {"receipt_state": "drift"}, "in-app"),  # the customer has the receipt
+        ("dead", {"receipt_state": "sent"}, "in-app"),
+        # What only staff can fix says nothing to the customer.
+        ("dead", {"receipt_state": "pending"}, None),
+        ("done", {"receipt_state": "dead", "links_state": "dead"}, None),
     ],
 )
-def test_the_status_badge(make_order, outbox, state, expected):
+def test_the_status_badge_speaks_to_the_customer(make_order, outbox, state, expected):
     order = make_order()
     set_outbox(order, outbox)
     if state is not None:
         set_state(order, **state)
 
-    html = render("{% vipps_order_status order %}", order=order)
+    for html in (
+        render("{% vipps_order_status order %}", order=order),
+        render("{% vipps_order_status order %}", order=prefetch_vipps([order])[0]),
+    ):
+        if expected is None:
+            assert html == ""
+            continue
+        assert html == (
+            f'<span class="vipps-om-status vipps-om-status--{expected}">'
+            f"{ {'in-app': 'In the Vipps app', 'on-its-way': 'On its way to the Vipps app'}[expected] }"
+            "</span>"
+        )
+        for staff_word in ("Failed", "Differs", "Pending", "Synced"):
+            assert staff_word not in html
 
-    assert f'class="vipps-om-status vipps-om-status--{expected}"' in html
-    labels = {
-        "pending": "Pending",
-        "synced": "Synced",
-        "failed": "Failed",
-        "drift": "Differs from Vipps",
-    }
-    assert html.endswith(f"{labels[expected]}</span>")
-    assert "Vipps status:" in html  # for screen readers
 
-
-def test_no_badge_for_an_order_that_never_reached_vipps(make_order):
+def test_no_badge_for_an_order_without_a_vipps_payment(make_order):
     order = make_order(reference=False)
-    set_outbox(order, "done")
-
+    assert rows_pending(order)  # the order is in the outbox, waiting for a payment
     assert render("{% vipps_order_status order %}", order=order) == ""
+    assert render("{% vipps_order_status order %}", order=prefetch_vipps([order])[0]) == ""
+    set_outbox(order, "done")
+    assert render("{% vipps_order_status order %}", order=order) == ""
+
+
+def test_the_badge_is_translated(make_order):
+    order = make_order()
+    set_state(order, receipt_state="sent")
+    with translation.override("nb"):
+        html = render("{% vipps_order_status order %}", order=order)
+    assert "Vipps-appen" in html
+
+
+def rows_pending(order) -> bool:
+    return OutboxItem.objects.for_order(order).filter(status="pending").exists()
 
 
 # ---------------------------------------------------------------------- prefetch
@@ -327,7 +346,7 @@ def test_a_list_of_orders_costs_the_same_queries_for_1_and_for_20(make_order, as
             assert f'alt="Image {order.number}"' in block
         else:
             assert f'alt="Image for Order {order.number}"' in block
-        status = "synced" if index % 3 == 0 else "pending"
+        status = "in-app" if index % 3 == 0 else "on-its-way"
         assert f"vipps-om-status--{status}" in block
         assert block.count("<li ") == 3
 

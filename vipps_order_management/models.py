@@ -35,6 +35,7 @@ from .payloads import CategoryType, PaymentType, link_errors
 
 __all__ = [
     "AttachedRows",
+    "CustomerStatus",
     "LinkCategory",
     "OrderImage",
     "OrderLink",
@@ -143,13 +144,24 @@ def image_storage() -> Storage:
 
 
 class SyncStatus(models.TextChoices):
-    """One word for where an order stands with Vipps, for staff lists and customer pages."""
+    """One word for where an order stands with Vipps, for staff (the admin, the API)."""
 
     SYNCED = "synced", _("Synced")
     PENDING = "pending", _("Pending")
     FAILED = "failed", _("Failed")
     DRIFT = "drift", _("Differs from Vipps")
     NOT_SENT = "none", _("Not sent")
+
+
+class CustomerStatus(models.TextChoices):
+    """What an order's life in the Vipps app means to its customer, on the shop's own pages.
+
+    Staff words (*Failed*, *Differs from Vipps*) are for staff: a customer cannot act on them.
+    """
+
+    IN_APP = "in_app", _("In the Vipps app")
+    ON_ITS_WAY = "on_its_way", _("On its way to the Vipps app")
+    NONE = "none", _("Not in the Vipps app")
 
 
 def matching_outer_order(queryset: models.QuerySet, model: type[models.Model]) -> models.QuerySet:

@@ -18,9 +18,9 @@ from typing import Any
 from django.db import models
 from django.db.models import Case, Exists, Q, Value, When
 
-from ..models import OutboxItem, SyncStatus, VippsOrder, matching_outer_order
+from ..models import CustomerStatus, OutboxItem, SyncStatus, VippsOrder, matching_outer_order
 
-__all__ = ["PRECEDENCE", "Fact", "status_expression", "status_of"]
+__all__ = ["PRECEDENCE", "Fact", "customer_status_of", "status_expression", "status_of"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +92,24 @@ def status_expression(model: type[models.Model]) -> Case:
         default=Value(SyncStatus.NOT_SENT.value),
         output_field=models.CharField(),
     )
+
+
+def customer_status_of(
+    state: VippsOrder | None, rows: Iterable[OutboxItem], *, has_payment: bool | None = None
+) -> CustomerStatus:
+    """What the order means to its customer: in their Vipps app, on its way there, or nothing
+    to say (no Vipps payment, or a problem only staff can fix).
+
+    In the app as soon as a receipt or link reached Vipps, even if the order changed since
+    (the customer has it); on its way while a send is pending for an order that has a Vipps
+    payment. ``has_payment`` is the plan's answer when the caller has it; without it, an order
+    counts as paid through Vipps once a send found its reference.
+    """
+    if state is not None and (
+        state.receipt_state in (States.SENT, States.DRIFT) or state.links_state == LinkStates.SENT
+    ):
+        return CustomerStatus.IN_APP
+    paid = has_payment if has_payment is not None else bool(state is not None and state.reference)
+    if paid and any(row.status == OutboxItem.Status.PENDING for row in rows):
+        return CustomerStatus.ON_ITS_WAY
+    return CustomerStatus.NONE

@@ -36,9 +36,17 @@ from ..adapters import Link, get_adapter
 from ..conf import link_policy
 from ..display import icon_path
 from ..engine.plan import SyncPlan, plan, plans_for
-from ..engine.status import status_of
+from ..engine.status import customer_status_of, status_of
 from ..exceptions import VippsConfigurationError
-from ..models import LinkCategory, OrderImage, OutboxItem, SyncStatus, VippsOrder, attached_rows
+from ..models import (
+    CustomerStatus,
+    LinkCategory,
+    OrderImage,
+    OutboxItem,
+    SyncStatus,
+    VippsOrder,
+    attached_rows,
+)
 from ..money import CURRENCY_EXPONENTS, from_minor_units
 
 __all__ = [
@@ -102,14 +110,22 @@ class VippsState:
 
     record: VippsOrder | None = None
     outbox: tuple[OutboxItem, ...] = field(default=())
+    #: Whether the order has a Vipps payment, when its plan was at hand.
+    has_payment: bool | None = None
 
     @property
     def status(self) -> SyncStatus:
+        """The staff word (*Failed*, *Differs from Vipps*...), for templates of your own."""
         return status_of(self.record, self.outbox)
 
     @property
+    def customer_status(self) -> CustomerStatus:
+        """What the order means to its customer: what the badge shows."""
+        return customer_status_of(self.record, self.outbox, has_payment=self.has_payment)
+
+    @property
     def label(self) -> Promise:
-        return self.status.label
+        return self.customer_status.label
 
 
 def is_safe_link(url: Any) -> bool:
@@ -192,9 +208,11 @@ def order_state(order: models.Model) -> VippsState:
     attached = getattr(order, "vipps_state", None)
     if attached is not None:
         return attached
+    sync_plan = _plan(order)
     return VippsState(
         VippsOrder.objects.for_order(order).first(),
         tuple(OutboxItem.objects.for_order(order)),
+        has_payment=sync_plan.target is not None if sync_plan is not None else None,
     )
 
 
@@ -220,7 +238,9 @@ def prefetch_vipps(orders: Iterable[models.Model]) -> list[models.Model]:
         rows = attached_rows(order)
         order.vipps_links = display_links(sync_plan.customer_links)
         order.vipps_image = _image_of(sync_plan, order)
-        order.vipps_state = VippsState(rows.state, tuple(rows.outbox))
+        order.vipps_state = VippsState(
+            rows.state, tuple(rows.outbox), has_payment=sync_plan.target is not None
+        )
     return orders
 
 
@@ -277,14 +297,22 @@ def vipps_order_image(
 def vipps_order_status(
     context: template.Context, order: models.Model, template: str | None = None
 ) -> str:
-    """``{% vipps_order_status order %}``: a badge, synced / pending / failed / drift."""
+    """``{% vipps_order_status order %}``: for the customer, "In the Vipps app" or "On its way
+    to the Vipps app"; nothing otherwise (no Vipps payment, or a problem for staff)."""
     if not _is_order(order):
         return ""
     state = order_state(order)
+    status = state.customer_status
     return _render(
         context,
         template or STATUS_TEMPLATE,
-        {"order": order, "state": state, "status": state.status.value, "label": state.label},
+        {
+            "order": order,
+            "state": state,
+            "status": status.value,
+            "slug": status.value.replace("_", "-"),
+            "label": status.label,
+        },
     )
 
 
