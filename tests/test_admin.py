@@ -287,13 +287,19 @@ def test_the_order_page_sets_the_shop_beside_vipps(staff, vipps, make_order):
     assert SyncAttempt.objects.for_order(order).exists()
 
 
-def test_the_order_page_survives_vipps_being_down(staff, vipps, make_order):
+def test_the_order_page_survives_vipps_being_down(staff, vipps, make_order, caplog):
     order = make_order()
     drain_until_idle()
     vipps.faults.fail_next(3, status=503, path="/order-management/v2/ECOM/order-")
-    response = staff.get(reverse("admin:shop_order_vipps", args=[order.pk]))
+    with caplog.at_level("WARNING", logger="vipps_order_management"):
+        response = staff.get(reverse("admin:shop_order_vipps", args=[order.pk]))
     assert response.status_code == 200
     assert "Could not fetch the order from Vipps" in response.content.decode()
+    # One warning line that says why; no traceback for Vipps being unavailable.
+    [record] = [r for r in caplog.records if "Could not fetch" in r.getMessage()]
+    assert record.levelname == "WARNING"
+    assert "503" in record.getMessage()
+    assert not record.exc_info
 
 
 def test_the_order_page_buttons_run_operations(staff, vipps, make_order):

@@ -19,6 +19,7 @@ from ..display.labels import app_labels
 from ..display.preview import PreviewLink, render_preview
 from ..engine.plan import SyncPlan, plan
 from ..engine.status import status_of
+from ..exceptions import VippsError
 from ..models import SyncAttempt, attached_rows
 from ..payloads import Category, OrderView
 
@@ -67,7 +68,13 @@ def order_page_context(order: models.Model, *, fetch_remote: bool) -> dict[str, 
         try:
             comparison = services.compare_with_vipps(order, sync_plan)
         except Exception as exc:  # the page must show, whatever Vipps or the network did
-            logger.warning("Could not fetch %s from Vipps", reference, exc_info=True)
+            # Vipps being unreachable is one line; only our own bugs deserve a traceback.
+            logger.warning(
+                "Could not fetch %s from Vipps: %s",
+                reference,
+                exc,
+                exc_info=not isinstance(exc, VippsError),
+            )
             context["remote_error"] = str(exc) or type(exc).__name__
         else:
             fetched, remote, differences = True, comparison.remote, comparison.differences
