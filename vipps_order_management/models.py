@@ -507,7 +507,8 @@ class AttachedRows:
     def link_key(self) -> str:
         """The key its customer links are signed with (:class:`PublicLinkKey`), read for every
         order loaded with it the first time one of them needs it (made if need be)."""
-        assert self.keys is not None and self.key is not None
+        assert self.keys is not None
+        assert self.key is not None
         return self.keys.get(self.key)
 
 
