@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
@@ -293,14 +293,14 @@ class OrderAdapter:
         otherwise). Override it to give your own links; add the status page beside them with
         :func:`~vipps_order_management.public_links.order_status_url` if you want it.
         """
-        if not app_settings.SITE_URL:
-            return ()
+        if not app_settings.refusals("SITE_URL") and app_settings.SITE_URL is None:
+            return ()  # not set; a refused one is logged below, by the error reading it raises
         from .tokens import make_token, url_for_token  # tokens need the models; adapters do not
 
         try:
             token = make_token(order, str(self.get_public_link_secret(order) or ""))
             url = url_for_token("order_status", token)
-        except VippsConfigurationError as exc:  # the app's URLs not included, SITE_URL invalid
+        except VippsConfigurationError as exc:  # the app's URLs not included, SITE_URL refused
             logger.warning("No status page link for %s: %s", order, exc)
             return ()
         return (Link(CategoryType.ORDER_CONFIRMATION, url),)
@@ -361,12 +361,7 @@ class OrderAdapter:
 
 @cache
 def _registry() -> dict[type[models.Model], OrderAdapter]:
-    configured = app_settings.ORDER_ADAPTERS or {}
-    if not isinstance(configured, Mapping):
-        raise VippsConfigurationError(
-            f"{SETTINGS_NAME}['ORDER_ADAPTERS'] must be a dict of "
-            "{'app_label.Model': 'dotted.path.Adapter'}"
-        )
+    configured = app_settings.ORDER_ADAPTERS
     registry: dict[type[models.Model], OrderAdapter] = {}
     for model_label, adapter_path in configured.items():
         model = resolve_model(model_label)

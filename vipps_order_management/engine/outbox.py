@@ -570,9 +570,9 @@ def release_all(lease: Lease) -> None:
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter, capped, never sooner than Vipps's ``Retry-After``."""
     retry = app_settings.RETRY
-    base = float(retry["BASE_SECONDS"])
-    cap = float(retry["CAP_SECONDS"])
-    jitter = float(retry["JITTER"])
+    base = retry.base_seconds
+    cap = retry.cap_seconds
+    jitter = retry.jitter
     delay = min(cap, base * 2 ** min(max(0, attempts - 1), 32))
     delay *= 1 + random.uniform(-jitter, jitter)
     if retry_after is not None:
@@ -582,8 +582,7 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
 
 def payment_wait() -> timedelta:
     """How long an order without a Vipps payment is looked at again (``PAYMENT_WAIT``)."""
-    value = app_settings.PAYMENT_WAIT
-    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+    return app_settings.PAYMENT_WAIT
 
 
 def wait_seconds(attempts: int) -> float:
@@ -593,8 +592,7 @@ def wait_seconds(attempts: int) -> float:
 
 def give_up_after() -> timedelta:
     """How long a row may stay pending through failures before it waits for staff."""
-    value = app_settings.RETRY["GIVE_UP_AFTER"]
-    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+    return app_settings.RETRY.give_up_after
 
 
 def requeue(rows: models.QuerySet) -> int:
