@@ -493,6 +493,20 @@ def test_vipps_om_check_shows_a_refused_value_and_its_check(configure):
     assert "bytes-secret" not in output
 
 
+@pytest.mark.parametrize(
+    ("key", "url"),
+    [
+        ("SITE_URL", "https://user:hunter2@shop.example"),  # refused
+        ("BASE_URL", "https://user:hunter2@api.vipps.no"),  # used, and still not shown
+    ],
+)
+def test_vipps_om_check_never_prints_a_password_in_an_address(configure, key, url):
+    configure(**{key: url})
+    output = check_output()
+    assert "hunter2" not in output
+    assert "***@" in configuration_line(output, key)
+
+
 def test_vipps_om_check_runs_the_deployment_checks(configure):
     configure(BASE_URL="http://127.0.0.1:8765", DISPATCH="immediate")
     output = check_output()

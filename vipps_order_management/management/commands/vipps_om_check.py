@@ -32,6 +32,7 @@ from vipps_order_management.conf import (
     ENVIRONMENT_PREFIX,
     app_settings,
     missing_credentials,
+    without_password,
 )
 from vipps_order_management.exceptions import (
     VippsAPIError,
@@ -54,9 +55,12 @@ def _reason(error: BaseException) -> str:
 
 
 def shown(value: Any) -> str:
-    """A typed setting as a project would write it: ``'worker'``, not ``<Dispatch.WORKER>``."""
+    """A typed setting as a project would write it: ``'worker'``, not ``<Dispatch.WORKER>``; an
+    address without the user name and password it may carry."""
     if isinstance(value, Enum):
         return repr(value.value)
+    if isinstance(value, str):
+        return repr(without_password(value))
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k!r}: {shown(v)}" for k, v in value.items()) + "}"
     if is_dataclass(value) and not isinstance(value, type):
@@ -157,7 +161,7 @@ class Command(BaseCommand):
         setting = app_settings.schema[key]
         refusals = app_settings.refusals(key)
         if refusals:
-            value = mask("") if setting.secret else repr(app_settings.raw(key))
+            value = mask("") if setting.secret else shown(app_settings.raw(key))
             return _("%(value)s (refused, see %(check)s)") % {
                 "value": value,
                 "check": ", ".join(sorted({refusal.check_id for refusal in refusals})),
