@@ -10,7 +10,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = "tests-only-not-secret"
-DEBUG = False
+# Off, as in production; a subprocess that plays a developer's machine sets VIPPS_OM_TEST_DEBUG.
+DEBUG = os.environ.get("VIPPS_OM_TEST_DEBUG") == "1"
 USE_TZ = True
 TIME_ZONE = "Europe/Oslo"
 LANGUAGE_CODE = "en"

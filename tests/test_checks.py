@@ -12,8 +12,8 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from tests.shop.vipps import ShopOrderAdapter
-from vipps_order_management.checks import CHECK_IDS, TAG, check_settings
+from tests.shop.vipps import PurchaseAdapter, ShopOrderAdapter
+from vipps_order_management.checks import CHECK_IDS, TAG, check_deployment, check_settings
 from vipps_order_management.conf import CREDENTIAL_KEYS, ENVIRONMENT_PREFIX
 
 from .conftest import TASKS_PACKAGE, BaseTaskBackend
@@ -71,12 +71,17 @@ def configure(settings, monkeypatch):
     return apply
 
 
+def every_check() -> list[checks.CheckMessage]:
+    """The checks ``manage.py check --deploy`` runs: everywhere, then production only."""
+    return check_settings() + check_deployment()
+
+
 def ids() -> list[str]:
-    return sorted(message.id.rpartition(".")[2] for message in check_settings())
+    return sorted(message.id.rpartition(".")[2] for message in every_check())
 
 
 def only(short: str) -> checks.CheckMessage:
-    messages = check_settings()
+    messages = every_check()
     assert [m.id for m in messages] == [full_id(short)], messages
     return messages[0]
 
@@ -85,7 +90,7 @@ def only(short: str) -> checks.CheckMessage:
 
 
 def test_a_correct_production_configuration_passes(configure):
-    assert check_settings() == []
+    assert every_check() == []
 
 
 def test_a_development_configuration_against_the_fake_passes(configure, settings):
@@ -93,7 +98,7 @@ def test_a_development_configuration_against_the_fake_passes(configure, settings
     configure(BASE_URL="http://127.0.0.1:8765", SITE_URL="http://localhost:8000", SELLER_NAME="")
     assert ids() == ["W007"]  # a dev receipt without a seller is still flagged, nothing else
     configure(BASE_URL="http://127.0.0.1:8765", SITE_URL="http://localhost:8000")
-    assert check_settings() == []
+    assert every_check() == []
 
 
 def test_an_app_installed_but_not_yet_configured_is_quiet(configure):
@@ -104,7 +109,7 @@ def test_an_app_installed_but_not_yet_configured_is_quiet(configure):
         SELLER_NAME=REMOVE,
         SELLER_ORGANISATION_NUMBER=REMOVE,
     )
-    assert check_settings() == []
+    assert every_check() == []
 
 
 def test_the_checks_are_registered_under_the_apps_tag(configure):
@@ -119,7 +124,7 @@ def test_the_checks_touch_neither_the_database_nor_the_network(configure, monkey
     monkeypatch.setattr(socket.socket, "connect", no_network)
     configure(DISPATCH="celery", BASE_URL="https://vipps.example", TOKEN_CACHE="default")
     # No django_db mark: any query would raise here.
-    assert check_settings() == []
+    assert every_check() == []
 
 
 # ---------------------------------------------------------------------- the settings dict
@@ -167,7 +172,7 @@ def test_a_credential_from_the_environment_counts(configure, monkeypatch):
     configure(CLIENT_SECRET=REMOVE)
     monkeypatch.setenv("VIPPS_ORDER_MANAGEMENT_CLIENT_SECRET", "from-the-environment")
     configure(CLIENT_SECRET=REMOVE)  # reload the settings after changing the environment
-    assert check_settings() == []
+    assert every_check() == []
 
 
 def test_w001_no_credentials_at_all_while_order_adapters_are_configured(configure):
@@ -247,7 +252,7 @@ def test_e009_plain_http_base_url_in_production(configure, settings):
     configure(BASE_URL="http://api.vipps.no")
     assert "not https" in only("E009").msg
     settings.DEBUG = True
-    assert check_settings() == []
+    assert every_check() == []
 
 
 @pytest.mark.parametrize(
@@ -259,7 +264,7 @@ def test_w002_the_fake_as_base_url_in_production(configure, settings, url):
     assert "VIPPS_ORDER_MANAGEMENT['BASE_URL']" in message.msg
     assert "DEBUG is False" in message.msg
     settings.DEBUG = True
-    assert check_settings() == []
+    assert every_check() == []
 
 
 def test_e010_site_url_without_scheme_is_an_error_even_in_development(configure, settings):
@@ -273,14 +278,14 @@ def test_e010_site_url_not_https_in_production(configure, settings):
     message = only("E010")
     assert "VIPPS_ORDER_MANAGEMENT['SITE_URL'] is 'http://shop.example', not https" in message.msg
     settings.DEBUG = True
-    assert check_settings() == []
+    assert every_check() == []
 
 
 def test_w003_site_url_missing_in_production(configure, settings):
     configure(SITE_URL=REMOVE)
     assert "VIPPS_ORDER_MANAGEMENT['SITE_URL'] is not set" in only("W003").msg
     settings.DEBUG = True
-    assert check_settings() == []
+    assert every_check() == []
 
 
 # ---------------------------------------------------------------------- dispatch
@@ -325,12 +330,12 @@ def test_w004_django_tasks_with_the_immediate_backend_blocks_requests(configure,
     configure(DISPATCH="django_tasks")
     assert "ImmediateBackend" in only("W004").msg
     settings.TASKS = {"default": {"BACKEND": "tests.test_checks.DurableBackend"}}
-    assert check_settings() == []
+    assert every_check() == []
 
 
 def test_e014_celery_dispatch_without_celery(configure, monkeypatch):
     configure(DISPATCH="celery")
-    assert check_settings() == []  # installed in this environment
+    assert every_check() == []  # installed in this environment
     monkeypatch.setitem(sys.modules, "celery", None)
     message = only("E014")
     assert "VIPPS_ORDER_MANAGEMENT['DISPATCH'] is 'celery'" in message.msg
@@ -341,7 +346,7 @@ def test_w005_immediate_dispatch_in_production(configure, settings):
     configure(DISPATCH="immediate")
     assert "waits for Vipps" in only("W005").msg
     settings.DEBUG = True
-    assert check_settings() == []
+    assert every_check() == []
 
 
 def test_e015_unknown_category_api(configure):
@@ -355,7 +360,7 @@ def test_e015_unknown_category_api(configure):
 @pytest.mark.parametrize("value", [10, 2.5, (3, 20), [3.0, 20.0]])
 def test_timeout_values_that_work(configure, value):
     configure(TIMEOUT=value)
-    assert check_settings() == []
+    assert every_check() == []
 
 
 @pytest.mark.parametrize("value", [0, -1, "30", (5,), (5, 0), (5, 30, 60), True, None])
@@ -383,7 +388,7 @@ def test_e017_malformed_retry(configure, value, problem):
 
 def test_retry_may_change_one_key_or_give_up_after_seconds(configure):
     configure(RETRY={"BASE_SECONDS": 0, "CAP_SECONDS": 0, "GIVE_UP_AFTER": 3600, "JITTER": 0})
-    assert check_settings() == []
+    assert every_check() == []
 
 
 @pytest.mark.parametrize(
@@ -399,7 +404,7 @@ def test_e018_e019_e021_numbers_that_must_be_positive(configure, key, short, bad
         configure(**{key: value})
         assert f"VIPPS_ORDER_MANAGEMENT[{key!r}] is {value!r}" in only(short).msg
     configure(**{key: 3})
-    assert check_settings() == []
+    assert every_check() == []
 
 
 @pytest.mark.parametrize("value", [timedelta(0), timedelta(days=-1), -1, "400 days"])
@@ -429,7 +434,7 @@ def test_e023_malformed_payment_wait(configure, value):
     configure(PAYMENT_WAIT=value)
     assert "VIPPS_ORDER_MANAGEMENT['PAYMENT_WAIT']" in only("E023").msg
     configure(PAYMENT_WAIT=timedelta(minutes=10))
-    assert check_settings() == []
+    assert every_check() == []
 
 
 @pytest.mark.parametrize(
@@ -449,7 +454,7 @@ def test_e024_malformed_oscar(configure, value, problem):
     configure(OSCAR=value)
     assert problem in only("E024").msg
     configure(OSCAR={"PAYMENT_SOURCE_TYPE": "vipps-epayment", "STATUS_CATEGORIES": {"Paid": None}})
-    assert check_settings() == []
+    assert every_check() == []
 
 
 def test_e024_suggests_the_oscar_key_and_category(configure):
@@ -462,7 +467,7 @@ def test_e024_suggests_the_oscar_key_and_category(configure):
 @pytest.mark.parametrize("value", [None, 3600, timedelta(days=30)])
 def test_public_link_max_age_values_that_work(configure, value):
     configure(PUBLIC_LINK_MAX_AGE=value)
-    assert check_settings() == []
+    assert every_check() == []
 
 
 # ---------------------------------------------------------------------- production
@@ -484,14 +489,14 @@ def test_w006_sqlite_without_immediate_transactions_while_a_worker_drains(config
     assert "transaction_mode" in message.msg
     assert "IMMEDIATE" in message.hint
     settings.DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE"}
-    assert check_settings() == []
+    assert every_check() == []
 
 
 @pytest.mark.usefixtures("plain_sqlite")
 def test_w006_not_when_orders_are_sent_in_the_request(configure, settings):
     settings.DEBUG = True
     configure(DISPATCH="immediate")
-    assert check_settings() == []
+    assert every_check() == []
 
 
 def test_w007_seller_missing_from_the_printable_receipt(configure):
@@ -518,7 +523,53 @@ def test_e022_development_link_hosts_only_while_debugging(configure, settings):
     assert "not a list of host names" in only("E022").msg
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("AUTO_SYNC", "no", "is 'no', not True or False"),
+        ("SYSTEM_NAME", "", "is '', not a name"),
+        ("SYSTEM_VERSION", 6.1, "is 6.1, not a name"),
+        ("TASK_BACKEND", None, "is None, not a name"),
+        ("CELERY_QUEUE", ["a"], "is ['a'], not a name"),
+        ("PUBLIC_LINK_SALT", 2, "is 2, not a string"),
+        ("API_PERMISSION_CLASSES", 5, "is 5, not a list of dotted paths of classes"),
+        ("SELLER_NAME", ["Strikk"], "is ['Strikk'], not a string"),
+    ],
+)
+def test_e026_a_value_of_the_wrong_type(configure, key, value, says):
+    configure(**{key: value})
+    message = only("E026")
+    assert f"VIPPS_ORDER_MANAGEMENT[{key!r}] {says}." == message.msg
+    assert message.hint
+
+
+DEPLOYMENT_ONLY = {"W002", "W003", "W005", "W007"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "short"),
+    [
+        ({"BASE_URL": "http://127.0.0.1:8765"}, "W002"),
+        ({"SITE_URL": REMOVE}, "W003"),
+        ({"DISPATCH": "immediate"}, "W005"),
+        ({"SELLER_NAME": ""}, "W007"),
+    ],
+)
+def test_production_only_warnings_run_only_with_deploy(configure, changes, short):
+    configure(**changes)
+    assert check_settings() == []
+    assert [m.id for m in check_deployment()] == [full_id(short)]
+    assert [m.id for m in checks.run_checks(tags=[TAG])] == []
+    deploy = checks.run_checks(tags=[TAG], include_deployment_checks=True)
+    assert [m.id for m in deploy] == [full_id(short)]
+
+
 # ---------------------------------------------------------------------- manage.py check
+
+
+class MisnamedPurchaseAdapter(PurchaseAdapter):
+    owner_field = "user"  # the model calls it customer
+    currency_field = "valuta"
 
 
 MISCONFIGURATIONS = {
@@ -580,6 +631,12 @@ MISCONFIGURATIONS = {
         {"E012"},
     ),
     "a dispatch mode that does not exist": ({"DISPATCH": "cron"}, {}, {"E011"}),
+    "an owner and a currency the model lacks": (
+        {"ORDER_ADAPTERS": {"shop.Purchase": "tests.test_checks.MisnamedPurchaseAdapter"}},
+        {},
+        {"E027"},
+    ),
+    "values of the wrong type": ({"AUTO_SYNC": "yes", "SELLER_ADDRESS": 5}, {}, {"E026"}),
     "a secret pasted from a document": (
         {"CLIENT_SECRET": "s3cret\N{RIGHT SINGLE QUOTATION MARK}x"},
         {},
@@ -611,7 +668,7 @@ def test_manage_py_check_names_every_problem_with_its_id_and_hint(
         configure(**changes)
     out, err = StringIO(), StringIO()
     try:
-        call_command("check", stdout=out, stderr=err)
+        call_command("check", "--deploy", stdout=out, stderr=err)
     except SystemCheckError as exc:
         report = str(exc)
     else:

@@ -8,7 +8,7 @@ import pytest
 
 from vipps_order_management import signals
 from vipps_order_management.checks import CHECK_IDS
-from vipps_order_management.conf import DEFAULTS
+from vipps_order_management.conf import DEFAULTS, ENVIRONMENT_PREFIX, SCHEMA
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 COMMANDS = (
@@ -23,6 +23,32 @@ def page(name: str) -> str:
 @pytest.mark.parametrize("key", sorted(DEFAULTS))
 def test_every_setting_is_in_the_settings_table(key):
     assert f"``{key}``" in page("settings.rst")
+
+
+def settings_rows() -> dict[str, list[str]]:
+    """The cells of each row of the settings tables, by the key in its first cell."""
+    rows: dict[str, list[str]] = {}
+    cells: list[str] | None = None
+    for line in page("settings.rst").splitlines():
+        if line.startswith("   * - "):
+            cells = [line.removeprefix("   * - ")]
+            rows[cells[0].strip("`")] = cells
+        elif line.startswith("     - ") and cells is not None:
+            cells.append(line.removeprefix("     - "))
+        elif line.startswith("       ") and cells is not None:
+            cells[-1] += " " + line.strip()
+        else:
+            cells = None
+    return rows
+
+
+@pytest.mark.parametrize("setting", SCHEMA, ids=lambda setting: setting.key)
+def test_every_settings_row_says_its_type_environment_and_check(setting):
+    _key, default, kind, environment, check, meaning = settings_rows()[setting.key]
+    assert all((default, kind, meaning))
+    expected = f"``{ENVIRONMENT_PREFIX}{setting.key}``" if setting.environment else "no"
+    assert environment == expected
+    assert setting.check_id in check
 
 
 @pytest.mark.parametrize("command", sorted(p.stem for p in COMMANDS.glob("vipps_om_*.py")))

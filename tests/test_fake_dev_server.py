@@ -345,12 +345,14 @@ def test_the_fakes_own_command_line_refuses_a_corrupt_state_file(tmp_path: Path)
     assert path.read_text() == "not json"
 
 
-def manage(tmp_path: Path, *args: str, overrides: dict[str, Any]) -> Any:
-    """``manage.py vipps_om_fake_server`` in ``tmp_path``, the tests' settings plus ``overrides``."""
+def manage(tmp_path: Path, *args: str, overrides: dict[str, Any], debug: bool = True) -> Any:
+    """``manage.py vipps_om_fake_server`` in ``tmp_path``, the tests' settings plus ``overrides``,
+    on a developer's machine (``DEBUG`` on) unless ``debug=False``."""
     command = [sys.executable, "-m", "django", "vipps_om_fake_server", "--port", "0", *args]
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "VIPPS_OM_TEST_OVERRIDES": json.dumps(overrides),
+        "VIPPS_OM_TEST_DEBUG": "1" if debug else "",
     }
     return start(command, cwd=tmp_path, env=env)
 
@@ -410,3 +412,21 @@ def test_the_options_say_what_they_accept() -> None:
     for wrong in (["--unknown-image-status", "403"], ["--state-file", "x", "--no-state-file"]):
         with pytest.raises(SystemExit):
             parser.parse_args(wrong)
+
+
+def test_the_command_ignores_development_hosts_without_debug(tmp_path: Path) -> None:
+    process = manage(
+        tmp_path,
+        "--no-state-file",
+        overrides={"DEVELOPMENT_LINK_HOSTS": ["localhost"]},
+        debug=False,
+    )
+    try:
+        banner = printed_until(process, "Press Ctrl-C to stop.")
+        url = re.search(r"listening on (\S+)", banner).group(1)
+        assert "Plain-http links are refused" in banner
+        assert put_link(url, "o-1", "http://localhost:8000/o/1").status_code == 400
+    finally:
+        errors = stop(process)
+    assert "is set while DEBUG is False" in errors
+    assert "It is ignored." in errors

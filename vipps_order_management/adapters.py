@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
@@ -158,7 +158,8 @@ class OrderAdapter:
     currency_field: str | None = None
     #: The order's field that names its owner, a foreign key to the user model: who sees the
     #: order on their own pages and through the API (:meth:`user_can_view`,
-    #: :meth:`get_orders_for_user`). ``None``: orders have no owner in a field; override both.
+    #: :meth:`get_orders_for_user`). ``None``: no customer sees these orders on their own
+    #: pages, unless you override both methods.
     owner_field: str | None = "user"
     #: ECOM for eCom and ePayment payments, RECURRING for Recurring charges.
     payment_type: PaymentType = PaymentType.ECOM
@@ -313,14 +314,14 @@ class OrderAdapter:
         otherwise). Override it to give your own links; add the status page beside them with
         :func:`~vipps_order_management.public_links.order_status_url` if you want it.
         """
-        if not app_settings.SITE_URL:
-            return ()
+        if not app_settings.refusals("SITE_URL") and app_settings.SITE_URL is None:
+            return ()  # not set; a refused one is logged below, by the error reading it raises
         from .tokens import make_token, url_for_token  # tokens need the models; adapters do not
 
         try:
             token = make_token(order, str(self.get_public_link_secret(order) or ""))
             url = url_for_token("order_status", token)
-        except VippsConfigurationError as exc:  # the app's URLs not included, SITE_URL invalid
+        except VippsConfigurationError as exc:  # the app's URLs not included, SITE_URL refused
             logger.warning("No status page link for %s: %s", order, exc)
             return ()
         return (Link(CategoryType.ORDER_CONFIRMATION, url),)
@@ -392,7 +393,7 @@ class OrderAdapter:
             and type(self).get_orders_for_user is not OrderAdapter.get_orders_for_user
         )
         label = self.model._meta.label
-        if not overrides_owner:
+        if self.owner_field and not overrides_owner:
             field = self._owner()
             if field is None:
                 problems.append(
@@ -433,12 +434,7 @@ class OrderAdapter:
 
 @cache
 def _registry() -> dict[type[models.Model], OrderAdapter]:
-    configured = app_settings.ORDER_ADAPTERS or {}
-    if not isinstance(configured, Mapping):
-        raise VippsConfigurationError(
-            f"{SETTINGS_NAME}['ORDER_ADAPTERS'] must be a dict of "
-            "{'app_label.Model': 'dotted.path.Adapter'}"
-        )
+    configured = app_settings.ORDER_ADAPTERS
     registry: dict[type[models.Model], OrderAdapter] = {}
     for model_label, adapter_path in configured.items():
         model = resolve_model(model_label)

@@ -4,26 +4,30 @@ Every problem has an ID (listed in :data:`CHECK_IDS`), a message naming the exac
 ``VIPPS_ORDER_MANAGEMENT`` dict and a hint saying what to do. The checks read settings only:
 they never touch the database or the network (``manage.py vipps_om_check`` fetches a token).
 
+Most of them are the settings schema's (:data:`.conf.SCHEMA`): every value its parser refuses
+is reported with that key's ID and hint, the same refusal that reading the value raises. What
+no parser of one key can tell (whether an adapter imports, an alias exists, a task backend
+runs, the credentials belong together) is checked here.
+
 Severity follows what a shop expects:
 
 * Errors are settings that can never work (a typo'd key, an adapter that cannot be imported,
   half of the credentials, a dispatch that never runs). They stop ``runserver``, ``migrate``
   and the worker until fixed.
-* Warnings are settings that work but are probably not what production wants (the fake Vipps,
-  requests waiting for Vipps, a receipt without the seller's name). Missing credentials are a
-  warning when none is set at all: build steps and test suites often run without secrets, and
-  changes wait in the outbox until the credentials arrive. Any credential set means the shop
-  opted in, so a missing one is then an error.
+* Warnings are settings that work but are probably not what production wants. Those that only
+  matter in production (the fake Vipps as ``BASE_URL``, no ``SITE_URL``, requests waiting for
+  Vipps, a receipt without the seller's name) are deployment checks: ``manage.py check
+  --deploy`` and ``vipps_om_check`` run them. Missing credentials are a warning when none is
+  set at all: build steps and test suites often run without secrets, and changes wait in the
+  outbox until the credentials arrive. Any credential set means the shop opted in, so a
+  missing one is then an error.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
-import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,18 +36,21 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import (
+    CHECK_TAG,
     CREDENTIAL_KEYS,
-    DEFAULTS,
-    DISPATCH_MODES,
     ENVIRONMENT_PREFIX,
     SETTINGS_NAME,
+    Dispatch,
     app_settings,
-    host_names,
+    is_this_machine,
+    missing_credentials,
+    without_password,
 )
+from .schema import closest
 
-__all__ = ["CHECK_IDS", "TAG", "check_settings"]
+__all__ = ["CHECK_IDS", "TAG", "check_deployment", "check_settings"]
 
-TAG = "vipps_order_management"
+TAG = CHECK_TAG
 
 #: Every ID these checks can produce, with one line on what it means.
 CHECK_IDS: dict[str, str] = {
@@ -56,7 +63,8 @@ CHECK_IDS: dict[str, str] = {
     f"{TAG}.E007": "TOKEN_CACHE is not an alias in CACHES.",
     f"{TAG}.E008": "BASE_URL is not an absolute URL of the API root.",
     f"{TAG}.E009": "BASE_URL is not https while DEBUG is False.",
-    f"{TAG}.E010": "SITE_URL is not an absolute URL, or not https while DEBUG is False.",
+    f"{TAG}.E010": "SITE_URL is not an absolute address of the shop, or not https to a public "
+    "host while DEBUG is False.",
     f"{TAG}.E011": "DISPATCH is not one of the known modes.",
     f"{TAG}.E012": 'DISPATCH="django_tasks" but the task framework or TASK_BACKEND is unusable.',
     f"{TAG}.E013": 'DISPATCH="django_tasks" with the DummyBackend: tasks never run.',
@@ -72,6 +80,8 @@ CHECK_IDS: dict[str, str] = {
     f"{TAG}.E023": "PAYMENT_WAIT is not a positive timedelta or number of seconds.",
     f"{TAG}.E024": "OSCAR is not a dict of PAYMENT_SOURCE_TYPE and STATUS_CATEGORIES of the right shape.",
     f"{TAG}.E025": "A credential cannot be sent in an HTTP header (a pasted typographic quote...).",
+    f"{TAG}.E026": "A setting without a check of its own has a value of the wrong type.",
+    f"{TAG}.E027": "An adapter's owner_field or currency_field is not a field of its model.",
     f"{TAG}.W001": "ORDER_ADAPTERS is configured but no credentials are set: nothing is sent.",
     f"{TAG}.W002": "BASE_URL points at this machine (the fake Vipps) while DEBUG is False.",
     f"{TAG}.W003": "SITE_URL is not set while DEBUG is False.",
@@ -81,13 +91,12 @@ CHECK_IDS: dict[str, str] = {
     f"{TAG}.W007": "SELLER_NAME or SELLER_ORGANISATION_NUMBER is empty.",
 }
 
-_RETRY_KEYS = tuple(DEFAULTS["RETRY"])
 _PORTAL = "the Vipps MobilePay business portal (Utvikler/Developer -> API keys)"
 
 
 def _key(name: str, sub: str | None = None) -> str:
     """How a setting is named in messages: ``VIPPS_ORDER_MANAGEMENT['BATCH_SIZE']``."""
-    return f"{SETTINGS_NAME}[{name!r}]" + (f"[{sub!r}]" if sub is not None else "")
+    return app_settings.label(name, () if sub is None else (sub,))
 
 
 def _error(number: int, msg: str, hint: str) -> Error:
@@ -98,23 +107,6 @@ def _warning(number: int, msg: str, hint: str) -> Warning:
     return Warning(msg, hint=hint, id=f"{TAG}.W{number:03d}")
 
 
-def _closest(value: str, choices: Iterable[str]) -> str | None:
-    choices = list(choices)
-    for choice in choices:
-        if choice.lower() == value.lower():
-            return choice
-    matches = difflib.get_close_matches(value.upper(), [c.upper() for c in choices], n=1)
-    if not matches:
-        matches = difflib.get_close_matches(value, choices, n=1)
-    if not matches:
-        return None
-    return next(c for c in choices if c.upper() == matches[0].upper())
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _importable(module: str) -> bool:
     """Whether ``module`` can be imported, without importing it."""
     try:
@@ -123,15 +115,8 @@ def _importable(module: str) -> bool:
         return False
 
 
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified
+def _has_adapters() -> bool:
+    return bool(app_settings.get("ORDER_ADAPTERS"))
 
 
 # ---------------------------------------------------------------------- the settings dict
@@ -153,25 +138,34 @@ def _check_shape() -> list[CheckMessage]:
 def _check_unknown_keys() -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     for key in app_settings.unknown_keys():
-        suggestion = _closest(str(key), DEFAULTS)
+        suggestion = closest(str(key), app_settings.schema)
         hint = (
             f"Did you mean {suggestion!r}?"
             if suggestion
-            else f"Remove it; the known keys are: {', '.join(sorted(DEFAULTS))}."
+            else f"Remove it; the known keys are: {', '.join(sorted(app_settings.schema))}."
         )
-        messages.append(_error(2, f"{_key(key)} is not a setting of vipps_order_management.", hint))
+        messages.append(
+            _error(2, f"{SETTINGS_NAME}[{key!r}] is not a setting of vipps_order_management.", hint)
+        )
     return messages
+
+
+def _check_schema() -> list[CheckMessage]:
+    """Every value its parser refuses: the error reading it would raise, as a check."""
+    return [
+        Error(refusal.message, hint=refusal.hint, id=f"{TAG}.{refusal.check_id}")
+        for refusal in app_settings.refusals()
+    ]
 
 
 # ---------------------------------------------------------------------- credentials
 
 
 def _check_credentials() -> list[CheckMessage]:
-    given = {name: bool(getattr(app_settings, name)) for name in CREDENTIAL_KEYS}
-    missing = [name for name, ok in given.items() if not ok]
+    missing = missing_credentials()
     if not missing:
         return _check_credential_values()
-    if any(given.values()):
+    if len(missing) < len(CREDENTIAL_KEYS):
         return [
             _error(
                 3,
@@ -181,20 +175,18 @@ def _check_credentials() -> list[CheckMessage]:
             )
             for name in missing
         ]
-    adapters = app_settings.ORDER_ADAPTERS
-    if isinstance(adapters, Mapping) and adapters:
-        keys = ", ".join(_key(name) for name in CREDENTIAL_KEYS)
-        env = ", ".join(ENVIRONMENT_PREFIX + name for name in CREDENTIAL_KEYS)
-        return [
-            _warning(
-                1,
-                f"{_key('ORDER_ADAPTERS')} is configured but no Vipps credentials are set "
-                f"({keys}): changes are queued but nothing is sent.",
-                f"Set them in settings or in the environment variables {env}; find them in "
-                f"{_PORTAL}.",
-            )
-        ]
-    return []
+    if not _has_adapters():
+        return []
+    keys = ", ".join(_key(name) for name in CREDENTIAL_KEYS)
+    env = ", ".join(ENVIRONMENT_PREFIX + name for name in CREDENTIAL_KEYS)
+    return [
+        _warning(
+            1,
+            f"{_key('ORDER_ADAPTERS')} is configured but no Vipps credentials are set "
+            f"({keys}): changes are queued but nothing is sent.",
+            f"Set them in settings or in the environment variables {env}; find them in {_PORTAL}.",
+        )
+    ]
 
 
 def _check_credential_values() -> list[CheckMessage]:
@@ -203,7 +195,8 @@ def _check_credential_values() -> list[CheckMessage]:
 
     messages: list[CheckMessage] = []
     for name in CREDENTIAL_KEYS:
-        problem = credential_problem(getattr(app_settings, name))
+        value = app_settings.get(name)
+        problem = None if value is None else credential_problem(value)
         if problem is not None:
             messages.append(
                 _error(
@@ -223,17 +216,7 @@ def _check_adapters() -> list[CheckMessage]:
     from .adapters import resolve_adapter, resolve_model
     from .exceptions import VippsConfigurationError
 
-    configured = app_settings.ORDER_ADAPTERS
-    if configured is None:
-        configured = {}
-    if not isinstance(configured, Mapping):
-        return [
-            _error(
-                4,
-                f"{_key('ORDER_ADAPTERS')} must be a dict, not {type(configured).__name__}.",
-                "Map model labels to adapter paths: {'shop.Order': 'shop.vipps.ShopOrderAdapter'}.",
-            )
-        ]
+    configured = app_settings.get("ORDER_ADAPTERS", {})  # not a dict: the schema's E004
     messages: list[CheckMessage] = []
     for label, path in configured.items():
         try:
@@ -271,6 +254,16 @@ def _check_adapters() -> list[CheckMessage]:
             )
         else:
             messages.extend(_check_sync_on(label, adapter))
+            messages.extend(
+                _error(
+                    27,
+                    f"{_key('ORDER_ADAPTERS', label)}: {type(adapter).__name__}.{attribute}: "
+                    f"{reason}.",
+                    f"Set {attribute} on the adapter to a field of {label}; see 'Adding the app "
+                    "to an existing shop' in the documentation.",
+                )
+                for attribute, reason in adapter.configuration_problems()
+            )
     return messages
 
 
@@ -308,9 +301,9 @@ def _check_sync_on(label: str, adapter: Any) -> list[CheckMessage]:
 
 def _check_aliases() -> list[CheckMessage]:
     messages: list[CheckMessage] = []
-    storage = app_settings.IMAGE_STORAGE
+    storage = app_settings.get("IMAGE_STORAGE")
     storages_setting = getattr(settings, "STORAGES", None) or {}
-    if storage not in storages_setting:
+    if storage is not None and storage not in storages_setting:
         messages.append(
             _error(
                 6,
@@ -319,9 +312,9 @@ def _check_aliases() -> list[CheckMessage]:
                 f"Use one of {sorted(storages_setting)} or add {storage!r} to STORAGES.",
             )
         )
-    cache = app_settings.TOKEN_CACHE
+    cache = app_settings.get("TOKEN_CACHE")
     caches_setting = getattr(settings, "CACHES", None) or {}
-    if cache not in caches_setting:
+    if cache is not None and cache not in caches_setting:
         messages.append(
             _error(
                 7,
@@ -331,108 +324,6 @@ def _check_aliases() -> list[CheckMessage]:
             )
         )
     return messages
-
-
-# ---------------------------------------------------------------------- addresses
-
-
-def _check_base_url() -> list[CheckMessage]:
-    from .client import clean_base_url
-    from .exceptions import VippsConfigurationError
-
-    value = app_settings.BASE_URL
-    try:
-        url = clean_base_url(str(value or ""))
-    except VippsConfigurationError as exc:
-        return [
-            _error(
-                8,
-                f"{_key('BASE_URL')} is {value!r}, which cannot work: {exc}.",
-                "Use the API root https://api.vipps.no (the fake Vipps's URL in development).",
-            )
-        ]
-    if settings.DEBUG:
-        return []
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if _is_loopback(host):
-        return [
-            _warning(
-                2,
-                f"{_key('BASE_URL')} is {url!r}, this machine (the fake Vipps?), while DEBUG "
-                "is False: nothing reaches the real Vipps.",
-                "In production remove BASE_URL (it defaults to https://api.vipps.no).",
-            )
-        ]
-    if parts.scheme != "https":
-        return [
-            _error(
-                9,
-                f"{_key('BASE_URL')} is {url!r}, not https, while DEBUG is False: the "
-                "credentials would travel unencrypted.",
-                "Use https://api.vipps.no.",
-            )
-        ]
-    return []
-
-
-def _check_site_url() -> list[CheckMessage]:
-    value = app_settings.SITE_URL
-    if not value:
-        adapters = app_settings.ORDER_ADAPTERS
-        if settings.DEBUG or not (isinstance(adapters, Mapping) and adapters):
-            return []
-        return [
-            _warning(
-                3,
-                f"{_key('SITE_URL')} is not set while DEBUG is False: links to the order "
-                "pages cannot be made absolute for the Vipps app.",
-                "Set it to the shop's public https address, e.g. 'https://shop.example'.",
-            )
-        ]
-    parts = urlsplit(str(value))
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return [
-            _error(
-                10,
-                f"{_key('SITE_URL')} is {value!r}, not an absolute URL.",
-                "Use the shop's public address with its scheme, e.g. 'https://shop.example'.",
-            )
-        ]
-    if parts.scheme != "https" and not settings.DEBUG:
-        return [
-            _error(
-                10,
-                f"{_key('SITE_URL')} is {value!r}, not https, while DEBUG is False: the Vipps "
-                "app opens only https links.",
-                "Serve the shop over https and use its https address, e.g. 'https://shop.example'.",
-            )
-        ]
-    return []
-
-
-def _check_development_link_hosts() -> list[CheckMessage]:
-    value = app_settings.DEVELOPMENT_LINK_HOSTS
-    if not value:
-        return []
-    if host_names(value) is None:
-        return [
-            _error(
-                22,
-                f"{_key('DEVELOPMENT_LINK_HOSTS')} is {value!r}, not a list of host names.",
-                "Use e.g. ('127.0.0.1', 'localhost'), or leave it out.",
-            )
-        ]
-    if not settings.DEBUG:
-        return [
-            _error(
-                22,
-                f"{_key('DEVELOPMENT_LINK_HOSTS')} is set while DEBUG is False: plain-http links "
-                "are for development with the fake Vipps; the Vipps app opens https links only.",
-                "Remove DEVELOPMENT_LINK_HOSTS from production settings.",
-            )
-        ]
-    return []
 
 
 # ---------------------------------------------------------------------- dispatch
@@ -462,7 +353,9 @@ def _check_django_tasks() -> list[CheckMessage]:
                 "5.2; or set DISPATCH to 'worker'.",
             )
         ]
-    alias = app_settings.TASK_BACKEND
+    alias = app_settings.get("TASK_BACKEND")
+    if alias is None:
+        return []  # not a name: the schema's E026
     tasks_setting = getattr(
         settings,
         "TASKS",
@@ -477,7 +370,11 @@ def _check_django_tasks() -> list[CheckMessage]:
                 "or set TASK_BACKEND to one that exists.",
             )
         ]
-    path = (tasks_setting[alias] or {}).get("BACKEND", "")
+    return _check_task_backend(alias, (tasks_setting[alias] or {}).get("BACKEND", ""))
+
+
+def _check_task_backend(alias: str, path: str) -> list[CheckMessage]:
+    """Whether the backend of ``TASKS[alias]`` imports and runs its tasks outside the request."""
     try:
         backend = import_string(path)
     except Exception as exc:  # ImportError, or e.g. models of an app not in INSTALLED_APPS
@@ -513,21 +410,12 @@ def _check_django_tasks() -> list[CheckMessage]:
     return []
 
 
-def _check_dispatch() -> list[CheckMessage]:
-    mode = app_settings.DISPATCH
-    if mode not in DISPATCH_MODES:
-        suggestion = _closest(str(mode), DISPATCH_MODES)
-        return [
-            _error(
-                11,
-                f"{_key('DISPATCH')} is {mode!r}, not one of {', '.join(DISPATCH_MODES)}.",
-                (f"Did you mean {suggestion!r}? " if suggestion else "")
-                + "'worker' (manage.py vipps_om_worker) suits most shops.",
-            )
-        ]
-    if mode == "django_tasks":
+def _check_runner() -> list[CheckMessage]:
+    """Whether the runner ``DISPATCH`` names can run here (its value is the schema's E011)."""
+    mode = app_settings.get("DISPATCH")
+    if mode is Dispatch.DJANGO_TASKS:
         return _check_django_tasks()
-    if mode == "celery" and not _importable("celery"):
+    if mode is Dispatch.CELERY and not _importable("celery"):
         return [
             _error(
                 14,
@@ -535,222 +423,11 @@ def _check_dispatch() -> list[CheckMessage]:
                 "pip install 'vipps-order-management[celery]', or set DISPATCH to 'worker'.",
             )
         ]
-    if mode == "immediate" and not settings.DEBUG:
-        return [
-            _warning(
-                5,
-                f"{_key('DISPATCH')} is 'immediate' while DEBUG is False: every order save "
-                "waits for Vipps inside the shop's request.",
-                "Use 'worker' (run manage.py vipps_om_worker), 'django_tasks' or 'celery'.",
-            )
-        ]
     return []
 
 
-def _check_category_api() -> list[CheckMessage]:
-    value = app_settings.CATEGORY_API
-    if value in ("v2", "v3"):
-        return []
-    return [
-        _error(
-            15,
-            f"{_key('CATEGORY_API')} is {value!r}, not 'v2' or 'v3'.",
-            "'v2' sends one link per order (last write wins); 'v3' sends several.",
-        )
-    ]
-
-
-# ---------------------------------------------------------------------- numbers
-
-
-def _positive_number(number: int, name: str, *, integer: bool = False) -> list[CheckMessage]:
-    value = getattr(app_settings, name)
-    ok = isinstance(value, int) and not isinstance(value, bool) if integer else _is_number(value)
-    if ok and value > 0:
-        return []
-    kind = "a positive integer" if integer else "a positive number"
-    return [
-        _error(number, f"{_key(name)} is {value!r}, not {kind}.", f"Use e.g. {DEFAULTS[name]!r}.")
-    ]
-
-
-def _check_timeout() -> list[CheckMessage]:
-    value = app_settings.TIMEOUT
-    if _is_number(value) and value > 0:
-        return []
-    if (
-        isinstance(value, Sequence)
-        and not isinstance(value, str)
-        and len(value) == 2
-        and all(_is_number(part) and part > 0 for part in value)
-    ):
-        return []
-    return [
-        _error(
-            16,
-            f"{_key('TIMEOUT')} is {value!r}, not a positive number of seconds or a "
-            "(connect, read) pair of them.",
-            "Use e.g. (5.0, 30.0).",
-        )
-    ]
-
-
-def _check_retry() -> list[CheckMessage]:
-    raw = app_settings.user_settings.get("RETRY")
-    if raw is not None and not isinstance(raw, Mapping):
-        return [
-            _error(
-                17,
-                f"{_key('RETRY')} must be a dict, not {type(raw).__name__}.",
-                f"Give only the keys you change, out of {', '.join(_RETRY_KEYS)}.",
-            )
-        ]
-    messages: list[CheckMessage] = []
-    for key in raw or {}:
-        if key not in _RETRY_KEYS:
-            suggestion = _closest(str(key), _RETRY_KEYS)
-            messages.append(
-                _error(
-                    17,
-                    f"{_key('RETRY', key)} is not a RETRY setting.",
-                    f"Did you mean {suggestion!r}?"
-                    if suggestion
-                    else f"The keys are {', '.join(_RETRY_KEYS)}.",
-                )
-            )
-    retry = app_settings.RETRY
-    base, cap = retry.get("BASE_SECONDS"), retry.get("CAP_SECONDS")
-    give_up, jitter = retry.get("GIVE_UP_AFTER"), retry.get("JITTER")
-    problems: list[tuple[str, str, str]] = []
-    if not (_is_number(base) and base >= 0):
-        problems.append(("BASE_SECONDS", f"{base!r} is not a number of seconds >= 0", "10"))
-    if not (_is_number(cap) and cap >= 0):
-        problems.append(("CAP_SECONDS", f"{cap!r} is not a number of seconds >= 0", "3600"))
-    elif _is_number(base) and cap < base:
-        problems.append(("CAP_SECONDS", f"{cap!r} is below BASE_SECONDS ({base!r})", "3600"))
-    give_up_ok = (isinstance(give_up, timedelta) and give_up > timedelta(0)) or (
-        _is_number(give_up) and give_up > 0
-    )
-    if not give_up_ok:
-        problems.append(
-            ("GIVE_UP_AFTER", f"{give_up!r} is not a positive timedelta", "timedelta(hours=72)")
-        )
-    if not (_is_number(jitter) and 0 <= jitter <= 1):
-        problems.append(("JITTER", f"{jitter!r} is not a fraction from 0 to 1", "0.25"))
-    messages.extend(
-        _error(17, f"{_key('RETRY', sub)}: {problem}.", f"Use e.g. {example}.")
-        for sub, problem, example in problems
-    )
-    return messages
-
-
-def _check_public_link_max_age() -> list[CheckMessage]:
-    value = app_settings.PUBLIC_LINK_MAX_AGE
-    if value is None:
-        return []
-    if isinstance(value, timedelta) and value > timedelta(0):
-        return []
-    if _is_number(value) and value > 0:
-        return []
-    return [
-        _error(
-            20,
-            f"{_key('PUBLIC_LINK_MAX_AGE')} is {value!r}, not a positive timedelta, a number "
-            "of seconds or None.",
-            "Use e.g. timedelta(days=400); None makes customer links never expire.",
-        )
-    ]
-
-
-def _check_payment_wait() -> list[CheckMessage]:
-    value = app_settings.PAYMENT_WAIT
-    if isinstance(value, timedelta) and value > timedelta(0):
-        return []
-    if _is_number(value) and value > 0:
-        return []
-    return [
-        _error(
-            23,
-            f"{_key('PAYMENT_WAIT')} is {value!r}, not a positive timedelta or number of seconds.",
-            "Use e.g. timedelta(hours=1): how long an order without a Vipps payment is looked "
-            "at again before it is taken as paid some other way.",
-        )
-    ]
-
-
-def _check_oscar() -> list[CheckMessage]:
-    """``OSCAR``: the payment source type's code and each status's link category (or None)."""
-    from .payloads import CategoryType
-
-    raw = app_settings.user_settings.get("OSCAR")
-    if raw is None:
-        return []
-    if not isinstance(raw, Mapping):
-        return [
-            _error(
-                24,
-                f"{_key('OSCAR')} must be a dict, not {type(raw).__name__}.",
-                "Give only the keys you change: PAYMENT_SOURCE_TYPE, STATUS_CATEGORIES.",
-            )
-        ]
-    known = tuple(DEFAULTS["OSCAR"])
-    messages: list[CheckMessage] = []
-    for key in raw:
-        if key not in known:
-            suggestion = _closest(str(key), known)
-            messages.append(
-                _error(
-                    24,
-                    f"{_key('OSCAR', key)} is not an OSCAR setting.",
-                    f"Did you mean {suggestion!r}?"
-                    if suggestion
-                    else f"The keys are {', '.join(known)}.",
-                )
-            )
-    source_type = app_settings.OSCAR.get("PAYMENT_SOURCE_TYPE")
-    if not (isinstance(source_type, str) and source_type.strip()):
-        messages.append(
-            _error(
-                24,
-                f"{_key('OSCAR', 'PAYMENT_SOURCE_TYPE')} is {source_type!r}, not the code of a "
-                "payment SourceType.",
-                "Use the code your checkout gives the Vipps payment's SourceType, e.g. 'vipps'.",
-            )
-        )
-    categories = app_settings.OSCAR.get("STATUS_CATEGORIES")
-    allowed = [category.value for category in CategoryType]
-    if not isinstance(categories, Mapping):
-        messages.append(
-            _error(
-                24,
-                f"{_key('OSCAR', 'STATUS_CATEGORIES')} must be a dict of order status -> "
-                f"link category, not {type(categories).__name__}.",
-                "E.g. {'Pending': 'ORDER_CONFIRMATION', 'Shipped': 'DELIVERY'}.",
-            )
-        )
-        return messages
-    for status, category in categories.items():
-        if category is None or category in allowed:
-            continue
-        suggestion = _closest(str(category), allowed)
-        messages.append(
-            _error(
-                24,
-                f"{_key('OSCAR', 'STATUS_CATEGORIES')}[{status!r}] is {category!r}, not a link "
-                "category.",
-                (f"Did you mean {suggestion!r}? " if suggestion else "")
-                + f"Use one of {', '.join(allowed)}, or None for no link.",
-            )
-        )
-    return messages
-
-
-# ---------------------------------------------------------------------- production
-
-
 def _check_sqlite() -> list[CheckMessage]:
-    adapters = app_settings.ORDER_ADAPTERS
-    if app_settings.DISPATCH == "immediate" or not (isinstance(adapters, Mapping) and adapters):
+    if app_settings.get("DISPATCH") is Dispatch.IMMEDIATE or not _has_adapters():
         return []
     database = settings.DATABASES.get("default") or {}
     engine = str(database.get("ENGINE", ""))
@@ -771,9 +448,57 @@ def _check_sqlite() -> list[CheckMessage]:
     ]
 
 
+# ---------------------------------------------------------------------- production only
+
+
+def _check_base_url_here() -> list[CheckMessage]:
+    url = app_settings.get("BASE_URL")
+    if settings.DEBUG or url is None or not is_this_machine(urlsplit(url).hostname or ""):
+        return []
+    if app_settings.source("BASE_URL") == "environment":
+        fix = f"unset the environment variable {ENVIRONMENT_PREFIX}BASE_URL"
+    else:
+        fix = f"remove BASE_URL from {SETTINGS_NAME}"
+    return [
+        _warning(
+            2,
+            f"{_key('BASE_URL')} is {without_password(url)!r}, this machine (the fake Vipps?), while DEBUG "
+            "is False: nothing reaches the real Vipps.",
+            f"In production {fix} (it defaults to https://api.vipps.no).",
+        )
+    ]
+
+
+def _check_site_url_set() -> list[CheckMessage]:
+    if settings.DEBUG or not _has_adapters() or app_settings.refusals("SITE_URL"):
+        return []
+    if app_settings.SITE_URL is not None:
+        return []
+    return [
+        _warning(
+            3,
+            f"{_key('SITE_URL')} is not set while DEBUG is False: links to the order "
+            "pages cannot be made absolute for the Vipps app.",
+            "Set it to the shop's public https address, e.g. 'https://shop.example'.",
+        )
+    ]
+
+
+def _check_immediate() -> list[CheckMessage]:
+    if settings.DEBUG or app_settings.get("DISPATCH") is not Dispatch.IMMEDIATE:
+        return []
+    return [
+        _warning(
+            5,
+            f"{_key('DISPATCH')} is 'immediate' while DEBUG is False: every order save "
+            "waits for Vipps inside the shop's request.",
+            "Use 'worker' (run manage.py vipps_om_worker), 'django_tasks' or 'celery'.",
+        )
+    ]
+
+
 def _check_seller() -> list[CheckMessage]:
-    adapters = app_settings.ORDER_ADAPTERS
-    if not (isinstance(adapters, Mapping) and adapters):
+    if not _has_adapters():
         return []
     return [
         _warning(
@@ -786,39 +511,42 @@ def _check_seller() -> list[CheckMessage]:
             ("SELLER_NAME", "company's legal name"),
             ("SELLER_ORGANISATION_NUMBER", "organisation number"),
         )
-        if not str(getattr(app_settings, name) or "").strip()
+        if not app_settings.get(name, "x").strip()  # refused: the schema's E026
     ]
 
 
-# ---------------------------------------------------------------------- entry point
+# ---------------------------------------------------------------------- entry points
+
+
+def _ours(app_configs: Sequence[Any] | None) -> bool:
+    return app_configs is None or any(config.name == TAG for config in app_configs)
 
 
 @register(TAG)
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """Every check of this app; registered with Django under the ``vipps_order_management`` tag."""
-    if app_configs is not None and not any(config.name == TAG for config in app_configs):
+    """This app's checks that apply everywhere; registered under the ``vipps_order_management`` tag."""
+    if not _ours(app_configs):
         return []
     messages = _check_shape()
     for check in (
         _check_unknown_keys,
+        _check_schema,
         _check_credentials,
         _check_adapters,
         _check_aliases,
-        _check_base_url,
-        _check_site_url,
-        _check_development_link_hosts,
-        _check_dispatch,
-        _check_category_api,
-        _check_timeout,
-        _check_retry,
-        lambda: _positive_number(18, "LEASE_SECONDS"),
-        lambda: _positive_number(19, "BATCH_SIZE", integer=True),
-        _check_public_link_max_age,
-        lambda: _positive_number(21, "WORKER_POLL_SECONDS"),
-        _check_payment_wait,
-        _check_oscar,
+        _check_runner,
         _check_sqlite,
-        _check_seller,
     ):
+        messages.extend(check())
+    return messages
+
+
+@register(TAG, deploy=True)
+def check_deployment(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """What only production cares about: run by ``manage.py check --deploy`` and ``vipps_om_check``."""
+    if not _ours(app_configs):
+        return []
+    messages: list[CheckMessage] = []
+    for check in (_check_base_url_here, _check_site_url_set, _check_immediate, _check_seller):
         messages.extend(check())
     return messages

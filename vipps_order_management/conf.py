@@ -1,9 +1,12 @@
-"""Settings: one ``VIPPS_ORDER_MANAGEMENT`` dict, read lazily.
+"""Settings: one ``VIPPS_ORDER_MANAGEMENT`` dict, each key declared once in :data:`SCHEMA`.
 
-Modelled on DRF's ``api_settings``: ``app_settings.BASE_URL`` returns the project's value or the
+Modelled on DRF's ``api_settings``: ``app_settings.TIMEOUT`` returns the project's value or the
 default, values are cached until Django's ``setting_changed`` fires (so ``override_settings``
 works in tests), and keys this app does not know are reported by the system checks instead of
-being silently ignored.
+being silently ignored. Unlike DRF's, every value is parsed once into the type the code uses
+(``TIMEOUT`` a ``(connect, read)`` pair, ``RETRY`` a :class:`Retry`...), and a value its check
+refuses raises :class:`~.exceptions.VippsConfigurationError` wherever it is read, so a process
+that runs no system checks (gunicorn, Celery, ``DISPATCH="immediate"``) refuses it too.
 
 The four credentials and ``BASE_URL`` may also come from the environment
 (``VIPPS_ORDER_MANAGEMENT_CLIENT_ID`` and so on), so they never have to be written into a
@@ -12,176 +15,516 @@ settings file, and the fake Vipps's banner can be sourced by a shell.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Mapping
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
+import django
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from .client import clean_base_url
 from .exceptions import VippsConfigurationError
 from .link_policy import LinkPolicy
+from .payloads import CategoryType
+from .schema import (
+    AppSettings,
+    Context,
+    Invalid,
+    Problem,
+    Setting,
+    as_duration,
+    choice,
+    closest,
+    duration,
+    flag,
+    is_number,
+    name,
+    optional_duration,
+    positive_integer,
+    seconds,
+    sub_dict,
+    text,
+)
 
 SETTINGS_NAME = "VIPPS_ORDER_MANAGEMENT"
 ENVIRONMENT_PREFIX = "VIPPS_ORDER_MANAGEMENT_"
+#: The tag of this app's system checks, and the first part of their IDs.
+CHECK_TAG = "vipps_order_management"
 
 #: The credentials, which may come from the environment when the settings dict leaves them out.
 CREDENTIAL_KEYS = ("CLIENT_ID", "CLIENT_SECRET", "SUBSCRIPTION_KEY", "MERCHANT_SERIAL_NUMBER")
-#: Every key that may come from the environment (``VIPPS_ORDER_MANAGEMENT_<KEY>``).
-ENVIRONMENT_KEYS = (*CREDENTIAL_KEYS, "BASE_URL")
 
-#: How drains are triggered (``DISPATCH``); see :mod:`.runners.dispatch`.
-DISPATCH_MODES = ("worker", "immediate", "django_tasks", "celery")
+_PORTAL = "the Vipps MobilePay business portal (Utvikler/Developer -> API keys)"
 
-#: Keys whose value is a dict merged over its default, so a project can change one sub-key.
-NESTED_KEYS = ("RETRY", "OSCAR")
 
-DEFAULTS: dict[str, Any] = {
-    # Credentials from the Vipps MobilePay business portal (no defaults).
-    "CLIENT_ID": None,
-    "CLIENT_SECRET": None,
-    "SUBSCRIPTION_KEY": None,
-    "MERCHANT_SERIAL_NUMBER": None,
-    # The API root; the paths /accesstoken/get and /order-management/... are appended.
-    "BASE_URL": "https://api.vipps.no",
-    # {"shop.Order": "shop.vipps.ShopOrderAdapter"}: which models sync, and who maps them.
-    "ORDER_ADAPTERS": {},
-    # How drains are triggered: "worker", "django_tasks", "celery" or "immediate".
-    "DISPATCH": "worker",
-    # "v2": one category per order, last write wins. "v3": several links, created and deleted.
-    "CATEGORY_API": "v2",
-    # A STORAGES alias for order images.
-    "IMAGE_STORAGE": "default",
-    # Sent as Vipps-System-Name / Vipps-System-Version (at most 30 characters each).
-    "SYSTEM_NAME": "django",
-    "SYSTEM_VERSION": None,  # None: Django's version
-    # Seconds: a number, or (connect, read).
-    "TIMEOUT": (5.0, 30.0),
-    # Backoff for transient failures; rows give up by age, not after a small count of tries.
-    "RETRY": {
-        "BASE_SECONDS": 10,
-        "CAP_SECONDS": 3600,
-        "GIVE_UP_AFTER": timedelta(hours=72),
-        "JITTER": 0.25,
-    },
-    # How long an order without a Vipps payment is looked at again (its payment may be saved
-    # just after it, as Oscar does) before it is left alone as not paid through Vipps.
-    "PAYMENT_WAIT": timedelta(hours=1),
-    # How long a worker holds a claimed outbox row before another worker may take it over.
-    "LEASE_SECONDS": 120,
-    # How many orders a worker claims at a time (with every kind of each that is due). A
-    # batch costs a fixed number of queries, so bigger batches cost less per order.
-    "BATCH_SIZE": 100,
-    # Idle sleep of vipps_om_worker between polls, in seconds.
-    "WORKER_POLL_SECONDS": 5.0,
-    # The shop's public address ("https://shop.example"): links sent to Vipps are absolute.
-    "SITE_URL": None,
-    # Development with the fake only: hosts whose plain-http links are accepted, e.g.
-    # ("127.0.0.1", "localhost"). Vipps itself opens https links only (check E022).
-    "DEVELOPMENT_LINK_HOSTS": (),
-    # Lifetime of signed customer links (order status page, printable receipt).
-    "PUBLIC_LINK_MAX_AGE": timedelta(days=400),
-    # Change it to revoke every customer link at once (without rotating SECRET_KEY).
-    "PUBLIC_LINK_SALT": "",
-    # DRF permission classes for the staff endpoints of the API; deny by default. On top of
-    # these, links and images need the model permissions of OrderLink / OrderImage, and
-    # triggering a sync the change permission of the order model. Customers always see only
-    # their own orders.
-    "API_PERMISSION_CLASSES": (
-        "rest_framework.permissions.IsAdminUser",
-        "rest_framework.permissions.DjangoModelPermissions",
-    ),
-    # Enqueue on every save of a configured order model.
-    "AUTO_SYNC": True,
-    # The cache alias that holds access tokens (shared between worker processes).
-    "TOKEN_CACHE": "default",
-    # For django.tasks and Celery dispatch.
-    "TASK_BACKEND": "default",
-    "CELERY_QUEUE": "vipps_om",
-    # django-oscar shops (vipps_order_management.contrib.oscar): the code of the payment
-    # SourceType whose reference is the Vipps orderId, and the link each order status shows
-    # (statuses not listed keep the link they had; None removes it).
-    "OSCAR": {
-        "PAYMENT_SOURCE_TYPE": "vipps",
-        "STATUS_CATEGORIES": {
-            "Pending": "ORDER_CONFIRMATION",
-            "Being processed": "ORDER_CONFIRMATION",
-            "Shipped": "DELIVERY",
-            "Complete": "RECEIPT",
-        },
-    },
-    # The seller as shown on the printable receipt: a proof of purchase needs these.
-    "SELLER_NAME": "",
-    "SELLER_ORGANISATION_NUMBER": "",
-    "SELLER_ADDRESS": "",
+# ---------------------------------------------------------------------- typed values
+
+
+class Dispatch(StrEnum):
+    """How drains are triggered (``DISPATCH``); see :mod:`.runners.dispatch`."""
+
+    WORKER = "worker"
+    IMMEDIATE = "immediate"
+    DJANGO_TASKS = "django_tasks"
+    CELERY = "celery"
+
+
+class CategoryAPI(StrEnum):
+    """``v2``: one category per order, last write wins. ``v3``: several, created and deleted."""
+
+    V2 = "v2"
+    V3 = "v3"
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Backoff for transient failures (``RETRY``): rows give up by age, not after a few tries."""
+
+    base_seconds: float
+    cap_seconds: float
+    give_up_after: timedelta
+    jitter: float
+
+
+@dataclass(frozen=True)
+class OscarSettings:
+    """django-oscar shops (``OSCAR``): the payment source type's code and each status's link."""
+
+    payment_source_type: str
+    status_categories: Mapping[str, CategoryType | None]
+
+
+# ---------------------------------------------------------------------- parsers of one key
+
+
+def is_this_machine(host: str) -> bool:
+    """Whether ``host`` is loopback: the fake Vipps, or a tunnel, never the real one."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def _credential(value: Any, context: Context) -> str | None:
+    """Text, or ``None`` when not set; a merchant serial number may be written as a number."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise Invalid(f"is a {type(value).__name__}, not text")  # never the value
+
+
+def _base_url(value: Any, context: Context) -> str:
+    """The API root without its trailing slash; plain http only to this machine or in DEBUG."""
+    if not isinstance(value, str):
+        raise Invalid(f"is {value!r}, not the address of the API root")
+    shown = repr(without_password(value))
+    try:
+        url = clean_base_url(value)
+    except VippsConfigurationError as exc:
+        reason = str(exc).replace(repr(value), shown)
+        raise Invalid(f"is {shown}, which cannot work: {reason}") from None
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not context.debug and not is_this_machine(parts.hostname or ""):
+        raise Invalid(
+            Problem(
+                f"is {without_password(url)!r}, not https, while DEBUG is False: the credentials "
+                "would travel unencrypted",
+                hint="Use https://api.vipps.no.",
+                check_id="E009",
+            )
+        )
+    return url
+
+
+def _site_url(value: Any, context: Context) -> str | None:
+    """The shop's address without its trailing slash, normalised by the link policy.
+
+    Without ``DEBUG``: https to a public host, as Vipps opens links. With it, plain http and
+    this machine pass too, so the example shop's pages work on a laptop.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+    except ValueError:  # an unclosed [IPv6 address
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise Invalid(
+            Problem(
+                f"is {without_password(value)!r}, not an absolute URL",
+                hint="Use the shop's public address with its scheme, e.g. 'https://shop.example'.",
+            )
+        )
+    if parts.scheme != "https" and not context.debug:
+        raise Invalid(
+            Problem(
+                f"is {without_password(value)!r}, not https, while DEBUG is False: the Vipps "
+                "app opens only https links",
+                hint="Serve the shop over https and use its https address, e.g. "
+                "'https://shop.example'.",
+            )
+        )
+    if "?" in value or "#" in value:
+        raise Invalid(
+            f"is {without_password(value)!r}, with a query or fragment: the app appends the "
+            "pages' paths to it"
+        )
+    http_hosts = [parts.hostname or ""] if parts.scheme == "http" else []
+    policy = LinkPolicy.for_development(http_hosts=http_hosts, local_hosts=context.debug)
+    cleaned, errors = policy.check(value, path="SITE_URL")
+    if errors:  # the policy's reason names the host, never a password in the address
+        raise Invalid(*(reason for _path, reason in errors))
+    return str(cleaned).rstrip("/")
+
+
+def without_password(value: Any) -> Any:
+    """``value`` for a message: a user name and password in its authority left out."""
+    if not isinstance(value, str):
+        return value
+    head, slashes, rest = value.partition("//")
+    if not slashes:
+        head, rest = "", value
+    end = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
+    authority = rest[:end]
+    if "@" not in authority:
+        return value
+    return f"{head}{slashes}***@{authority.rpartition('@')[2]}{rest[end:]}"
+
+
+def _development_link_hosts(value: Any, context: Context) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+        raise Invalid(f"is {value!r}, not a list of host names")
+    if not all(isinstance(host, str) and host for host in value):
+        raise Invalid(f"is {value!r}, not a list of host names")
+    if not context.debug:
+        raise Invalid(
+            Problem(
+                "is set while DEBUG is False: plain-http links are for development with the fake "
+                "Vipps; the Vipps app opens https links only",
+                hint="Remove DEVELOPMENT_LINK_HOSTS from production settings.",
+            )
+        )
+    return tuple(value)
+
+
+def _timeout(value: Any, context: Context) -> tuple[float, float]:
+    """``(connect, read)`` in seconds; one number sets both."""
+    if is_number(value) and value > 0:
+        return float(value), float(value)
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(is_number(part) and part > 0 for part in value)
+    ):
+        return float(value[0]), float(value[1])
+    raise Invalid(
+        f"is {value!r}, not a positive number of seconds or a (connect, read) pair of them"
+    )
+
+
+_RETRY_DEFAULT = {
+    "BASE_SECONDS": 10,
+    "CAP_SECONDS": 3600,
+    "GIVE_UP_AFTER": timedelta(hours=72),
+    "JITTER": 0.25,
 }
 
 
-class AppSettings:
-    """Lazy, cached view of ``settings.VIPPS_ORDER_MANAGEMENT`` over :data:`DEFAULTS`."""
-
-    def __init__(self, defaults: Mapping[str, Any] | None = None) -> None:
-        self.defaults = dict(DEFAULTS if defaults is None else defaults)
-        self._cached: dict[str, Any] = {}
-        self._reset_hooks: dict[str, Callable[[], None]] = {}
-
-    @property
-    def user_settings(self) -> Mapping[str, Any]:
-        value = getattr(settings, SETTINGS_NAME, None)
-        return value if isinstance(value, Mapping) else {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in self.defaults:
-            raise AttributeError(f"{SETTINGS_NAME} has no setting {name!r}")
-        try:
-            return self._cached[name]
-        except KeyError:
-            pass
-        value = self._resolve(name)
-        self._cached[name] = value
-        return value
-
-    def _resolve(self, name: str) -> Any:
-        user = self.user_settings
-        default = self.defaults[name]
-        if name in user:
-            value = user[name]
-            if name in NESTED_KEYS and isinstance(value, Mapping):
-                return {**default, **value}
-            return value
-        if name in ENVIRONMENT_KEYS:
-            return os.environ.get(ENVIRONMENT_PREFIX + name) or default
-        return default
-
-    def unknown_keys(self) -> list[str]:
-        """Keys in the project's settings dict that this app does not read (likely typos)."""
-        return sorted(key for key in self.user_settings if key not in self.defaults)
-
-    def reload(self) -> None:
-        """Forget cached values, then reset everything built from them (see :meth:`on_reload`)."""
-        self._cached.clear()
-        for hook in list(self._reset_hooks.values()):
-            hook()
-
-    def on_reload(self, name: str, hook: Callable[[], None]) -> None:
-        """Call ``hook`` on every :meth:`reload`: for caches built from these settings.
-
-        The adapter registry, the HTTP clients and the signal receivers register here, so one
-        ``setting_changed`` receiver resets them all, in the order they registered. ``name``
-        makes registering twice (a module imported again) replace rather than add.
-        """
-        self._reset_hooks[name] = hook
-
-    @property
-    def timeout(self) -> float | tuple[float, float]:
-        value = self.TIMEOUT
-        return tuple(value) if isinstance(value, list | tuple) else value
+def _retry(value: Any, context: Context) -> Retry:
+    retry = sub_dict(value, _RETRY_DEFAULT, "RETRY")
+    base, cap, give_up, jitter = (retry[key] for key in _RETRY_DEFAULT)
+    problems: list[Problem] = []
+    if not (is_number(base) and base >= 0):
+        problems.append(
+            Problem(f"is {base!r}, not a number of seconds >= 0", ("BASE_SECONDS",), "Use e.g. 10.")
+        )
+    if not (is_number(cap) and cap >= 0):
+        problems.append(
+            Problem(f"is {cap!r}, not a number of seconds >= 0", ("CAP_SECONDS",), "Use e.g. 3600.")
+        )
+    elif is_number(base) and cap < base:
+        problems.append(
+            Problem(
+                f"is {cap!r}, below BASE_SECONDS ({base!r})", ("CAP_SECONDS",), "Use e.g. 3600."
+            )
+        )
+    give_up_after = as_duration(give_up)
+    if give_up_after is None:
+        problems.append(
+            Problem(
+                f"is {give_up!r}, not a positive timedelta or number of seconds",
+                ("GIVE_UP_AFTER",),
+                "Use e.g. timedelta(hours=72).",
+            )
+        )
+    if not (is_number(jitter) and 0 <= jitter <= 1):
+        problems.append(
+            Problem(f"is {jitter!r}, not a fraction from 0 to 1", ("JITTER",), "Use e.g. 0.25.")
+        )
+    if problems or give_up_after is None:
+        raise Invalid(*problems)
+    return Retry(float(base), float(cap), give_up_after, float(jitter))
 
 
-app_settings = AppSettings()
+_OSCAR_DEFAULT = {
+    "PAYMENT_SOURCE_TYPE": "vipps",
+    "STATUS_CATEGORIES": {
+        "Pending": "ORDER_CONFIRMATION",
+        "Being processed": "ORDER_CONFIRMATION",
+        "Shipped": "DELIVERY",
+        "Complete": "RECEIPT",
+    },
+}
+
+
+def _oscar(value: Any, context: Context) -> OscarSettings:
+    oscar = sub_dict(value, _OSCAR_DEFAULT, "OSCAR")
+    source_type, categories = oscar["PAYMENT_SOURCE_TYPE"], oscar["STATUS_CATEGORIES"]
+    problems: list[Problem] = []
+    if not (isinstance(source_type, str) and source_type.strip()):
+        problems.append(
+            Problem(
+                f"is {source_type!r}, not the code of a payment SourceType",
+                ("PAYMENT_SOURCE_TYPE",),
+                "Use the code your checkout gives the Vipps payment's SourceType, e.g. 'vipps'.",
+            )
+        )
+    if not isinstance(categories, Mapping):
+        problems.append(
+            Problem(
+                f"must be a dict of order status -> link category, not {type(categories).__name__}",
+                ("STATUS_CATEGORIES",),
+                "E.g. {'Pending': 'ORDER_CONFIRMATION', 'Shipped': 'DELIVERY'}.",
+            )
+        )
+        categories = {}
+    allowed = [category.value for category in CategoryType]
+    for status, category in categories.items():
+        if category is None or category in allowed:
+            continue
+        problems.append(
+            Problem(
+                f"is {category!r}, not a link category",
+                ("STATUS_CATEGORIES", status),
+                f"Use one of {', '.join(allowed)}, or None for no link.",
+                suggestion=closest(str(category), allowed),
+            )
+        )
+    if problems:
+        raise Invalid(*problems)
+    return OscarSettings(
+        source_type,
+        MappingProxyType(
+            {s: None if c is None else CategoryType(c) for s, c in categories.items()}
+        ),
+    )
+
+
+def _order_adapters(value: Any, context: Context) -> Mapping[str, str | type]:
+    """The dict's shape only: whether each model and adapter exists is check E004/E005's."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise Invalid(f"must be a dict, not {type(value).__name__}")
+    return MappingProxyType(dict(value))
+
+
+def _classes(value: Any, context: Context) -> tuple[str | type, ...]:
+    """Dotted paths or classes; one alone is a list of one."""
+    if value is None:
+        return ()
+    if isinstance(value, str | type):
+        return (value,)
+    if isinstance(value, list | tuple) and all(isinstance(entry, str | type) for entry in value):
+        return tuple(value)
+    raise Invalid(f"is {value!r}, not a list of dotted paths of classes")
+
+
+def _system_version(value: Any, context: Context) -> str:
+    return django.get_version() if value is None else name(value, context)
+
+
+# ---------------------------------------------------------------------- the schema
+
+
+def _credential_setting(key: str, *, secret: bool) -> Setting:
+    return Setting(
+        key,
+        None,
+        _credential,
+        "E025",
+        f"Copy it again from {_PORTAL}, as plain text, into the settings or the environment "
+        f"variable {ENVIRONMENT_PREFIX}{key}.",
+        environment=True,
+        secret=secret,
+    )
+
+
+_WRONG_TYPE = "E026"
+
+#: Every key, once: default (as a project would write it), parser, check ID, hint.
+SCHEMA: tuple[Setting, ...] = (
+    # Credentials from the Vipps MobilePay business portal (no defaults).
+    _credential_setting("CLIENT_ID", secret=False),
+    _credential_setting("CLIENT_SECRET", secret=True),
+    _credential_setting("SUBSCRIPTION_KEY", secret=True),
+    _credential_setting("MERCHANT_SERIAL_NUMBER", secret=False),
+    # The API root; the paths /accesstoken/get and /order-management/... are appended.
+    Setting(
+        "BASE_URL",
+        "https://api.vipps.no",
+        _base_url,
+        "E008",
+        "Use the API root https://api.vipps.no (the fake Vipps's URL in development).",
+        environment=True,
+    ),
+    Setting(
+        "ORDER_ADAPTERS",
+        {},
+        _order_adapters,
+        "E004",
+        "Map model labels to adapter paths: {'shop.Order': 'shop.vipps.ShopOrderAdapter'}.",
+    ),
+    Setting(
+        "DISPATCH",
+        "worker",
+        choice(Dispatch),
+        "E011",
+        "'worker' (manage.py vipps_om_worker) suits most shops.",
+    ),
+    Setting(
+        "CATEGORY_API",
+        "v2",
+        choice(CategoryAPI),
+        "E015",
+        "'v2' sends one link per order (last write wins); 'v3' sends several.",
+    ),
+    Setting(
+        "IMAGE_STORAGE",
+        "default",
+        name,
+        "E006",
+        "Use the name of an alias in settings.STORAGES, e.g. 'default'.",
+    ),
+    # Sent as Vipps-System-Name / Vipps-System-Version (at most 30 characters each).
+    Setting("SYSTEM_NAME", "django", name, _WRONG_TYPE, "Use your system's name, e.g. 'django'."),
+    Setting(
+        "SYSTEM_VERSION",
+        None,
+        _system_version,
+        _WRONG_TYPE,
+        "Use your system's version as a string, or None for Django's.",
+    ),
+    Setting("TIMEOUT", (5.0, 30.0), _timeout, "E016", "Use e.g. (5.0, 30.0)."),
+    Setting(
+        "RETRY",
+        _RETRY_DEFAULT,
+        _retry,
+        "E017",
+        "Give only the keys you change, e.g. {'JITTER': 0}.",
+    ),
+    # How long an order without a Vipps payment is looked at again (its payment may be saved
+    # just after it, as Oscar does) before it is left alone as not paid through Vipps.
+    Setting(
+        "PAYMENT_WAIT",
+        timedelta(hours=1),
+        duration,
+        "E023",
+        "Use e.g. timedelta(hours=1): how long an order without a Vipps payment is looked "
+        "at again before it is taken as paid some other way.",
+    ),
+    Setting("LEASE_SECONDS", 120, seconds, "E018", "Use e.g. 120."),
+    Setting("BATCH_SIZE", 100, positive_integer, "E019", "Use e.g. 100."),
+    Setting("WORKER_POLL_SECONDS", 5.0, seconds, "E021", "Use e.g. 5.0."),
+    Setting(
+        "SITE_URL",
+        None,
+        _site_url,
+        "E010",
+        "Use the shop's public https address, e.g. 'https://shop.example'.",
+    ),
+    Setting(
+        "DEVELOPMENT_LINK_HOSTS",
+        (),
+        _development_link_hosts,
+        "E022",
+        "Use e.g. ('127.0.0.1', 'localhost'), or leave it out.",
+    ),
+    Setting(
+        "PUBLIC_LINK_MAX_AGE",
+        timedelta(days=400),
+        optional_duration,
+        "E020",
+        "Use e.g. timedelta(days=400); None makes customer links never expire.",
+    ),
+    Setting("PUBLIC_LINK_SALT", "", text, _WRONG_TYPE, "Use a string, e.g. '2'."),
+    Setting(
+        "API_PERMISSION_CLASSES",
+        (
+            "rest_framework.permissions.IsAdminUser",
+            "rest_framework.permissions.DjangoModelPermissions",
+        ),
+        _classes,
+        _WRONG_TYPE,
+        "Use a list of dotted paths of DRF permission classes.",
+    ),
+    Setting("AUTO_SYNC", True, flag, _WRONG_TYPE, "Use True or False."),
+    Setting(
+        "TOKEN_CACHE",
+        "default",
+        name,
+        "E007",
+        "Use the name of an alias in settings.CACHES shared by all processes (Redis, database).",
+    ),
+    Setting("TASK_BACKEND", "default", name, _WRONG_TYPE, "Use an alias of settings.TASKS."),
+    Setting("CELERY_QUEUE", "vipps_om", name, _WRONG_TYPE, "Use a queue name, e.g. 'vipps_om'."),
+    Setting(
+        "OSCAR",
+        _OSCAR_DEFAULT,
+        _oscar,
+        "E024",
+        "Give only the keys you change: PAYMENT_SOURCE_TYPE, STATUS_CATEGORIES.",
+    ),
+    # The seller as shown on the printable receipt: a proof of purchase needs these.
+    Setting("SELLER_NAME", "", text, _WRONG_TYPE, "Use the company's legal name as a string."),
+    Setting("SELLER_ORGANISATION_NUMBER", "", text, _WRONG_TYPE, "Use a string."),
+    Setting("SELLER_ADDRESS", "", text, _WRONG_TYPE, "Use a string."),
+)
+
+#: Each key's default, as a project would write it (the parsed value is ``app_settings.<KEY>``).
+DEFAULTS: Mapping[str, Any] = MappingProxyType({setting.key: setting.default for setting in SCHEMA})
+#: Every key that may come from the environment (``VIPPS_ORDER_MANAGEMENT_<KEY>``).
+ENVIRONMENT_KEYS = tuple(setting.key for setting in SCHEMA if setting.environment)
+
+app_settings = AppSettings(
+    SCHEMA, name=SETTINGS_NAME, environment_prefix=ENVIRONMENT_PREFIX, check_tag=CHECK_TAG
+)
+
+
+def missing_credentials() -> list[str]:
+    """The credentials that are not set; a refused one is set (its check says what is wrong)."""
+    return [
+        key
+        for key in CREDENTIAL_KEYS
+        if app_settings.get(key) is None and not app_settings.refusals(key)
+    ]
 
 
 def configured_class(value: str | type, *, base: type, key: str, kind: str) -> type:
@@ -201,17 +544,6 @@ def configured_class(value: str | type, *, base: type, key: str, kind: str) -> t
     return found
 
 
-def host_names(value: Any) -> tuple[str, ...] | None:
-    """``value`` (``DEVELOPMENT_LINK_HOSTS``) as a tuple of host names; ``None`` when it is not
-    a list of non-empty strings. A bare string is refused: ``"localhost"`` is no list of hosts."""
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        return None
-    hosts = tuple(value)
-    if not all(isinstance(host, str) and host for host in hosts):
-        return None
-    return hosts
-
-
 _link_policy: list[LinkPolicy] = []
 
 
@@ -225,7 +557,7 @@ def link_policy() -> LinkPolicy:
     if not _link_policy:
         _link_policy.append(
             LinkPolicy.for_development(
-                http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS or (), local_hosts=settings.DEBUG
+                http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS, local_hosts=settings.DEBUG
             )
         )
     return _link_policy[0]
@@ -234,7 +566,7 @@ def link_policy() -> LinkPolicy:
 app_settings.on_reload("link_policy", _link_policy.clear)
 
 #: Django settings besides ours that what we build depends on (token cache, image storage,
-#: the link policy's development allowances).
+#: the parsers and the link policy that depend on DEBUG).
 WATCHED_SETTINGS = frozenset({SETTINGS_NAME, "CACHES", "STORAGES", "DEBUG"})
 
 

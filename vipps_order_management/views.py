@@ -91,9 +91,9 @@ def _public_page(
 
 def _seller() -> dict[str, str]:
     return {
-        "name": app_settings.SELLER_NAME or "",
-        "organisation_number": app_settings.SELLER_ORGANISATION_NUMBER or "",
-        "address": app_settings.SELLER_ADDRESS or "",
+        "name": app_settings.SELLER_NAME,
+        "organisation_number": app_settings.SELLER_ORGANISATION_NUMBER,
+        "address": app_settings.SELLER_ADDRESS,
     }
 
 

@@ -71,6 +71,7 @@ class ShopOrderAdapter(OrderAdapter):
 
 class BookingAdapter(OrderAdapter):
     payment_type = PaymentType.RECURRING
+    owner_field = None  # bookings show on no customer's own pages
 
     def get_reference(self, booking):
         return booking.charge_id or None

@@ -35,7 +35,7 @@ def _preview(
         receipt=receipt,
         links=links,
         image=image,
-        merchant=app_settings.SELLER_NAME or "",
+        merchant=app_settings.SELLER_NAME,
         reference=reference,
         labels=app_labels(),
     )
@@ -127,11 +127,11 @@ def order_page_context(order: models.Model, *, fetch_remote: bool) -> dict[str, 
 
 def _fake_preview_url(sync_plan: SyncPlan) -> str:
     """The fake Vipps's own preview page, when the project talks to the fake (development)."""
-    base = str(app_settings.BASE_URL or "")
+    base = app_settings.get("BASE_URL", "")  # refused: the page shows the plan's error
     target = sync_plan.target
     if target is None or not base.startswith(("http://127.0.0.1", "http://localhost")):
         return ""
     return (
-        f"{base.rstrip('/')}/preview/{target.merchant_serial_number}/"
+        f"{base}/preview/{target.merchant_serial_number}/"
         f"{target.payment_type.value}/{target.reference}"
     )

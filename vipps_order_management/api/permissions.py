@@ -13,8 +13,7 @@ are adjusted to it:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rest_framework.permissions import BasePermission, DjangoModelPermissions, IsAuthenticated
 
@@ -41,11 +40,8 @@ READ_NEEDS_VIEW: dict[str, list[str]] = {"GET": [VIEW], "HEAD": [VIEW]}
 
 def configured_permission_classes() -> list[type[BasePermission]]:
     """The classes named in ``API_PERMISSION_CLASSES`` (dotted paths or classes)."""
-    configured: Sequence[Any] = app_settings.API_PERMISSION_CLASSES or ()
-    if isinstance(configured, str):
-        configured = (configured,)
     classes: list[type[BasePermission]] = []
-    for entry in configured:
+    for entry in app_settings.API_PERMISSION_CLASSES:
         classes.append(
             configured_class(
                 entry,

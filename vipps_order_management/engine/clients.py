@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 
-import django
 from django.core.cache import caches
 
 from ..client import CacheTokenStore, OrderManagementClient
@@ -60,8 +59,8 @@ def _build(msn: str) -> OrderManagementClient:
             subscription_key=app_settings.SUBSCRIPTION_KEY,
             merchant_serial_number=msn,
             system_name=app_settings.SYSTEM_NAME,
-            system_version=app_settings.SYSTEM_VERSION or django.get_version(),
-            timeout=app_settings.timeout,
+            system_version=app_settings.SYSTEM_VERSION,
+            timeout=app_settings.TIMEOUT,
             token_store=CacheTokenStore(caches[app_settings.TOKEN_CACHE]),
             on_call=record_call,
             link_policy=link_policy(),

@@ -591,9 +591,9 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter, capped, never sooner than Vipps's ``Retry-After`` and
     never below :data:`BACKOFF_FLOOR_SECONDS`."""
     retry = app_settings.RETRY
-    base = float(retry["BASE_SECONDS"])
-    cap = float(retry["CAP_SECONDS"])
-    jitter = float(retry["JITTER"])
+    base = retry.base_seconds
+    cap = retry.cap_seconds
+    jitter = retry.jitter
     delay = min(cap, base * 2 ** min(max(0, attempts - 1), 32))
     delay *= 1 + random.uniform(-jitter, jitter)
     if retry_after is not None:
@@ -603,8 +603,7 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
 
 def payment_wait() -> timedelta:
     """How long an order without a Vipps payment is looked at again (``PAYMENT_WAIT``)."""
-    value = app_settings.PAYMENT_WAIT
-    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+    return app_settings.PAYMENT_WAIT
 
 
 def wait_seconds(attempts: int) -> float:
@@ -614,8 +613,7 @@ def wait_seconds(attempts: int) -> float:
 
 def give_up_after() -> timedelta:
     """How long a row may stay pending through failures before it waits for staff."""
-    value = app_settings.RETRY["GIVE_UP_AFTER"]
-    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+    return app_settings.RETRY.give_up_after
 
 
 def requeue(rows: models.QuerySet) -> int:

@@ -207,7 +207,7 @@ class SyncPlan:
 
     @property
     def category_api(self) -> str:
-        return "v3" if app_settings.CATEGORY_API == "v3" else "v2"
+        return app_settings.CATEGORY_API
 
     @cached_property
     def all_links(self) -> list[Link]:

@@ -18,34 +18,35 @@ from collections.abc import Sequence
 
 from django.db import models
 
-from ..conf import DISPATCH_MODES, app_settings
+from ..conf import Dispatch, app_settings
 from ..engine import outbox
 from ..engine.pipeline import default_worker_id, drain
 from ..models import OrderKey
 
-__all__ = ["DISPATCH_MODES", "kick"]
+__all__ = ["kick"]
 
 logger = logging.getLogger(__name__)
 
 
 def kick(keys: Sequence[OrderKey] = ()) -> None:
     """Wake a runner for these orders (``()``: whatever is due). Never raises."""
-    mode = app_settings.DISPATCH
     try:
-        if mode == "immediate":
+        mode = app_settings.DISPATCH  # a refused one is logged below, with its reason
+        if mode is Dispatch.IMMEDIATE:
             _drain_here(keys)
-        elif mode == "django_tasks":
+        elif mode is Dispatch.DJANGO_TASKS:
             from .tasks import drain_outbox
 
             drain_outbox.using(backend=app_settings.TASK_BACKEND).enqueue()
-        elif mode == "celery":
+        elif mode is Dispatch.CELERY:
             from .celery import drain_outbox as celery_drain
 
             celery_drain.apply_async(queue=app_settings.CELERY_QUEUE, retry=False)
     except Exception:
         # The change is safe in the outbox; the worker or the next sweep will send it.
         logger.exception(
-            "Could not kick the Vipps sync runner (DISPATCH=%r); the outbox keeps the change", mode
+            "Could not kick the Vipps sync runner (DISPATCH=%r); the outbox keeps the change",
+            app_settings.raw("DISPATCH"),
         )
 
 

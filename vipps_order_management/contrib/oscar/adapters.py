@@ -36,7 +36,7 @@ from django.urls import NoReverseMatch
 from django.utils.translation import gettext
 
 from ...adapters import ImageSource, Link, OrderAdapter
-from ...conf import app_settings, link_policy
+from ...conf import OscarSettings, app_settings, link_policy
 from ...exceptions import VippsConfigurationError
 from ...money import AmountLike
 from ...payloads import CategoryType, OrderLine
@@ -61,10 +61,9 @@ NO_SHIPPING_CODES = frozenset({"no-shipping-required"})
 _HUNDREDTH = Decimal("0.01")
 
 
-def oscar_settings() -> Mapping[str, Any]:
+def oscar_settings() -> OscarSettings:
     """``VIPPS_ORDER_MANAGEMENT['OSCAR']`` merged over its defaults."""
-    value = app_settings.OSCAR
-    return value if isinstance(value, Mapping) else {}
+    return app_settings.OSCAR
 
 
 def vat_rate_from(
@@ -125,7 +124,7 @@ class OscarOrderAdapter(OrderAdapter):
 
     def get_payment_source(self, order: models.Model) -> Any:
         """The order's payment ``Source`` of type ``OSCAR['PAYMENT_SOURCE_TYPE']``, or ``None``."""
-        code = oscar_settings().get("PAYMENT_SOURCE_TYPE")
+        code = oscar_settings().payment_source_type
         for source in order.sources.all():
             if source.source_type.code == code and source.reference:
                 return source
@@ -189,7 +188,7 @@ class OscarOrderAdapter(OrderAdapter):
     def get_product_url(self, order: models.Model, line: Any) -> str | None:
         """The product's page on the shop, when it can be an absolute https link."""
         product = line.product
-        site = str(app_settings.SITE_URL or "").rstrip("/")
+        site = app_settings.get("SITE_URL")  # refused: no product link, as the policy would
         if product is None or not site:
             return None
         try:
@@ -280,9 +279,8 @@ class OscarOrderAdapter(OrderAdapter):
 
     # -- links and images ---------------------------------------------------------------
 
-    def status_categories(self) -> Mapping[str, Any]:
-        value = oscar_settings().get("STATUS_CATEGORIES")
-        return value if isinstance(value, Mapping) else {}
+    def status_categories(self) -> Mapping[str, CategoryType | None]:
+        return oscar_settings().status_categories
 
     def get_link_category(self, order: models.Model) -> CategoryType | None:
         """The category for the order's status; a status not listed keeps the one before it.
@@ -298,8 +296,7 @@ class OscarOrderAdapter(OrderAdapter):
         statuses.extend(change.old_status for change in changes)
         for status in statuses:
             if status in mapping:
-                value = mapping[status]
-                return None if value is None else CategoryType(str(value))
+                return mapping[status]
         return CategoryType.ORDER_CONFIRMATION
 
     def get_link_url(self, order: models.Model, category: CategoryType) -> str:

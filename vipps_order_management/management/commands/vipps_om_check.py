@@ -4,18 +4,20 @@
     manage.py vipps_om_check --skip-token         # settings only (no network)
     manage.py vipps_om_check --fail-level WARNING # exit non-zero on warnings too (CI)
 
-It prints this app's system checks, the effective configuration (secrets masked: never more
-than their last four characters) and then asks BASE_URL for an access token, saying exactly
+It prints this app's system checks (the deployment ones too: this is the production check),
+the effective configuration with where each value came from (secrets masked: never more than
+their last four characters) and then asks BASE_URL for an access token, saying exactly
 what is wrong when that fails: refused credentials, a host that cannot be reached, or a
 timeout, each with the fix. The exit code is non-zero when anything is wrong.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import fields, is_dataclass
+from enum import Enum
 from typing import Any
 
 from django.core import checks
@@ -27,9 +29,10 @@ from vipps_order_management import services
 from vipps_order_management.checks import TAG
 from vipps_order_management.conf import (
     CREDENTIAL_KEYS,
-    DEFAULTS,
     ENVIRONMENT_PREFIX,
     app_settings,
+    missing_credentials,
+    without_password,
 )
 from vipps_order_management.exceptions import (
     VippsAPIError,
@@ -38,8 +41,6 @@ from vipps_order_management.exceptions import (
     VippsTransientError,
 )
 
-#: Settings whose values are never printed in full.
-SECRET_KEYS = ("CLIENT_SECRET", "SUBSCRIPTION_KEY")
 #: Shorter secrets are masked completely: four characters of eight would be half of it.
 SHOW_TAIL_FROM_LENGTH = 12
 
@@ -51,6 +52,27 @@ def _reason(error: BaseException) -> str:
     """Why the client could not reach Vipps, as its message says (``[Errno 111] ...``)."""
     found = re.search(r"\(([^()]*)\)$", str(error))
     return found.group(1) if found else str(error)
+
+
+def shown(value: Any) -> str:
+    """A typed setting as a project would write it: ``'worker'``, not ``<Dispatch.WORKER>``; an
+    address without the user name and password it may carry."""
+    if isinstance(value, Enum):
+        return repr(value.value)
+    if isinstance(value, str):
+        return repr(without_password(value))
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k!r}: {shown(v)}" for k, v in value.items()) + "}"
+    if is_dataclass(value) and not isinstance(value, type):
+        parts = (f"{field.name}={shown(getattr(value, field.name))}" for field in fields(value))
+        return f"{type(value).__name__}({', '.join(parts)})"
+    return repr(value)
+
+
+def seconds(timeout: tuple[float, float]) -> str:
+    """``TIMEOUT`` as written: one number when connect and read are the same."""
+    connect, read = timeout
+    return f"{read:g}" if connect == read else f"{connect:g}, {read:g}"
 
 
 def mask(value: Any) -> str:
@@ -111,9 +133,8 @@ class Command(BaseCommand):
 
     def _report_checks(self, fail_level: int) -> int:
         self._heading(_("System checks"))
-        messages = [
-            message for message in checks.run_checks(tags=[TAG]) if not message.is_silenced()
-        ]
+        found = checks.run_checks(tags=[TAG], include_deployment_checks=True)
+        messages = [message for message in found if not message.is_silenced()]
         if not messages:
             self.stdout.write(_("No problems found."), style_func=self.style.SUCCESS)
             return 0
@@ -129,34 +150,39 @@ class Command(BaseCommand):
     # ------------------------------------------------------------------ configuration
 
     def _source(self, key: str) -> str:
-        if key in app_settings.user_settings:
+        source = app_settings.source(key)
+        if source == "settings":
             return _("settings")
-        if key in CREDENTIAL_KEYS and os.environ.get(ENVIRONMENT_PREFIX + key):
+        if source == "environment":
             return _("environment %(name)s") % {"name": ENVIRONMENT_PREFIX + key}
         return _("default")
 
     def _show(self, key: str) -> str:
+        setting = app_settings.schema[key]
+        refusals = app_settings.refusals(key)
+        if refusals:
+            value = mask("") if setting.secret else shown(app_settings.raw(key))
+            return _("%(value)s (refused, see %(check)s)") % {
+                "value": value,
+                "check": ", ".join(sorted({refusal.check_id for refusal in refusals})),
+            }
         value = getattr(app_settings, key)
-        if key in CREDENTIAL_KEYS and not value:
+        if key in CREDENTIAL_KEYS and value is None:
             return _("(not set)")
-        if key in SECRET_KEYS:
-            return mask(value)
-        if isinstance(value, Mapping):
-            return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in value.items()) + "}"
-        return repr(value)
+        return mask(value) if setting.secret else shown(value)
 
     def _report_configuration(self) -> None:
         self._heading(_("Configuration"))
-        width = max(len(key) for key in DEFAULTS)
-        for key in DEFAULTS:
+        width = max(len(key) for key in app_settings.schema)
+        for key in app_settings.schema:
             self.stdout.write(f"  {key.ljust(width)}  {self._show(key)}  [{self._source(key)}]")
 
     # ------------------------------------------------------------------ token
 
     def _fetch_token(self) -> bool:
         self._heading(_("Access token"))
-        base_url = app_settings.BASE_URL
-        missing = [key for key in CREDENTIAL_KEYS if not getattr(app_settings, key)]
+        base_url = app_settings.get("BASE_URL") or app_settings.raw("BASE_URL")
+        missing = missing_credentials()
         if missing:
             self._fail(
                 _("Not attempted: %(keys)s not set.") % {"keys": ", ".join(missing)},
@@ -247,7 +273,7 @@ class Command(BaseCommand):
         elif exc.network_error == "timeout":
             self._fail(
                 _("%(url)s did not answer within TIMEOUT (%(timeout)s seconds).")
-                % {"url": base_url, "timeout": app_settings.TIMEOUT},
+                % {"url": base_url, "timeout": seconds(app_settings.TIMEOUT)},
                 _(
                     "Check that this server may make outgoing https connections (firewall, "
                     "proxy), or raise VIPPS_ORDER_MANAGEMENT['TIMEOUT']."

@@ -25,7 +25,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from vipps_order_management.conf import SETTINGS_NAME, app_settings, host_names
+from vipps_order_management.conf import app_settings
 from vipps_order_management.testing.fake import FakeVippsServer
 from vipps_order_management.testing.fake import cli as fake_cli
 
@@ -66,21 +66,17 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def _development_link_hosts(self) -> tuple[str, ...]:
-        """The project's ``DEVELOPMENT_LINK_HOSTS``; a value that is no list of hosts is
-        ignored with a warning, since the fake runs before a shop's settings are complete."""
-        value = app_settings.DEVELOPMENT_LINK_HOSTS
-        hosts = host_names(value) if value else ()
-        if hosts is None:
-            self.stderr.write(
-                _(
-                    "%(setting)s is %(value)r, not a list of host names, so it is ignored; "
-                    "use e.g. ('127.0.0.1', 'localhost')."
+        """The project's ``DEVELOPMENT_LINK_HOSTS``; a value its check refuses is ignored with
+        the reason, since the fake runs before a shop's settings are complete."""
+        refusals = app_settings.refusals("DEVELOPMENT_LINK_HOSTS")
+        if refusals:
+            for refusal in refusals:
+                self.stderr.write(
+                    _("%(reason)s It is ignored.") % {"reason": refusal.message},
+                    style_func=self.style.WARNING,
                 )
-                % {"setting": f"{SETTINGS_NAME}['DEVELOPMENT_LINK_HOSTS']", "value": value},
-                style_func=self.style.WARNING,
-            )
             return ()
-        return hosts
+        return tuple(app_settings.DEVELOPMENT_LINK_HOSTS)
 
     def _announce(self, server: FakeVippsServer) -> None:
         credentials = {
