@@ -20,7 +20,7 @@ A link is allowed when it is
 * at most :data:`LINK_MAX_LENGTH` characters.
 
 Normalised, not refused: an internationalised host name becomes its punycode (IDNA 2008 with
-UTS 46 mapping, ``blåbær.no`` → ``xn--blbr-roa4a.no``), the scheme and host become lower case, and
+UTS 46 mapping, ``blåbær.no`` → ``xn--blbr-roah.no``), the scheme and host become lower case, and
 characters RFC 3986 does not allow in a path, query or fragment (non-ASCII text such as
 ``/bær``, and ``" < > ^ ` { | }``) are percent-encoded as UTF-8. That is what a browser would do
 with the link; sending it encoded means Vipps receives a valid URI that opens the same page.
