@@ -567,6 +567,10 @@ def test_production_only_warnings_run_only_with_deploy(configure, changes, short
 # ---------------------------------------------------------------------- manage.py check
 
 
+class TwoUnitsAdapter(ShopOrderAdapter):
+    merchant_serial_numbers = ("777777",)
+
+
 class MisnamedPurchaseAdapter(PurchaseAdapter):
     owner_field = "user"  # the model calls it customer
     currency_field = "valuta"
@@ -631,6 +635,14 @@ MISCONFIGURATIONS = {
         {"E012"},
     ),
     "a dispatch mode that does not exist": ({"DISPATCH": "cron"}, {}, {"E011"}),
+    "sales units: a malformed one, and a declared MSN without keys": (
+        {
+            "SALES_UNITS": {"12": {"NAME": "x"}, "654321": {"NAME": "Danmark", "KEY": "k"}},
+            "ORDER_ADAPTERS": {"shop.Order": "tests.test_checks.TwoUnitsAdapter"},
+        },
+        {},
+        {"E028"},
+    ),
     "an owner and a currency the model lacks": (
         {"ORDER_ADAPTERS": {"shop.Purchase": "tests.test_checks.MisnamedPurchaseAdapter"}},
         {},

@@ -47,6 +47,11 @@ def test_every_settings_row_says_its_type_environment_and_check(setting):
     _key, default, kind, environment, check, meaning = settings_rows()[setting.key]
     assert all((default, kind, meaning))
     expected = f"``{ENVIRONMENT_PREFIX}{setting.key}``" if setting.environment else "no"
+    if setting.key == "SALES_UNITS":  # variables of its own, per unit
+        expected = (
+            f"``{ENVIRONMENT_PREFIX}SALES_UNITS`` and, per unit, "
+            f"``{ENVIRONMENT_PREFIX}SALES_UNIT_<MSN>_<KEY>``"
+        )
     assert environment == expected
     assert setting.check_id in check
 

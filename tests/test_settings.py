@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from vipps_order_management.checks import CHECK_IDS, TAG, check_deployment, check_settings
+from vipps_order_management.client import Secret
 from vipps_order_management.conf import (
     CREDENTIAL_KEYS,
     ENVIRONMENT_KEYS,
@@ -33,6 +34,7 @@ from vipps_order_management.conf import (
 from vipps_order_management.engine.clients import get_client
 from vipps_order_management.exceptions import VippsConfigurationError
 from vipps_order_management.payloads import CategoryType
+from vipps_order_management.units import SalesUnit
 
 from .conftest import REPOSITORY
 
@@ -76,6 +78,18 @@ TYPED = {
     "CLIENT_SECRET": ("", None),
     "SUBSCRIPTION_KEY": (None, None),
     "MERCHANT_SERIAL_NUMBER": (123456, "123456"),
+    "SALES_UNITS": (
+        {
+            654321: {
+                "NAME": "Danmark",
+                "CLIENT_ID": "d",
+                "CLIENT_SECRET": "s",
+                "SUBSCRIPTION_KEY": "k",
+            }
+        },
+        MappingProxyType({"654321": SalesUnit("654321", "Danmark", "d", Secret("s"), Secret("k"))}),
+    ),
+    "PARTNER_KEYS": (True, True),
     "BASE_URL": ("https://api.vipps.no/", "https://api.vipps.no"),
     "ORDER_ADAPTERS": (None, MappingProxyType({})),
     "DISPATCH": ("celery", Dispatch.CELERY),

@@ -211,10 +211,15 @@ class OrderAdapter:
         """ECOM or RECURRING; ``None`` while the order has no Vipps payment."""
         return self.payment_type
 
+    #: The merchant serial numbers :meth:`get_merchant_serial_number` may return, when the shop
+    #: knows them: the system checks then say which of them has no API keys (check E028).
+    merchant_serial_numbers: tuple[str, ...] = ()
+
     def get_merchant_serial_number(self, order: models.Model) -> str | None:
         """The sales unit the payment belongs to; ``None`` (the default) means the configured one.
 
-        Override it when the shop has several sales units (one per country or brand, say).
+        Override it when the shop has several sales units (one per country or brand, say),
+        each with its keys in ``SALES_UNITS``; list them in :attr:`merchant_serial_numbers`.
         """
         return None
 

@@ -82,6 +82,7 @@ CHECK_IDS: dict[str, str] = {
     f"{TAG}.E025": "A credential cannot be sent in an HTTP header (a pasted typographic quote...).",
     f"{TAG}.E026": "A setting without a check of its own has a value of the wrong type.",
     f"{TAG}.E027": "An adapter's owner_field or currency_field is not a field of its model.",
+    f"{TAG}.E028": "SALES_UNITS is malformed, or an MSN an adapter declares has no keys.",
     f"{TAG}.W001": "ORDER_ADAPTERS is configured but no credentials are set: nothing is sent.",
     f"{TAG}.W002": "BASE_URL points at this machine (the fake Vipps) while DEBUG is False.",
     f"{TAG}.W003": "SITE_URL is not set while DEBUG is False.",
@@ -163,6 +164,14 @@ def _check_schema() -> list[CheckMessage]:
 
 def _check_credentials() -> list[CheckMessage]:
     missing = missing_credentials()
+    units = app_settings.get("SALES_UNITS") or {}
+    default = app_settings.get("MERCHANT_SERIAL_NUMBER")
+    if units and (
+        (default in units and units[default].has_keys) or missing == list(CREDENTIAL_KEYS)
+    ):
+        # The keys live with the sales units (the default unit's among them); only the MSN
+        # of orders whose adapter names none is read from the single-unit settings.
+        missing = [key for key in missing if key == "MERCHANT_SERIAL_NUMBER" and default]
     if not missing:
         return _check_credential_values()
     if len(missing) < len(CREDENTIAL_KEYS):
@@ -264,6 +273,31 @@ def _check_adapters() -> list[CheckMessage]:
                 )
                 for attribute, reason in adapter.configuration_problems()
             )
+            messages.extend(_check_declared_units(label, adapter))
+    return messages
+
+
+def _check_declared_units(label: str, adapter: Any) -> list[CheckMessage]:
+    """The MSNs an adapter declares it may return, each of which needs keys here."""
+    from .engine.clients import SalesUnitMissing, sales_unit
+
+    messages: list[CheckMessage] = []
+    for msn in getattr(adapter, "merchant_serial_numbers", ()) or ():
+        try:
+            sales_unit(str(msn))
+        except SalesUnitMissing:
+            messages.append(
+                _error(
+                    28,
+                    f"{_key('ORDER_ADAPTERS', label)}: {type(adapter).__name__} may return the "
+                    f"merchant serial number {msn}, which has no API keys here: its orders "
+                    "would wait for staff.",
+                    f"Add {str(msn)!r} to {_key('SALES_UNITS')} with that sales unit's "
+                    "CLIENT_ID, CLIENT_SECRET and SUBSCRIPTION_KEY, or set PARTNER_KEYS.",
+                )
+            )
+        except Exception:  # noqa: S112 - a refused setting is reported by its own check
+            continue
     return messages
 
 

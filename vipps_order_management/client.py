@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -114,6 +115,14 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(
+            self._value.encode(), other._value.encode()
+        )
+
+    def __hash__(self) -> int:
+        return hash((Secret, hashlib.sha256(self._value.encode()).digest()))
 
 
 #: Headers whose values are secrets: shown as ``***`` when a header set is printed.
@@ -244,6 +253,8 @@ class ApiCall:
     status_code: int | None
     duration: float
     error: str | None = None
+    #: The sales unit the call was made for.
+    merchant_serial_number: str = ""
 
 
 class OrderManagementClient:
@@ -714,7 +725,17 @@ class OrderManagementClient:
         duration = time.monotonic() - started
         logger.debug("%s %s -> %s in %.0f ms", method, path, status or error, duration * 1000)
         if self.on_call is not None:
-            self.on_call(ApiCall(method, endpoint, path, status, duration, self._redact(error)))
+            self.on_call(
+                ApiCall(
+                    method,
+                    endpoint,
+                    path,
+                    status,
+                    duration,
+                    self._redact(error),
+                    self.merchant_serial_number,
+                )
+            )
 
     def _redact(self, text: str | None) -> str | None:
         if not text:

@@ -53,6 +53,7 @@ from .schema import (
     sub_dict,
     text,
 )
+from .units import parse_sales_units
 
 SETTINGS_NAME = "VIPPS_ORDER_MANAGEMENT"
 ENVIRONMENT_PREFIX = "VIPPS_ORDER_MANAGEMENT_"
@@ -386,6 +387,23 @@ SCHEMA: tuple[Setting, ...] = (
     _credential_setting("CLIENT_SECRET", secret=True),
     _credential_setting("SUBSCRIPTION_KEY", secret=True),
     _credential_setting("MERCHANT_SERIAL_NUMBER", secret=False),
+    # Several sales units, each with its own keys; or partner keys acting for many.
+    Setting(
+        "SALES_UNITS",
+        {},
+        parse_sales_units,
+        "E028",
+        "Give each merchant serial number its NAME, CLIENT_ID, CLIENT_SECRET and "
+        "SUBSCRIPTION_KEY (from the portal's API keys of that sales unit), here or in the "
+        f"environment ({ENVIRONMENT_PREFIX}SALES_UNIT_<MSN>_<KEY>).",
+    ),
+    Setting(
+        "PARTNER_KEYS",
+        False,
+        flag,
+        _WRONG_TYPE,
+        "Use True only with a partner's keys, which act for every sales unit.",
+    ),
     # The API root; the paths /accesstoken/get and /order-management/... are appended.
     Setting(
         "BASE_URL",

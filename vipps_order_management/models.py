@@ -487,6 +487,12 @@ class SyncAttempt(OrderAttached):
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
     error = models.TextField(_("error"), blank=True)
     worker = models.CharField(_("worker"), max_length=100, blank=True)
+    merchant_serial_number = models.CharField(
+        _("merchant serial number"),
+        max_length=16,
+        blank=True,
+        help_text=_("The sales unit the call was made for."),
+    )
     created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
 
     class Meta:

@@ -26,6 +26,7 @@ from .orders import (
     OrderImageInline,
     OrderLinkInline,
     VippsOrderAdminMixin,
+    VippsSalesUnitFilter,
     VippsStatusFilter,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "OrderImageInline",
     "OrderLinkInline",
     "VippsOrderAdminMixin",
+    "VippsSalesUnitFilter",
     "VippsStatusFilter",
 ]

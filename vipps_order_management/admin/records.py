@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 
 from .. import services
 from ..adapters import get_adapter
+from ..engine.clients import unit_label
 from ..engine.plan import plan
 from ..exceptions import VippsConfigurationError
 from ..models import OrderKey, OutboxItem, SyncAttempt, UploadedImage, VippsOrder
@@ -128,6 +129,26 @@ def _order_link(obj: Any) -> str:
     return format_html('<a href="{}">{}</a>', url, _order_name(order))
 
 
+def unit_choices(rows: models.QuerySet) -> list[tuple[str, str]]:
+    """The sales units rows of ours name, by their names: one query."""
+    found = rows.exclude(merchant_serial_number="").values_list("merchant_serial_number", flat=True)
+    return [(msn, unit_label(msn)) for msn in sorted(set(found.distinct()))]
+
+
+class SalesUnitFilter(admin.SimpleListFilter):
+    """Rows of one sales unit, by its name (``SALES_UNITS``) and MSN."""
+
+    title = _("sales unit")
+    parameter_name = "unit"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, Any]]:
+        return unit_choices(model_admin.model.objects.all())
+
+    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
+        value = self.value()
+        return queryset.filter(merchant_serial_number=value) if value else queryset
+
+
 @admin.register(OutboxItem)
 class OutboxItemAdmin(OrderRecordAdmin):
     list_display = (
@@ -176,9 +197,10 @@ class SyncAttemptAdmin(OrderRecordAdmin):
         "status_code",
         "outcome",
         "duration_ms",
+        "merchant_serial_number",
         "worker",
     )
-    list_filter = ("outcome", "kind", "status_code", "content_type")
+    list_filter = ("outcome", "kind", "status_code", SalesUnitFilter, "content_type")
     search_fields = ("object_id", "error", "endpoint")
     date_hierarchy = "created_at"
 
@@ -188,13 +210,19 @@ class VippsOrderAdmin(OrderRecordAdmin):
     list_display = (
         "order_display",
         "reference",
+        "sales_unit",
         "payment_type",
         "receipt_state",
         "links_state",
         "last_synced_at",
     )
     list_display_links = ("reference",)
-    list_filter = ("receipt_state", "links_state", "payment_type", "content_type")
+    list_filter = ("receipt_state", "links_state", "payment_type", SalesUnitFilter, "content_type")
+
+    @admin.display(description=_("sales unit"), ordering="merchant_serial_number")
+    def sales_unit(self, obj: VippsOrder) -> str:
+        return unit_label(obj.merchant_serial_number)
+
     search_fields = ("reference", "object_id")
 
 
@@ -210,5 +238,5 @@ class UploadedImageAdmin(ReadOnlyAdmin):
         "error",
         "uploaded_at",
     )
-    list_filter = ("merchant_serial_number",)
+    list_filter = (SalesUnitFilter,)
     search_fields = ("image_id", "source_hash")

@@ -50,6 +50,7 @@ class Attempt(NamedTuple):
     duration_ms: int
     error: str
     created_at: datetime
+    merchant_serial_number: str = ""
 
 
 @dataclass
@@ -63,6 +64,8 @@ class CallLog:
     calls: int = 0
     #: Answers from Vipps (any status): it is up, whatever it said.
     answers: int = 0
+    #: The order's sales unit, once its plan knows it: local refusals are filed under it too.
+    merchant_serial_number: str = ""
 
     def add(
         self,
@@ -74,6 +77,7 @@ class CallLog:
         duration: float = 0.0,
         error: str = "",
         kind: str | None = None,
+        merchant_serial_number: str = "",
     ) -> None:
         self.rows.append(
             Attempt(
@@ -85,6 +89,7 @@ class CallLog:
                 round(duration * 1000),
                 error,
                 timezone.now(),
+                (merchant_serial_number or self.merchant_serial_number)[:16],
             )
         )
 
@@ -126,6 +131,7 @@ def record_call(call: ApiCall) -> None:
         outcome=outcome_of(call.status_code),
         duration=call.duration,
         error=call.error or "",
+        merchant_serial_number=call.merchant_serial_number,
     )
 
 
@@ -142,6 +148,7 @@ _COLUMNS = (
     "error",
     "worker",
     "created_at",
+    "merchant_serial_number",
 )
 
 
@@ -168,6 +175,7 @@ def write(logs: Sequence[CallLog], row_ids: Mapping[tuple[int, str, str], int]) 
                 attempt.error,
                 log.worker[:100],
                 attempt.created_at,
+                attempt.merchant_serial_number,
             )
             for log in logs
             for attempt in log.rows

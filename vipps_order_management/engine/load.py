@@ -132,6 +132,7 @@ def _plan(work: OrderWork) -> None:
     work.before = snapshot(work.state) if work.state is not None else ()
     state = work.new_state()
     if work.target is not None:
+        work.log.merchant_serial_number = work.target.merchant_serial_number
         state.reference = work.target.reference
         state.payment_type = work.target.payment_type.value
         state.merchant_serial_number = work.target.merchant_serial_number

@@ -36,9 +36,9 @@ from django.db import DatabaseError, models
 from ..client import OrderManagementClient
 from ..conf import app_settings
 from ..exceptions import VippsConfigurationError
-from ..outcomes import CircuitBreaker
+from ..outcomes import CircuitBreaker, classify
 from . import outbox, uploads
-from .clients import get_client
+from .clients import SalesUnitMissing, get_client
 from .image_stage import IMAGE_WAIT_SECONDS, ImageStage
 from .load import load_batch
 from .results import DrainResult, SyncResult
@@ -225,13 +225,24 @@ class Pipeline:
         announce(batch.works, changed, result)
 
     def _clients(self, works: Sequence[OrderWork]) -> dict[str, OrderManagementClient]:
-        """One client per sales unit of the batch; missing credentials stop the batch here."""
+        """One client per sales unit of the batch. The orders of a unit no keys act for wait
+        for staff, naming its MSN; settings no client can be built from stop the batch."""
         units = {
             work.target.merchant_serial_number
             for work in works
             if work.target and work.open_kinds()
         }
-        return {msn: get_client(msn) for msn in sorted(units)}
+        clients = {}
+        for msn in sorted(units):
+            try:
+                clients[msn] = get_client(msn)
+            except SalesUnitMissing as exc:
+                verdict = classify(exc)
+                for work in works:
+                    if work.target and work.target.merchant_serial_number == msn:
+                        work.log.refused("sales unit", verdict.message)
+                        work.settle_all(verdict)
+        return clients
 
     def _lease_seconds(self) -> float:
         return min((lease.seconds for lease in self._leases), default=IMAGE_WAIT_SECONDS * 3)

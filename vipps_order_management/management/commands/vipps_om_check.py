@@ -34,12 +34,14 @@ from vipps_order_management.conf import (
     missing_credentials,
     without_password,
 )
+from vipps_order_management.engine.clients import sales_units
 from vipps_order_management.exceptions import (
     VippsAPIError,
     VippsAuthError,
     VippsConfigurationError,
     VippsTransientError,
 )
+from vipps_order_management.units import SalesUnit
 
 #: Shorter secrets are masked completely: four characters of eight would be half of it.
 SHOW_TAIL_FROM_LENGTH = 12
@@ -112,8 +114,8 @@ class Command(BaseCommand):
         if options["skip_token"]:
             self._heading(_("Access token"))
             self.stdout.write(_("Skipped (--skip-token)."))
-        elif not self._fetch_token():
-            problems += 1
+        else:
+            problems += self._fetch_tokens()
         if problems:
             raise CommandError(
                 ngettext(
@@ -179,11 +181,19 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------ token
 
-    def _fetch_token(self) -> bool:
+    def _fetch_tokens(self) -> int:
+        """A token for every sales unit; returns how many could not get one."""
         self._heading(_("Access token"))
-        base_url = app_settings.get("BASE_URL") or app_settings.raw("BASE_URL")
+        try:
+            units = sales_units()
+        except VippsConfigurationError as exc:
+            self._fail(
+                _("The sales units cannot be read: %(error)s") % {"error": exc},
+                _("Fix the setting named above."),
+            )
+            return 1
         missing = missing_credentials()
-        if missing:
+        if missing and not app_settings.get("SALES_UNITS"):
             self._fail(
                 _("Not attempted: %(keys)s not set.") % {"keys": ", ".join(missing)},
                 _(
@@ -193,10 +203,18 @@ class Command(BaseCommand):
                 )
                 % {"names": ", ".join(ENVIRONMENT_PREFIX + key for key in missing)},
             )
-            return False
+            return 1
+        failed = sum(not self._fetch_token(unit) for unit in units.values())
+        self._unit = None
+        return failed
+
+    def _fetch_token(self, unit: SalesUnit) -> bool:
+        """One unit's token; what went wrong is said with the unit's MSN, never a secret."""
+        base_url = app_settings.get("BASE_URL") or app_settings.raw("BASE_URL")
+        self._unit = unit
         started = time.monotonic()
         try:
-            services.get_client().access_token(refresh=True)
+            services.get_client(unit.merchant_serial_number).access_token(refresh=True)
         except VippsConfigurationError as exc:
             self._fail(
                 _("The client cannot be set up: %(error)s") % {"error": exc},
@@ -229,12 +247,20 @@ class Command(BaseCommand):
                 "OK: %(url)s issued an access token for merchant serial number %(msn)s "
                 "(%(ms).0f ms)."
             )
-            % {"url": base_url, "msn": app_settings.MERCHANT_SERIAL_NUMBER, "ms": elapsed},
+            % {"url": base_url, "msn": unit.label, "ms": elapsed},
             style_func=self.style.SUCCESS,
         )
         return True
 
+    #: The sales unit whose token is being fetched, which every failure names.
+    _unit: SalesUnit | None = None
+
     def _fail(self, problem: str, fix: str) -> None:
+        if self._unit is not None:
+            problem = _("Sales unit %(unit)s: %(problem)s") % {
+                "unit": self._unit.label,
+                "problem": problem,
+            }
         self.stdout.write(problem, style_func=self.style.ERROR)
         self.stdout.write("    " + _("Fix: %(fix)s") % {"fix": fix})
 
