@@ -181,7 +181,10 @@ def test_partner_keys_act_for_every_unit(vipps, settings):
         ({DANISH: "keys"}, "not a dict"),
         ({DANISH: {"CLIENT_ID": "x"}}, "is not set, although this unit's CLIENT_ID is"),
         ({DANISH: {"NAME": "x", "SECRET": "y"}}, "is not a key of a sales unit"),
-        ({DANISH: {"CLIENT_ID": "x", "CLIENT_SECRET": "S3CRET ", "SUBSCRIPTION_KEY": "k"}}, "space"),
+        (
+            {DANISH: {"CLIENT_ID": "x", "CLIENT_SECRET": "S3CRET ", "SUBSCRIPTION_KEY": "k"}},
+            "space",
+        ),
         (["654321"], "not a dict of merchant serial numbers"),
     ],
 )
