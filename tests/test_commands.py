@@ -28,10 +28,7 @@ from vipps_order_management import services
 from vipps_order_management.adapters import OrderAdapter
 from vipps_order_management.engine import outbox
 from vipps_order_management.management.commands.vipps_om_check import mask
-from vipps_order_management.management.commands.vipps_om_sync import (
-    PROGRESS_THRESHOLD,
-    wants_progress,
-)
+from vipps_order_management.management.progress import PROGRESS_THRESHOLD, wants_progress
 from vipps_order_management.models import OrderLink, OutboxItem
 from vipps_order_management.payloads import OrderLine
 
@@ -245,10 +242,12 @@ def test_sync_by_date_uses_the_models_created_at_field_by_default(members, make_
         (("--model", "shop.Nope"), "--model shop.Nope: no installed model has that name"),
         (("--model", "Order"), "no installed model has that name"),
         (("--model", "shop.Product"), "shop.Product: the model has no Vipps adapter"),
-        (("--order", "shop.Order"), "write it as app_label.Model:pk"),
-        (("--order", "shop.Order:abc"), "'abc' is not a valid primary key for shop.Order"),
-        (("--order", "shop.Booking:not-a-uuid"), "is not a valid primary key for shop.Booking"),
-        (("--order", "shop.Order:999999"), "No such order: shop.Order:999999"),
+        (("--order", "shop.Order"), "write it as app_label.Model:KEY"),
+        (("--order", "shop.Order:"), "write it as app_label.Model:KEY"),
+        (("--order", "shop.Order:abc"), "no order of shop.Order has that key, number or Vipps"),
+        (("--order", "shop.Booking:not-a-uuid"), "no order of shop.Booking has that key"),
+        (("--order", "shop.Order:999999"), "shop.Order:999999: no order of shop.Order"),
+        (("--order", "no-such-order"), "no order of any order model has that key"),
         (("--order", "shop.Product:1"), "the model has no Vipps adapter"),
         (("--all", "--model", "shop.Order"), "--all selects every order"),
         (("--all", "--kinds", "links,bogus"), "--kinds 'links,bogus'"),
@@ -482,9 +481,9 @@ def test_progress_shows_by_itself_only_on_a_terminal_for_long_runs():
 
 
 def test_a_long_run_on_a_terminal_shows_the_bar_by_itself(shop, make_order, monkeypatch):
-    from vipps_order_management.management.commands import vipps_om_sync
+    from vipps_order_management.management import progress
 
-    monkeypatch.setattr(vipps_om_sync, "PROGRESS_THRESHOLD", 2)
+    monkeypatch.setattr(progress, "PROGRESS_THRESHOLD", 2)
     for _ in range(2):
         make_order()
     terminal = Terminal()
@@ -637,7 +636,7 @@ def test_requeue_wakes_a_task_runner(rows, settings, django_capture_on_commit_ca
     [
         (("--model", "shop.Nope"), "no installed model has that name"),
         (("--model", "shop.Product"), "has no Vipps adapter"),
-        (("--order", "shop.Order:x"), "not a valid primary key"),
+        (("--order", "shop.Order:x"), "no order of shop.Order has that key, number or Vipps"),
         (("--since", "last week"), "not a date"),
         (("--kind", "images"), "invalid choice"),
     ],

@@ -198,13 +198,24 @@ class OrderAdapter:
         if orders and lookups:
             models.prefetch_related_objects(list(orders), *lookups)
 
+    #: The order's field that holds its Vipps reference (the ePayment reference): the default
+    #: :meth:`get_reference` reads it, and ``vipps_om_sync --order`` finds orders by it.
+    reference_field: str | None = None
+    #: The order's field that holds the shop's own order number ("1001"): the receipt number
+    #: in the app, and how staff name an order to ``vipps_om_sync --order``.
+    number_field: str | None = None
+
     def get_reference(self, order: models.Model) -> str | None:
         """The Vipps orderId: the ePayment reference, eCom orderId or Recurring chargeId.
 
         Return ``None`` while the order has no Vipps payment; nothing is sent until it has one.
+        The default reads :attr:`reference_field` (empty means no payment yet).
         """
+        if self.reference_field:
+            return getattr(order, self.reference_field) or None
         raise NotImplementedError(
-            f"{type(self).__name__}.get_reference() must return the order's Vipps reference"
+            f"{type(self).__name__}.get_reference() must return the order's Vipps reference; "
+            "or set reference_field to the order's field that holds it"
         )
 
     def get_payment_type(self, order: models.Model) -> PaymentType | None:
@@ -244,7 +255,10 @@ class OrderAdapter:
         )
 
     def get_receipt_number(self, order: models.Model) -> str | None:
-        """The shop's own order number, shown on the receipt in the app."""
+        """The shop's own order number, shown on the receipt in the app: :attr:`number_field`,
+        else the primary key."""
+        if self.number_field:
+            return str(getattr(order, self.number_field))
         return str(order.pk)
 
     #: The model's field that says when an order was placed; ``None``: the first of

@@ -12,21 +12,17 @@ SHOP_URL = "https://shop.example"
 
 class ShopOrderAdapter(OrderAdapter):
     sync_on = {"shop.OrderItem": "order"}
+    number_field = "number"
+    reference_field = "vipps_reference"
 
     def get_queryset(self):
         return super().get_queryset().prefetch_related("items__product")
-
-    def get_reference(self, order):
-        return order.vipps_reference or None
 
     def get_currency(self, order):
         return order.currency
 
     def is_final(self, order):
         return order.status != order.Status.NEW
-
-    def get_receipt_number(self, order):
-        return order.number
 
     def get_order_lines(self, order):
         lines = [
@@ -95,16 +91,13 @@ class BookingAdapter(OrderAdapter):
 
 
 class PurchaseAdapter(OrderAdapter):
-    """What a shop with its own field names writes: the owner, the currency said once."""
+    """What a shop with its own field names writes: the owner, the currency, the reference
+    and the number, each said once."""
 
     owner_field = "customer"
     currency_field = "currency"
-
-    def get_reference(self, purchase):
-        return purchase.payment_reference or None
-
-    def get_receipt_number(self, purchase):
-        return purchase.number
+    reference_field = "payment_reference"
+    number_field = "number"
 
     def get_order_lines(self, purchase):
         return [

@@ -20,8 +20,9 @@ from ..display.preview import PreviewLink, render_preview
 from ..engine.plan import SyncPlan, plan
 from ..engine.status import status_of
 from ..exceptions import VippsError
+from ..images import PreparedImage
 from ..models import SyncAttempt, attached_rows
-from ..payloads import Category, OrderView
+from ..payloads import OrderView
 
 __all__ = ["order_page_context"]
 
@@ -59,70 +60,72 @@ def order_page_context(order: models.Model, *, fetch_remote: bool) -> dict[str, 
         "attempts": list(SyncAttempt.objects.for_order(order)[:25]),
         "reference": reference,
         "target_problem": sync_plan.target_problem,
-        "remote_error": "",
+        "fake_preview_url": _fake_preview_url(sync_plan),
     }
-    remote: OrderView | None = None
-    differences: list = []
-    fetched = False
-    if fetch_remote and target is not None:
-        try:
-            comparison = services.compare_with_vipps(order, sync_plan)
-        except Exception as exc:  # the page must show, whatever Vipps or the network did
-            # Vipps being unreachable is one line; only our own bugs deserve a traceback.
-            logger.warning(
-                "Could not fetch %s from Vipps: %s",
-                reference,
-                exc,
-                exc_info=not isinstance(exc, VippsError),
-            )
-            context["remote_error"] = str(exc) or type(exc).__name__
-        else:
-            fetched, remote, differences = True, comparison.remote, comparison.differences
-    local_receipt = sync_plan.receipt if target is not None else None
-    local_links = sync_plan.links if target is not None else []
-    local_category: Category | None = local_links[0].category_payload() if local_links else None
-    local_body = local_receipt.to_api() if local_receipt is not None else None
-    remote_body = remote.receipt.to_api() if remote is not None and remote.receipt else None
-    prepared = services.order_image(order, sync_plan) if target is not None else None
-    remote_links = (
-        [PreviewLink(str(remote.category.category), remote.category.url, remote.category.image_id)]
-        if remote is not None and remote.category is not None
-        else []
-    )
+    if target is None:
+        context.update(local_error="", links_error="", local_json="", local_category=None)
+        context.update(local_preview=_preview(None, [], reference, None))
+        context.update(remote_error="", remote_fetched=False, remote_json="", differences=[])
+        context.update(remote_category=None, remote_preview="")
+        return context
+    local = sync_plan.as_json()  # exactly what would be sent, as vipps_om_sync --dry-run shows
+    prepared = services.order_image(order, sync_plan)
+    links = [PreviewLink(str(c.category), c.url) for c in sync_plan.links[:1]]
     context.update(
-        {
-            "local_error": str(sync_plan.receipt_problem or "") if target is not None else "",
-            "links_error": str(sync_plan.links_problem or "") if target is not None else "",
-            "local_json": _json(local_body),
-            "remote_json": _json(remote_body),
-            "remote_fetched": fetched,
-            "remote_category": remote.category if remote is not None else None,
-            "local_category": (str(local_category.category), local_category.url)
-            if local_category
-            else None,
-            "differences": differences,
-            "local_preview": _preview(
-                local_body,
-                [PreviewLink(str(c.category), c.url) for c in local_links[:1]],
-                reference,
-                prepared.data if prepared else None,
-            ),
-            # Vipps never gives an image back; when it holds the very image the shop would
-            # send (same content-addressed id), that image is what the app shows.
-            "remote_preview": _preview(
-                remote_body,
-                remote_links,
-                reference,
-                prepared.data
-                if prepared and remote_links and remote_links[0].image_id == prepared.image_id
-                else None,
-            )
-            if fetched
-            else "",
-            "fake_preview_url": _fake_preview_url(sync_plan),
-        }
+        local_error=str(sync_plan.receipt_problem or ""),
+        links_error=str(sync_plan.links_problem or ""),
+        local_json=_json(local["receipt"]),
+        local_category=(links[0].category, links[0].url) if links else None,
+        local_preview=_preview(local["receipt"], links, reference, prepared and prepared.data),
     )
+    context.update(_remote(order, sync_plan, fetch_remote, prepared))
     return context
+
+
+def _remote(
+    order: models.Model, sync_plan: SyncPlan, fetch: bool, prepared: PreparedImage | None
+) -> dict[str, Any]:
+    """What Vipps holds beside the plan: its receipt, its link, the differences, a preview."""
+    reference = sync_plan.target.reference if sync_plan.target is not None else ""
+    found: dict[str, Any] = {
+        "remote_error": "",
+        "remote_fetched": False,
+        "remote_json": "",
+        "remote_category": None,
+        "differences": [],
+        "remote_preview": "",
+    }
+    if not fetch:
+        return found
+    try:
+        comparison = services.compare_with_vipps(order, sync_plan)
+    except Exception as exc:  # the page must show, whatever Vipps or the network did
+        # Vipps being unreachable is one line; only our own bugs deserve a traceback.
+        logger.warning(
+            "Could not fetch %s from Vipps: %s",
+            reference,
+            exc,
+            exc_info=not isinstance(exc, VippsError),
+        )
+        found["remote_error"] = str(exc) or type(exc).__name__
+        return found
+    remote: OrderView | None = comparison.remote
+    body = remote.receipt.to_api() if remote is not None and remote.receipt else None
+    category = remote.category if remote is not None else None
+    links = (
+        [PreviewLink(str(category.category), category.url, category.image_id)] if category else []
+    )
+    # Vipps never gives an image back; when it holds the very image the shop would send
+    # (same content-addressed id), that image is what the app shows.
+    same_image = prepared is not None and links and links[0].image_id == prepared.image_id
+    found.update(
+        remote_fetched=True,
+        remote_json=_json(body),
+        remote_category=category,
+        differences=comparison.differences,
+        remote_preview=_preview(body, links, reference, prepared.data if same_image else None),
+    )
+    return found
 
 
 def _fake_preview_url(sync_plan: SyncPlan) -> str:

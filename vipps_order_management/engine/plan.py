@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from django.db import models
+from django.utils.translation import gettext
 
 from ..adapters import ImageSource, Link, OrderAdapter, get_adapter
 from ..conf import app_settings, link_policy
@@ -380,6 +381,64 @@ class SyncPlan:
             None,
         )
 
+    # -- as JSON ------------------------------------------------------------------------------
+
+    def as_json(self, kinds: Sequence[str] = ("links", "receipt")) -> dict[str, Any]:
+        """The plan as the JSON a person reads: exactly the bodies that would be sent now, and
+        why a part would not be (``vipps_om_sync --dry-run``, the admin's order page)."""
+        target = self.target
+        found: dict[str, Any] = {
+            "order": f"{self.order._meta.label}:{self.order.pk}",
+            "name": self.display_name,
+            "orderId": target.reference if target else None,
+            "paymentType": target.payment_type.value if target else None,
+            "merchantSerialNumber": target.merchant_serial_number if target else None,
+        }
+        if self.target_problem is not None:
+            found["note"] = str(self.target_problem)
+            found["orderErrors"] = _errors(self.target_problem)
+        elif target is None:
+            found["note"] = gettext("The order has no Vipps payment yet: nothing would be sent.")
+        if "links" in kinds:
+            found.update(self._links_json())
+        if "receipt" in kinds:
+            found["receiptReady"] = self.is_final
+            if not self.is_final:
+                found["note"] = found.get("note") or gettext(
+                    "The order is not final: the receipt waits until it is."
+                )
+            receipt = self.receipt
+            found["receipt"] = receipt.to_api() if receipt is not None else None
+            problem = self.final_problem or self.receipt_problem
+            if problem is not None:
+                found["receiptErrors"] = _errors(problem)
+        return found
+
+    def _links_json(self) -> dict[str, Any]:
+        target = self.target
+        categories: list[dict[str, Any]] = []
+        for link in self.links:
+            category = link.category_payload()
+            body = (
+                category.to_api_v3(target.reference, target.payment_type)
+                if self.category_api == "v3" and target is not None
+                else category.to_api()
+            )
+            if link.sources:
+                body["images"] = [source.name for source in link.sources]
+            categories.append(body)
+        images = [source.name for source in self.images]
+        found: dict[str, Any] = {
+            "categoryApi": str(self.category_api),
+            "categories": categories,
+            "images": images,
+        }
+        if len(images) > 1:
+            found["imageNote"] = gettext("Several images are sent as one collage.")
+        if self.links_problem is not None:
+            found["categoryErrors"] = _errors(self.links_problem)
+        return found
+
     @cached_property
     def display_name(self) -> str:
         return str(
@@ -390,6 +449,13 @@ class SyncPlan:
                 str(self.order),
             )
         )
+
+
+def _errors(problem: Problem) -> list[dict[str, str]]:
+    """A problem as ``[{"path", "message"}]``: the fields, else where it came from."""
+    if problem.errors:
+        return [{"path": path, "message": message} for path, message in problem.errors]
+    return [{"path": problem.source, "message": problem.message}]
 
 
 def plan(order: models.Model, adapter: OrderAdapter | None = None) -> SyncPlan:

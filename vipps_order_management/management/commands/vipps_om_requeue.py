@@ -4,7 +4,7 @@
     manage.py vipps_om_requeue --dry-run                    # how many, without changing anything
     manage.py vipps_om_requeue --kind receipt --since 2024-05-01
     manage.py vipps_om_requeue --model shop.Order --all-failed   # also rows still retrying
-    manage.py vipps_om_requeue --order shop.Order:1001 --include-done   # send it all again
+    manage.py vipps_om_requeue --order 1001 --include-done   # the shop's order 1001: all again
 
 A requeued row gets a fresh age (it gives up only after RETRY['GIVE_UP_AFTER'] again) and is
 due at once; the payload is built from the order as it is now. Receipts Vipps already holds are
@@ -16,21 +16,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import models
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from vipps_order_management import services
 from vipps_order_management.conf import app_settings
-from vipps_order_management.management.commands.vipps_om_sync import (
+from vipps_order_management.engine.selection import (
+    SelectionError,
     date_range_q,
-    parse_order_ref,
-    parse_when,
-    resolve_adapter,
-    resolve_model,
+    find_order,
+    model_named,
 )
 from vipps_order_management.models import OutboxItem, SyncKind
+
+from ..options import add_date_arguments, add_order_arguments, parse_when
 
 
 class Command(BaseCommand):
@@ -48,30 +49,8 @@ class Command(BaseCommand):
             default=[],
             help=_("Only rows of this kind. Repeatable."),
         )
-        parser.add_argument(
-            "--since",
-            metavar="DATE",
-            help=_("Only rows that failed (or finished) on or after this ISO date or date-time."),
-        )
-        parser.add_argument(
-            "--until",
-            metavar="DATE",
-            help=_("Only rows that failed (or finished) on or before this ISO date or date-time."),
-        )
-        parser.add_argument(
-            "--model",
-            action="append",
-            default=[],
-            metavar="APP_LABEL.MODEL",
-            help=_("Only rows of orders of this model. Repeatable."),
-        )
-        parser.add_argument(
-            "--order",
-            action="append",
-            default=[],
-            metavar="APP_LABEL.MODEL:PK",
-            help=_("Only rows of this order, e.g. shop.Order:1001. Repeatable."),
-        )
+        add_date_arguments(parser, of_rows=True)
+        add_order_arguments(parser, of_rows=True, every=False)
         parser.add_argument(
             "--all-failed",
             action="store_true",
@@ -151,16 +130,19 @@ class Command(BaseCommand):
             field = OutboxItem._meta.get_field("updated_at")
             rows = rows.filter(date_range_q("updated_at", field, since, until))
         which = models.Q()
-        for label in options["model"]:
-            model = resolve_model(label)
-            resolve_adapter(model)
-            which |= models.Q(
-                content_type=ContentType.objects.get_for_model(model, for_concrete_model=False)
-            )
-        for value in options["order"]:
-            model, pk = parse_order_ref(value)
-            content_type = ContentType.objects.get_for_model(model, for_concrete_model=False)
-            which |= models.Q(content_type=content_type, object_id=str(pk))
+        try:
+            for label in options["model"]:
+                model, _adapter = model_named(label)
+                which |= models.Q(content_type=_content_type(model))
+            for value in options["order"]:
+                model, pk = find_order(value)
+                which |= models.Q(content_type=_content_type(model), object_id=str(pk))
+        except SelectionError as exc:
+            raise CommandError(str(exc)) from None
         if which:
             rows = rows.filter(which)
         return rows
+
+
+def _content_type(model: type[models.Model]) -> ContentType:
+    return ContentType.objects.get_for_model(model, for_concrete_model=False)
