@@ -131,3 +131,17 @@ def test_thirty_percent_failures_end_with_every_order_synced_and_no_receipt_twic
         state = VippsOrder.objects.for_order(order).get()
         assert (state.receipt_state, state.links_state) == ("sent", "sent")
         assert vipps.category(order.vipps_reference)["orderDetailsUrl"].endswith(order.number)
+
+
+def test_the_worker_says_what_happened_to_each_order_by_its_name(vipps, make_order, capsys):
+    sent = make_order()
+    unpaid = make_order(reference=False)
+    vipps.faults.fail_next(1, status=400, path=f"/receipts/{sent.vipps_reference}")
+    call_command("vipps_om_worker", "--once", "--worker-id", "named", "-v", "2")
+    out, err = capsys.readouterr()
+    name = f"Order {sent.number} (shop.Order {sent.pk})"
+    assert f"{name}: links done: Sent the" in out
+    assert f"{name}: receipt dead:" in err  # a failure is told whatever the verbosity
+    assert f"Order {unpaid.number} (shop.Order {unpaid.pk}): links waiting:" in out
+    assert "2 processed" not in out
+    assert "4 processed: 1 done, 2 waiting for a Vipps payment, 0 to retry, 1 failed" in out

@@ -21,6 +21,7 @@ from ..conf import app_settings
 from ..engine import cleanup
 from ..engine.pipeline import DrainResult, Pipeline, default_worker_id
 from ..exceptions import VippsConfigurationError
+from ..outcomes import Outcome
 
 __all__ = ["Worker"]
 
@@ -45,6 +46,8 @@ class Worker:
     #: Where progress and trouble are reported (a command's stdout/stderr writers).
     say: Callable[[str], None] = lambda message: None
     warn: Callable[[str], None] = lambda message: None
+    #: Say what happened to every order, not only to those that failed.
+    each: bool = False
 
     def __post_init__(self) -> None:
         self.worker_id = self.worker_id or default_worker_id()
@@ -108,13 +111,23 @@ class Worker:
                     next_sweep = time.monotonic() + SWEEP_INTERVAL
                     self._sweep()
                 total += result.processed
-                if result.processed:
-                    self.say(str(result))
+                self._report(result)
                 if not _worked(result):
                     if self.once:
                         break
                     self.stop.wait(poll)
         return total
+
+    def _report(self, result: DrainResult) -> None:
+        """A line per order that failed (or, with ``each``, per order), then the summary."""
+        for item in result.results:
+            line = f"{item.order or item.kind}: {item.kind} {item.status}: {item.message}"
+            if item.status in (Outcome.DEAD, Outcome.RETRY):
+                self.warn(line)
+            elif self.each and item.status.attempted:
+                self.say(line)
+        if result.processed:
+            self.say(str(result))
 
     def _sweep(self) -> None:
         try:

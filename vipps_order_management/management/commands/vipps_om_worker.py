@@ -3,6 +3,7 @@
     manage.py vipps_om_worker                     # run until SIGTERM / Ctrl-C
     manage.py vipps_om_worker --once              # send everything due now, then exit (cron)
     manage.py vipps_om_worker --concurrency 8     # 8 calls to Vipps in flight at once
+    manage.py vipps_om_worker --once -v 2         # a line for every order, by the shop's name
 
 Several workers may run at once, on one machine or many: rows are leased, and a worker that
 dies lets its lease run out for another worker to finish the job.
@@ -64,6 +65,7 @@ class Command(BaseCommand):
             max_runtime=options["max_runtime"],
             once=options["once"],
             say=self.stdout.write if verbose else (lambda message: None),
+            each=options["verbosity"] >= 2,
             warn=self.stderr.write,
         )
 
