@@ -1378,6 +1378,7 @@ def test_cli_prints_a_banner_a_shell_can_source_and_serves_until_sigterm() -> No
             }
             assert f"{url}/preview/" in banner
             assert f"{url}/_fake/state" in banner
+            assert f"# ePayment payments and their landing pages: {url}/payments/" in banner
             headers = {
                 "client_id": exported["VIPPS_ORDER_MANAGEMENT_CLIENT_ID"],
                 "client_secret": exported["VIPPS_ORDER_MANAGEMENT_CLIENT_SECRET"],
