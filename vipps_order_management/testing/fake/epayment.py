@@ -38,14 +38,14 @@ __all__ = [
     "DETAILS_KEY",
     "LANDING_PATH",
     "EPaymentApi",
-    "authorize",
     "decide",
+    "new_record",
     "public_view",
 ]
 
 LANDING_PATH = "/landing"
 DETAILS_KEY = "extraDetails"
-#: What a payment can still become, from CREATED.
+#: What the customer's decision on the landing page makes of a CREATED payment.
 DECISIONS = {"approve": "AUTHORIZED", "reject": "ABORTED"}
 
 
@@ -106,12 +106,6 @@ def public_view(record: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def authorize(record: dict[str, Any]) -> None:
-    """The customer approved: the whole amount is authorised."""
-    record["state"] = "AUTHORIZED"
-    record["aggregate"]["authorizedAmount"] = dict(record["amount"])
-
-
 def decide(state: FakeState, msn: str, reference: str, decision: str) -> dict[str, Any]:
     """Approve or reject a ``CREATED`` payment (``decision`` "approve" or "reject").
 
@@ -125,10 +119,9 @@ def decide(state: FakeState, msn: str, reference: str, decision: str) -> dict[st
             raise ValueError(f"no payment {reference!r} for merchant serial number {msn}")
         if record["state"] != "CREATED":
             raise ValueError(f"payment {reference!r} is {record['state']}, no longer CREATED")
-        if decision == "approve":
-            authorize(record)
-        else:
-            record["state"] = "ABORTED"
+        record["state"] = DECISIONS[decision]
+        if decision == "approve":  # the whole amount is authorised
+            record["aggregate"]["authorizedAmount"] = dict(record["amount"])
         state.put_payment(msn, reference, record)
     return record
 
