@@ -108,15 +108,19 @@ class Demo:
             f"""
   The example shop is running.
 
-    Shop .............. {self.site}/
+    Shop .............. {self.site}/   (Norwegian storefront, NOK, MSN {self.fake.merchant.msn})
     My orders ......... {self.site}/my-orders/        (customer / customer)
     Admin ............. {self.site}/admin/            (admin / admin)
+    Vipps payments .... {self.fake.url}/payments/     (each payment's landing page)
     Vipps app preview . {self.fake.url}/preview/
     API schema ........ {self.site}/vipps/api/v1/schema/   (logged in)
 
-  Place an order, approve the simulated payment, then watch the order's links, image and
-  receipt arrive in the Vipps app preview. In the admin, mark it shipped, then delivered:
-  the link in the app moves from order confirmation to delivery to receipt.
+  Place an order and pay with Vipps: the checkout creates an ePayment payment at the fake
+  Vipps with the receipt inside and sends you to its landing page, where you approve (or
+  reject) the payment; back in the shop the payment is captured. Then watch the order's links
+  and image arrive in the Vipps app preview; its receipt came with the payment. In the admin,
+  mark it shipped, then delivered: the link moves from order confirmation to delivery to
+  receipt.
 
   Press Ctrl-C to stop.
 """,
@@ -159,6 +163,7 @@ class Demo:
             self.site + "/accounts/login/",
             self.site + "/admin/login/",
             self.fake.url + "/preview/",
+            self.fake.url + "/payments/",
         ):
             if not answers(url):
                 raise SystemExit(f"{url} does not answer")
@@ -168,7 +173,7 @@ class Demo:
                 raise SystemExit(f"{url} does not answer")
         print(
             f"Smoke test passed: {DEMO_ORDERS} demo orders reached the fake Vipps with "
-            f"receipt, link and image; the shop, the admin and the preview answer.",
+            f"receipt, link and image; the shop, the admin, the preview and the payments answer.",
             flush=True,
         )
 

@@ -11,6 +11,9 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -95,7 +98,7 @@ def test_a_customer_orders_sees_the_links_and_opens_the_signed_page(chromium, de
     page.get_by_role("button", name="Add to cart").click()
     page.get_by_role("link", name="Go to checkout").click()
     page.get_by_role("button", name="Pay with Vipps").click()
-    page.get_by_role("button", name="Approve payment").click()
+    page.get_by_role("button", name="Approve payment").click()  # on the fake's landing page
     page.wait_for_selector("text=Payment approved")
     number = re.search(r"Order (\d+)", page.title()).group(1)
 
@@ -197,3 +200,121 @@ def test_the_vipps_app_preview_renders(chromium, demo, screenshot_dir):
     assert "VAT 0" in text  # the book, which carries no VAT
     assert page.locator("img.product").count() == 1
     page.screenshot(path=screenshot_dir / "vipps-app-preview.png", full_page=True)
+
+
+# --------------------------------------------------------------------------- paying with ePayment
+
+
+def shop_db(demo):
+    """The demo shop's own database (SQLite), to see the order as the shop keeps it."""
+    return closing(sqlite3.connect(demo.data_dir / "db.sqlite3"))
+
+
+def shop_order(demo, number: str) -> tuple:
+    with shop_db(demo) as db:
+        return db.execute(
+            "SELECT id, status, authorized_amount, captured_amount, vipps_reference "
+            "FROM shop_order WHERE number = ?",
+            (number,),
+        ).fetchone()
+
+
+def wait_until_sent(demo, order_id: int, timeout: float = 20) -> None:
+    """Until the demo's worker has looked at the order's changes and has nothing pending."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with shop_db(demo) as db:
+            rows = db.execute(
+                "SELECT status FROM vipps_order_management_outboxitem WHERE object_id = ?",
+                (str(order_id),),
+            ).fetchall()
+        if rows and all(status != "pending" for (status,) in rows):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the worker still has order {order_id} pending")
+
+
+def check_out(page, product: str) -> None:
+    page.goto(f"/products/{product}/")
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_role("link", name="Go to checkout").click()
+    page.get_by_role("button", name="Pay with Vipps").click()
+
+
+def test_a_customer_pays_with_epayment_and_the_receipt_comes_with_the_payment(
+    chromium, demo, screenshot_dir
+):
+    page = new_page(chromium, demo)
+    log_in(page, "customer", "customer")
+    check_out(page, "hat-2")
+
+    # Sent to the fake's landing page, which shows the merchant, the amount and the receipt.
+    page.wait_for_url(re.compile(re.escape(demo.fake.url) + r"/landing\?token="))
+    landing = page.inner_text("body")
+    assert "Strikk og Sokk AS" in landing
+    assert "298.00 NOK" in landing  # the hat and shipping
+    assert "Knitted hat" in landing
+    assert "Shipping" in landing
+    page.screenshot(path=screenshot_dir / "epayment-landing-page.png", full_page=True)
+    page.get_by_role("button", name="Approve payment").click()
+
+    # Back in the shop: paid and captured.
+    page.wait_for_selector("text=Payment approved")
+    number = re.search(r"Order (\d+)", page.title()).group(1)
+    assert "298.00 kr captured with Vipps" in page.inner_text("main")
+    order_id, status, authorized, captured, reference = shop_order(demo, number)
+    assert (status, authorized, captured) == ("paid", 298, 298)
+
+    # At Vipps: the payment, authorised and captured, with the receipt inside.
+    payment = demo.fake.payment(reference)
+    assert payment["state"] == "AUTHORIZED"
+    assert payment["aggregate"]["authorizedAmount"] == {"currency": "NOK", "value": 29800}
+    assert payment["aggregate"]["capturedAmount"] == {"currency": "NOK", "value": 29800}
+    receipt = payment["request"]["receipt"]
+    assert [line["name"] for line in receipt["orderLines"]] == ["Knitted hat", "Shipping"]
+    assert demo.fake.receipt(reference) == receipt  # the Order Management receipt
+    receipt_page = payment["request"]["receiptUrl"]
+    assert receipt_page.startswith(demo.site + "/vipps/orders/")
+
+    # Order Management then gets the link and the image, and no receipt is posted.
+    wait_until_sent(demo, order_id)
+    category = demo.fake.category(reference)
+    assert category["category"] == "ORDER_CONFIRMATION"
+    assert category["imageId"] in demo.fake.images()
+    links = demo.fake.requests_for("PUT", f"/categories/{reference}")
+    assert links
+    assert all(record.status == 200 for record in links)
+    assert demo.fake.requests_for("POST", f"/receipts/{reference}") == []
+
+    # The receiptUrl opens where the app would open it: a fresh browser, no login.
+    phone = new_page(chromium, demo, phone=True)
+    assert phone.goto(receipt_page).status == 200
+    assert "Knitted hat" in phone.inner_text("body")
+
+
+def test_a_rejected_payment_leaves_the_order_unpaid_and_nothing_goes_to_vipps(
+    chromium, demo, screenshot_dir
+):
+    page = new_page(chromium, demo)
+    log_in(page, "customer", "customer")
+    before = set(demo.fake.payments())
+    check_out(page, "mitt-3")
+    page.wait_for_url(re.compile(re.escape(demo.fake.url) + r"/landing\?token="))
+    page.get_by_role("button", name="Reject").click()
+
+    page.wait_for_selector("text=Payment cancelled")
+    assert page.url == demo.site + "/cart/"
+    assert "Mittens" in page.inner_text("main")  # the cart is still there
+    [reference] = set(demo.fake.payments()) - before
+    payment = demo.fake.payment(reference)
+    assert payment["state"] == "ABORTED"
+    assert payment["aggregate"]["capturedAmount"]["value"] == 0
+    number = reference.split("-")[1]
+    order_id, status, authorized, captured, _ = shop_order(demo, number)
+    assert (status, authorized, captured) == ("new", None, None)
+
+    wait_until_sent(demo, order_id)
+    assert demo.fake.requests_for("PUT", reference) == []
+    assert demo.fake.requests_for("POST", f"/receipts/{reference}") == []
+    assert demo.fake.category(reference) is None
+    assert demo.fake.categories_v3(reference) == []

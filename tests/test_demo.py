@@ -70,6 +70,9 @@ def test_the_demo_prints_where_everything_is_and_stops_on_ctrl_c(tmp_path):
         assert "Admin ............. http" in banner, banner
         assert "(admin / admin)" in banner
         assert "Vipps app preview . http://127.0.0.1:" in banner
+        assert "Vipps payments .... http://127.0.0.1:" in banner
+        assert "/payments/     (each payment's landing page)" in banner
+        assert "Shop .............. http://127.0.0.1:" in banner
         demo.send_signal(signal.SIGINT)
         rest, _ = demo.communicate(timeout=30)
     finally:

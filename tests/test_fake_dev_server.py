@@ -372,6 +372,7 @@ def test_the_command_allows_the_development_link_hosts_and_keeps_state_by_defaul
         banner = printed_until(process, "Press Ctrl-C to stop.")
         url = re.search(r"listening on (\S+)", banner).group(1)
         assert "Plain-http links are accepted to: 127.0.0.1, localhost" in banner
+        assert f"approve or reject it: {url}/payments/" in banner
         default = tmp_path / ".vipps-fake-state.json"
         assert f"State is kept across restarts in {default}" in banner
         assert put_link(url, "o-1", "http://localhost:8000/o/1").status_code == 200

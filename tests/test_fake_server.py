@@ -915,49 +915,6 @@ def test_v3_cap_is_configurable(vipps_fake: FakeVippsServer, api: Api) -> None:
     )
 
 
-# --------------------------------------------------------------------------- ePayment coupling
-
-
-def test_epayment_receipt_becomes_the_om_receipt(vipps_fake: FakeVippsServer, api: Api) -> None:
-    receipt = receipt_body()
-    payment = {
-        "reference": "order-1001",
-        "amount": {"currency": "NOK", "value": 12500},
-        "paymentMethod": {"type": "WALLET"},
-        "receipt": receipt,
-    }
-    created = api.call(
-        "POST", "/epayment/v1/payments", json=payment, headers={"Idempotency-Key": "x"}
-    )
-    assert created.status_code == 201
-    assert created.json()["reference"] == "order-1001"
-    assert created.json()["redirectUrl"].startswith("https://")
-
-    assert api.get_order("order-1001").json()["receipt"] == receipt
-    assert api.post_receipt("order-1001", receipt).status_code == 409
-    assert "order-1001" in vipps_fake.payments()
-
-
-def test_epayment_receipt_is_validated_and_wallet_only(
-    vipps_fake: FakeVippsServer, api: Api
-) -> None:
-    payment = {
-        "reference": "order-1002",
-        "amount": {"currency": "NOK", "value": 100},
-        "paymentMethod": {"type": "CARD"},
-        "receipt": receipt_body(line(totalTaxAmount=1)),
-    }
-    response = api.call("POST", "/epayment/v1/payments", json=payment)
-    assert response.status_code == 400
-    assert set(invalid_params(response)) == {"receipt", "receipt.orderLines[0].totalTaxAmount"}
-    assert vipps_fake.receipt("order-1002") is None
-    # without a receipt nothing reaches Order Management
-    del payment["receipt"]
-    assert api.call("POST", "/epayment/v1/payments", json=payment).status_code == 201
-    assert vipps_fake.receipt("order-1002") is None
-    assert api.call("POST", "/epayment/v1/payments", json=payment).status_code == 409
-
-
 # --------------------------------------------------------------------------- faults
 
 
@@ -1249,6 +1206,7 @@ def test_state_endpoint_shows_what_each_merchant_holds_without_credentials(
                 "sha256": hashlib.sha256(image).hexdigest(),
             }
         },
+        "payments": {},
     }
     assert merchants["654321"]["receipts"] == {"ECOM": {}, "RECURRING": {"sub-1": recurring}}
     assert merchants["654321"]["images"] == {}
@@ -1420,6 +1378,7 @@ def test_cli_prints_a_banner_a_shell_can_source_and_serves_until_sigterm() -> No
             }
             assert f"{url}/preview/" in banner
             assert f"{url}/_fake/state" in banner
+            assert f"# ePayment payments and their landing pages: {url}/payments/" in banner
             headers = {
                 "client_id": exported["VIPPS_ORDER_MANAGEMENT_CLIENT_ID"],
                 "client_secret": exported["VIPPS_ORDER_MANAGEMENT_CLIENT_SECRET"],

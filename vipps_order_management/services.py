@@ -5,8 +5,9 @@
 * :func:`sync_now` sends one order while the caller waits; :func:`drain` sends what is due.
 * :func:`requeue` makes failed (or any) outbox rows pending again and wakes the runner: the
   one entry point for the admin's action, the API and ``vipps_om_requeue``.
-* :func:`receipt_for_epayment` / :func:`mark_receipt_sent` embed the receipt in an ePayment
-  create-payment call instead, and remember that it was sent.
+* :func:`payment_fields` / :func:`payment_created` (and the older :func:`receipt_for_epayment`
+  / :func:`mark_receipt_sent`) embed the receipt in an ePayment create-payment call instead,
+  and remember that it was sent: :mod:`.epayment`.
 * :func:`compare_with_vipps` fetches what Vipps holds and sets it beside the plan;
   :func:`order_image` and :func:`forget_images` (:func:`forget_images_many`) serve the
   admin's preview and re-upload.
@@ -24,17 +25,16 @@ from typing import Any
 
 from django.db import models, transaction
 
-from . import signals
 from .adapters import ImageSource, OrderAdapter, get_adapter
 from .engine import outbox, uploads
 from .engine.clients import get_client
 from .engine.pipeline import DrainResult, SyncResult, default_worker_id, drain
 from .engine.plan import SyncPlan, plan, plans_for
-from .engine.receipts import mark_sent
 from .engine.verify import Verdict, verify
+from .epayment import mark_receipt_sent, payment_created, payment_fields, receipt_for_epayment
 from .exceptions import ImageValidationError, VippsError
 from .images import PreparedImage
-from .models import OrderKey, OutboxItem, VippsOrder, order_key
+from .models import OrderKey, OutboxItem, order_key
 from .payloads import Category, Difference, OrderView, Receipt
 from .runners import dispatch
 
@@ -53,6 +53,8 @@ __all__ = [
     "get_client",
     "mark_receipt_sent",
     "order_image",
+    "payment_created",
+    "payment_fields",
     "receipt_for_epayment",
     "requeue",
     "sync_now",
@@ -201,33 +203,6 @@ def build_receipt(order: models.Model, adapter: Any = None) -> Receipt:
     own exception when its adapter fails.
     """
     return plan(order, adapter).require_receipt()
-
-
-def receipt_for_epayment(order: models.Model) -> dict[str, Any]:
-    """The ``receipt`` object to embed in an ePayment create-payment request (validated).
-
-    Call :func:`mark_receipt_sent` once the payment is created, so it is never posted again.
-    """
-    return build_receipt(order).to_api()
-
-
-def mark_receipt_sent(order: models.Model, via: str = "epayment") -> VippsOrder:
-    """Remember that the order's receipt reached Vipps another way (ePayment, Checkout)."""
-    sync_plan = plan(order)
-    receipt = sync_plan.require_receipt()
-    content_type_id, object_id = sync_plan.key
-    state, _ = VippsOrder.objects.get_or_create(
-        content_type_id=content_type_id, object_id=object_id
-    )
-    target = sync_plan.target
-    if target is not None:
-        state.reference = target.reference
-        state.payment_type = target.payment_type.value
-        state.merchant_serial_number = target.merchant_serial_number
-    mark_sent(state, receipt.content_hash(), via)
-    state.save()
-    signals.receipt_sent.send(type(order), order=order, receipt=receipt, via=via)
-    return state
 
 
 # ---------------------------------------------------------------------- compare, preview

@@ -51,6 +51,13 @@ class Order(models.Model):
         _("shipping"), max_digits=10, decimal_places=2, default=Decimal("49.00")
     )
     tracking_code = models.CharField(_("tracking code"), max_length=32, blank=True)
+    # What ePayment says the customer approved, and what the shop took of it.
+    authorized_amount = models.DecimalField(
+        _("authorised"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    captured_amount = models.DecimalField(
+        _("captured"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -69,6 +76,13 @@ class Order(models.Model):
     def start_payment(self) -> None:
         """The reference the payment gets at Vipps (ePayment: 8-50 letters, digits, dashes)."""
         self.vipps_reference = f"shop-{self.number}-{secrets.token_hex(4)}"
+
+    def mark_paid(self, *, authorized: Decimal, captured: Decimal) -> None:
+        """The customer approved the payment and the shop captured it; saving queues it for Vipps."""
+        self.status = self.Status.PAID
+        self.authorized_amount = authorized
+        self.captured_amount = captured
+        self.save()
 
     def ship(self) -> None:
         self.status = self.Status.SHIPPED

@@ -1,16 +1,21 @@
-"""The shop's pages: catalogue, cart, checkout, a stand-in for the Vipps payment, My orders."""
+"""The shop's pages: catalogue, cart, checkout (paid with Vipps ePayment), My orders."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from vipps_order_management.exceptions import VippsError
+
+from . import epayment
 from .cart import Cart
 from .forms import CheckoutForm
 from .models import Order, OrderItem, Product
@@ -63,7 +68,16 @@ def checkout(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         order = _place_order(request, lines, form.cleaned_data)
-        return redirect("shop:pay", number=order.number)
+        return_url = settings.SITE_URL + reverse("shop:payment_return", args=[order.number])
+        try:
+            # The receipt goes inside the payment; Vipps's page is where the customer pays.
+            order.start_payment()
+            return redirect(epayment.create_payment(order, return_url))
+        except (epayment.PaymentError, VippsError) as error:
+            messages.error(
+                request, _("Vipps could not start the payment: %(reason)s") % {"reason": error}
+            )
+            return redirect("shop:cart")
     return render(
         request, "shop/checkout.html", {"form": form, "lines": lines, "total": basket.total}
     )
@@ -75,7 +89,6 @@ def _place_order(request: HttpRequest, lines: list, data: dict) -> Order:
             with transaction.atomic():
                 last = Order.objects.aggregate(last=Max("id"))["last"] or 0
                 order = Order(number=str(1001 + last), user=request.user, **data)
-                order.start_payment()
                 order.save()
                 OrderItem.objects.bulk_create(
                     OrderItem(
@@ -95,21 +108,26 @@ def _place_order(request: HttpRequest, lines: list, data: dict) -> Order:
 
 
 @login_required
-def pay(request: HttpRequest, number: str) -> HttpResponse:
-    """Stands in for the Vipps payment: the customer approves (or not) in 'the app'."""
+def payment_return(request: HttpRequest, number: str) -> HttpResponse:
+    """Where Vipps sends the customer back: the payment is read, and captured once approved."""
     order = get_object_or_404(Order, number=number, user=request.user)
     if order.status != Order.Status.NEW:
         return redirect(order)
-    if request.method == "POST":
-        if request.POST.get("decision") == "approve":
-            order.status = Order.Status.PAID
-            order.save()  # the app sees the change and queues the order for Vipps
-            Cart(request).clear()
-            messages.success(request, _("Payment approved. Thank you for your order!"))
-            return redirect(order)
-        messages.info(request, _("Payment cancelled. Your cart is still here."))
+    try:
+        payment = epayment.settle(order)
+    except (epayment.PaymentError, VippsError) as error:
+        messages.error(
+            request, _("Vipps could not confirm the payment: %(reason)s") % {"reason": error}
+        )
         return redirect("shop:cart")
-    return render(request, "shop/pay.html", {"order": order})
+    if payment["state"] == "AUTHORIZED":
+        Cart(request).clear()
+        messages.success(request, _("Payment approved. Thank you for your order!"))
+        return redirect(order)
+    if payment["state"] == "CREATED":  # back before deciding: the payment is still waiting
+        return redirect(payment["redirectUrl"])
+    messages.info(request, _("Payment cancelled. Your cart is still here."))
+    return redirect("shop:cart")
 
 
 @login_required

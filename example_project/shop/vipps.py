@@ -1,8 +1,9 @@
 """How this shop's orders reach the Vipps app: the adapter a shop copies.
 
 The link moves with the order: the order confirmation once paid, the tracking page while the
-parcel travels, the printable receipt once delivered. The receipt (order lines with VAT)
-goes once, as soon as the order is paid.
+parcel travels, the printable receipt once delivered. The receipt (order lines with VAT) goes
+with the ePayment payment the checkout creates (``epayment.py``), so Order Management never
+gets it posted; only the demo's seeded orders, paid without a payment, have it sent.
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ class ShopOrderAdapter(OrderAdapter):
         return lines
 
     def get_paid_amount(self, order):
-        # What the payment was created for: a receipt that does not add up to it is never sent.
+        # What ePayment says was captured (else authorised); before that, what the payment is
+        # created for. A receipt that does not add up to it is never sent.
+        for amount in (order.captured_amount, order.authorized_amount):
+            if amount is not None:
+                return amount
         return order.total
 
     def get_default_links(self, order):

@@ -98,6 +98,10 @@ class Command(BaseCommand):
         self.stdout.write(
             _("What was sent, as the app shows it: %(url)s/preview/") % {"url": server.url}
         )
+        self.stdout.write(
+            _("ePayment payments, each with its page to approve or reject it: %(url)s/payments/")
+            % {"url": server.url}
+        )
         for line in self._development_lines(server):
             self.stdout.write(line)
         self.stdout.write(_("Press Ctrl-C to stop."))

@@ -2,10 +2,11 @@
 
 ``server`` wires the rest together: ``state`` (what it remembers), ``statefile`` (the same
 across restarts), ``config`` (its switches), ``validation`` (what Vipps accepts), ``auth``
-(tokens and the gateway's checks), ``endpoints`` (Order Management and a sliver of ePayment),
-``problems`` (how Vipps refuses), ``faults`` (injected failures), ``http`` (sockets and
-routing), ``preview`` and ``inspection`` (pages for looking at it) and ``cli`` (running it by
-hand).
+(tokens and the gateway's checks), ``endpoints`` (Order Management), ``epayment`` and
+``epayment_rules`` (ePayment as far as a web checkout needs), ``landing`` (the page where a
+payment is approved by hand), ``problems`` (how Vipps refuses), ``faults`` (injected
+failures), ``http`` (sockets and routing), ``preview`` and ``inspection`` (pages for looking
+at it) and ``cli`` (running it by hand).
 """
 
 from __future__ import annotations

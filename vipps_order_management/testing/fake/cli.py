@@ -164,6 +164,7 @@ def _banner(server: FakeVippsServer) -> str:
             f"# Fake Vipps API listening on {server.url}",
             *exports,
             f"# App preview of what was sent: {server.url}/preview/",
+            f"# ePayment payments and their landing pages: {server.url}/payments/",
             f"# What it holds, as JSON: {server.url}{STATE_PATH}",
             f"# Plain-http links allowed to: {hosts}"
             if hosts

@@ -1,4 +1,4 @@
-"""The Order Management endpoints, and just enough ePayment to couple a payment's receipt to them.
+"""The Order Management endpoints (ePayment, whose receipt becomes an order's, is ``epayment``).
 
 Each handler authenticates, validates the raw body (``validation``), changes ``FakeState`` and
 answers as Vipps does, quirks included: ids as ``text/plain``, 409 on a second receipt even
@@ -21,9 +21,6 @@ from .http import Request, Response
 from .problems import VALIDATION_TITLE, Problem
 from .state import FakeState, OrderKey
 from .validation import (
-    CURRENCIES,
-    EPAYMENT_METHODS,
-    EPAYMENT_REFERENCE_RE,
     IMAGE_ID_HINT,
     IMAGE_ID_RE,
     ORDER_ID_HINT,
@@ -39,7 +36,7 @@ from .validation import (
     shown,
 )
 
-__all__ = ["OrderManagementApi"]
+__all__ = ["OrderManagementApi", "json_body"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +45,30 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def json_body(request: Request, *, details_key: str | None = None) -> Any:
+    """The request's JSON body; a problem for an empty, non-JSON or mistyped one."""
+    if not request.body.strip():
+        raise Problem.invalid(
+            [("body", "A non-empty JSON request body is required")], details_key=details_key
+        )
+    content_type = request.headers.get("Content-Type", "")
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise Problem(
+            415,
+            f"Content-Type must be application/json, not {content_type!r}",
+            details_key=details_key,
+        )
+    try:
+        return json.loads(request.body, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise Problem.invalid(
+            [("body", f"is not valid JSON: {error}")], details_key=details_key
+        ) from None
+
+
 class OrderManagementApi:
-    """Route handlers for ``/order-management/...`` and ``/epayment/v1/payments``."""
+    """Route handlers for ``/order-management/...``."""
 
     def __init__(self, state: FakeState, config: FakeConfig, auth: Auth) -> None:
         self._state = state
@@ -57,18 +76,6 @@ class OrderManagementApi:
         self._auth = auth
 
     # ---------------------------------------------------------------- request checks
-
-    def _json_body(self, request: Request) -> Any:
-        if not request.body.strip():
-            raise Problem.invalid([("body", "A non-empty JSON request body is required")])
-        content_type = request.headers.get("Content-Type", "")
-        media_type = content_type.split(";")[0].strip().lower()
-        if media_type != "application/json" and not media_type.endswith("+json"):
-            raise Problem(415, f"Content-Type must be application/json, not {content_type!r}")
-        try:
-            return json.loads(request.body, parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as error:
-            raise Problem.invalid([("body", f"is not valid JSON: {error}")]) from None
 
     @staticmethod
     def _order_key(request: Request, msn: str) -> OrderKey:
@@ -123,7 +130,7 @@ class OrderManagementApi:
 
     def upload_image(self, request: Request) -> Response:
         merchant = self._auth.authenticate(request)
-        body = self._json_body(request)
+        body = json_body(request)
         if not isinstance(body, dict):
             raise Problem.invalid([("body", "must be a JSON object with imageId, src and type")])
         problems: Problems = []
@@ -164,7 +171,7 @@ class OrderManagementApi:
     def put_category(self, request: Request) -> Response:
         merchant = self._auth.authenticate(request)
         key = self._order_key(request, merchant.msn)
-        body = self._json_body(request)
+        body = json_body(request)
         problems = category_v2_problems(body, self._config.http_link_hosts)
         if problems:
             raise Problem.invalid(problems)
@@ -180,7 +187,7 @@ class OrderManagementApi:
     def post_receipt(self, request: Request) -> Response:
         merchant = self._auth.authenticate(request)
         key = self._order_key(request, merchant.msn)
-        body = self._json_body(request)
+        body = json_body(request)
         problems = receipt_problems(body)
         if problems:
             raise Problem.invalid(problems)
@@ -204,7 +211,7 @@ class OrderManagementApi:
 
     def create_category_v3(self, request: Request) -> Response:
         merchant = self._auth.authenticate(request)
-        body = self._json_body(request)
+        body = json_body(request)
         problems = category_v3_problems(body, self._config.http_link_hosts)
         if problems:
             raise Problem.invalid(problems)
@@ -250,44 +257,3 @@ class OrderManagementApi:
         if not self._state.delete_category_v3(merchant.msn, category_id):
             raise Problem(404, f"Category {category_id} was not found")
         return Response(200)
-
-    def create_payment(self, request: Request) -> Response:
-        """Just enough ePayment to model ``createPayment.receipt`` becoming the OM receipt."""
-        merchant = self._auth.authenticate(request)
-        body = self._json_body(request)
-        if not isinstance(body, dict):
-            raise Problem.invalid([("body", "must be a JSON object")])
-        problems: Problems = []
-        fields = Fields(problems, body, "")
-        reference = fields.pattern(
-            "reference", EPAYMENT_REFERENCE_RE, "must be 8-50 letters, digits or '-'", required=True
-        )
-        amount = fields.object("amount", required=True)
-        if amount is not None:
-            amount_fields = Fields(problems, amount, "amount")
-            amount_fields.enum("currency", CURRENCIES, required=True)
-            amount_fields.integer("value", required=True, minimum=1, amount=True)
-        method = fields.object("paymentMethod", required=True)
-        method_type = None
-        if method is not None:
-            method_type = Fields(problems, method, "paymentMethod").enum(
-                "type", EPAYMENT_METHODS, required=True
-            )
-        receipt = body.get("receipt")
-        if receipt is not None:
-            if method_type is not None and method_type != "WALLET":
-                problems.append(("receipt", "a receipt is only allowed for WALLET payments"))
-            problems.extend(receipt_problems(receipt, prefix="receipt."))
-        if problems or reference is None:
-            raise Problem.invalid(problems)
-        receipt_key = (merchant.msn, "ECOM", reference)
-        with self._state.lock:  # both checks and both writes at once, as one payment
-            if self._state.has_payment(merchant.msn, reference):
-                raise Problem(409, f"A payment with reference {reference!r} already exists")
-            if receipt is not None and self._state.has_receipt(receipt_key):
-                raise Problem(409, f"A receipt already exists for reference {reference!r}")
-            self._state.add_payment(merchant.msn, reference, body)
-            if receipt is not None:
-                self._state.add_receipt(receipt_key, receipt)
-        redirect = f"https://landing.fake-vipps.invalid/?reference={reference}"
-        return Response.json(201, {"reference": reference, "redirectUrl": redirect})

@@ -15,7 +15,8 @@ The document, stable in shape (fields may be added, none removed)::
       "receipts":     {"ECOM": {orderId: <receipt body as sent>}, "RECURRING": {...}},
       "categories":   {"ECOM": {orderId: {"category", "orderDetailsUrl", "imageId"}}, ...},
       "categoriesV3": {"ECOM": {orderId: [<v3 category>, ...oldest first]}, ...},
-      "images":       {imageId: {"format", "width", "height", "size", "sha256"}}
+      "images":       {imageId: {"format", "width", "height", "size", "sha256"}},
+      "payments":     {reference: <ePayment payment: state, amount, aggregate, request...>}
     }
 """
 
@@ -70,6 +71,7 @@ def merchant_document(data: MerchantData) -> dict[str, Any]:
         "images": {
             image_id: _image_facts(image) for image_id, image in sorted(data.images.items())
         },
+        "payments": data.payments,
     }
 
 
@@ -145,8 +147,8 @@ class InspectionPages:
 <title>Fake Vipps MobilePay API</title><style>{_STYLE}</style></head>
 <body>
 <h1>Fake Vipps MobilePay API</h1>
-<p>A stand-in for the Vipps MobilePay Order Management API and its access token call,
-served by <code>vipps-order-management</code> for development and tests. It validates what it
+<p>A stand-in for the Vipps MobilePay Order Management API, its access token call and as much
+of ePayment as a web checkout needs, served by <code>vipps-order-management</code> for development and tests. It validates what it
 is sent as Vipps does and keeps it in memory until it stops. Nothing sent here reaches Vipps or
 a customer.</p>
 {root}
@@ -157,6 +159,8 @@ a customer.</p>
 <p>Their keys were printed by the command that started this server.</p>
 <h2>What was sent</h2>
 <p><a href="/preview/">App previews</a>: every order, drawn as the Vipps app would show it.</p>
+<p><a href="/payments/">ePayment payments</a>: each with its landing page, where a payment is
+approved or rejected by hand.</p>
 <h2>Inspection endpoint</h2>
 <p><a href="{STATE_PATH}"><code>GET {STATE_PATH}</code></a> answers, as JSON and without
 authentication, what this server stores for every merchant;

@@ -53,6 +53,7 @@ class Problem(Exception):
         *,
         title: str | None = None,
         headers: Iterable[tuple[str, str]] = (),
+        details_key: str | None = None,
     ) -> None:
         super().__init__(status, detail)
         self.status = status
@@ -60,27 +61,39 @@ class Problem(Exception):
         self.params = list(params)
         self.title = title
         self.headers = list(headers)
+        #: The API's own spelling of the field list (ePayment: ``extraDetails``), whatever the
+        #: server is configured to imitate for Order Management.
+        self.details_key = details_key
 
     @classmethod
-    def invalid(cls, problems: Sequence[tuple[str, str]], status: int = 400) -> Problem:
+    def invalid(
+        cls,
+        problems: Sequence[tuple[str, str]],
+        status: int = 400,
+        *,
+        details_key: str | None = None,
+    ) -> Problem:
         """One 400 listing every problem; the detail is the reason itself when there is only one."""
         reasons = list(dict.fromkeys(reason for _, reason in problems))
         if len(reasons) == 1:
             detail = reasons[0]
         else:
             detail = "; ".join(f"{name}: {reason}" if name else reason for name, reason in problems)
-        return cls(status, detail, problems, title=VALIDATION_TITLE)
+        return cls(status, detail, problems, title=VALIDATION_TITLE, details_key=details_key)
 
     def response(self, details_key: str = "invalidParams") -> Response:
+        details_key = self.details_key or details_key
+        trace = _trace_id()
         body: dict[str, Any] = {
             "type": _PROBLEM_TYPES.get(self.status, "about:blank"),
             "title": self.title or HTTPStatus(self.status).phrase,
             "detail": self.detail,
-            "instance": _trace_id(),
+            "instance": trace,
             details_key: [{"name": name, "reason": reason} for name, reason in self.params],
         }
-        if details_key == "extraDetails":
+        if details_key == "extraDetails":  # the newer APIs' shape (ePayment's Problem)
             body["status"] = self.status
+            body["traceId"] = trace
         return Response.json(
             self.status,
             body,

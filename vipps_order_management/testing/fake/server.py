@@ -1,8 +1,8 @@
 """``FakeVippsServer``: the pieces wired together, and the public face tests use.
 
 It owns the state, the switches, the fault injector and the socket; it maps each path to a
-handler (``auth``, ``endpoints``, ``preview``, ``inspection``) and runs every request through
-one pipeline: faults first, then the handler, then the request log.
+handler (``auth``, ``endpoints``, ``epayment``, ``landing``, ``preview``, ``inspection``) and
+runs every request through one pipeline: faults first, then the handler, then the request log.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from urllib.parse import quote
 from .auth import Auth
 from .config import FakeConfig
 from .endpoints import OrderManagementApi
+from .epayment import LANDING_PATH, EPaymentApi, decide
 from .faults import Decision, FaultInjector
 from .http import Abort, Headers, HTTPServer, Match, Request, Response, Router
 from .inspection import STATE_PATH, InspectionPages
+from .landing import PAYMENTS_PATH, LandingPages
 from .preview import PreviewPages
 from .problems import Problem, azure
 from .state import FakeMerchant, FakeState, RecordedRequest
@@ -87,9 +89,10 @@ class _Setting:
 class FakeVippsServer:
     """The fake Vipps API on a real socket; a context manager that starts and stops it.
 
-    ``url`` is the API root (``/accesstoken/get`` and ``/order-management/...`` are under it) and
-    ``credentials`` the default merchant's keys. State is kept per merchant serial number and can
-    be inspected with :meth:`receipt`, :meth:`category`, :meth:`categories_v3`, :meth:`images` and
+    ``url`` is the API root (``/accesstoken/get``, ``/order-management/...`` and
+    ``/epayment/v1/payments`` are under it) and ``credentials`` the default merchant's keys.
+    State is kept per merchant serial number and can be inspected with :meth:`receipt`,
+    :meth:`category`, :meth:`categories_v3`, :meth:`images`, :meth:`payments` and
     :attr:`requests` (or over HTTP at ``/_fake/state``); :attr:`faults` injects failures.
     Configuration attributes (the keyword arguments) may be changed on a running server;
     :meth:`reset` restores them. With ``state_file`` what it stores is read from that file
@@ -153,6 +156,8 @@ class FakeVippsServer:
     def _add_routes(self) -> None:
         auth = Auth(self._state, self._config)
         api = OrderManagementApi(self._state, self._config, auth)
+        epayment = EPaymentApi(self._state, self._config, auth)
+        landing = LandingPages(self._state)
         previews = PreviewPages(self._state)
         inspection = InspectionPages(self._state)
         add = self.router.add
@@ -176,7 +181,13 @@ class FakeVippsServer:
         add("GET", rf"{om}/v3/categories", api.list_categories_v3)
         add("GET", rf"{om}/v3/categories/(?P<categoryId>{segment})", api.get_category_v3)
         add("DELETE", rf"{om}/v3/categories/(?P<categoryId>{segment})", api.delete_category_v3)
-        add("POST", r"/epayment/v1/payments", api.create_payment)
+        payments = "/epayment/v1/payments"
+        add("POST", payments, epayment.create_payment)
+        add("GET", rf"{payments}/(?P<reference>{segment})", epayment.get_payment)
+        add("POST", rf"{payments}/(?P<reference>{segment})/capture", epayment.capture_payment)
+        add("GET", rf"{LANDING_PATH}/?", landing.page, inspection=True)
+        add("POST", rf"{LANDING_PATH}/?", landing.decide, inspection=True)
+        add("GET", rf"{PAYMENTS_PATH}/?", landing.index, inspection=True)
         add("GET", r"/", inspection.index, inspection=True)
         add("GET", rf"{STATE_PATH}/?", inspection.state, inspection=True)
         add("GET", rf"{STATE_PATH}/(?P<msn>{segment})", inspection.merchant_state, inspection=True)
@@ -327,8 +338,25 @@ class FakeVippsServer:
         return self._state.images(self._msn(msn))
 
     def payments(self, msn: str | int | None = None) -> dict[str, dict[str, Any]]:
-        """``{reference: body}`` of the fake ePayment payments created for the merchant."""
+        """``{reference: record}`` of the ePayment payments created for the merchant.
+
+        A record holds ``state``, ``amount``, ``aggregate`` (authorised, captured... amounts),
+        ``redirectUrl`` (its landing page), ``returnUrl`` and ``request``: the create-payment
+        body as it was sent, ``receipt`` included.
+        """
         return self._state.payments(self._msn(msn))
+
+    def payment(self, reference: str, msn: str | int | None = None) -> dict[str, Any] | None:
+        """The record of one ePayment payment (see :meth:`payments`), or ``None``."""
+        return self._state.payment(self._msn(msn), reference)
+
+    def approve_payment(self, reference: str, msn: str | int | None = None) -> dict[str, Any]:
+        """Approve a ``CREATED`` payment as the customer would on its landing page."""
+        return decide(self._state, self._msn(msn), reference, "approve")
+
+    def reject_payment(self, reference: str, msn: str | int | None = None) -> dict[str, Any]:
+        """Reject a ``CREATED`` payment (it becomes ``ABORTED``), as on its landing page."""
+        return decide(self._state, self._msn(msn), reference, "reject")
 
     def store_receipt(
         self,

@@ -334,21 +334,38 @@ class FakeState:
         return True
 
     def payments(self, msn: str) -> dict[str, dict[str, Any]]:
+        """``{reference: payment record}`` of the merchant's ePayment payments (copies)."""
         with self.lock:
             return {
-                ref: copy.deepcopy(body)
-                for (owner, ref), body in self._payments.items()
+                ref: copy.deepcopy(record)
+                for (owner, ref), record in self._payments.items()
                 if owner == msn
             }
 
-    def has_payment(self, msn: str, reference: str) -> bool:
+    def payment(self, msn: str, reference: str) -> dict[str, Any] | None:
         with self.lock:
-            return (msn, reference) in self._payments
+            return copy.deepcopy(self._payments.get((msn, reference)))
 
-    def add_payment(self, msn: str, reference: str, body: Mapping[str, Any]) -> None:
+    def put_payment(self, msn: str, reference: str, record: Mapping[str, Any]) -> None:
+        """Store (or replace) the payment's record: the ePayment module owns its shape."""
         with self.lock:
-            self._payments[(msn, reference)] = copy.deepcopy(dict(body))
+            self._payments[(msn, reference)] = copy.deepcopy(dict(record))
             self._changed()
+
+    def find_payment(
+        self, matches: Callable[[str, Mapping[str, Any]], bool]
+    ) -> tuple[str, str, dict[str, Any]] | None:
+        """``(msn, reference, record)`` of the first payment ``matches(msn, record)`` accepts."""
+        with self.lock:
+            for (msn, reference), record in self._payments.items():
+                if matches(msn, record):
+                    return msn, reference, copy.deepcopy(record)
+        return None
+
+    def payment_keys(self) -> list[tuple[str, str]]:
+        """``(msn, reference)`` of every payment, oldest first."""
+        with self.lock:
+            return list(self._payments)
 
     # ---------------------------------------------------------------- all of it at once
 

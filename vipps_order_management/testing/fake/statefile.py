@@ -2,9 +2,9 @@
 
 The app uploads an image once per merchant and from then on only names it; a fake that forgot
 its images when restarted would refuse every later category that names one. The file is the
-document of ``GET /_fake/state`` with what that document leaves out put back: each image's
-bytes (base64, beside its size, height and format) and the ePayment payments. Tokens and the
-request log are not kept: clients fetch new tokens. It is indented JSON with sorted keys, so a
+document of ``GET /_fake/state`` (the ePayment payments included) with what that document
+leaves out put back: each image's bytes (base64, beside its size, height and format). Tokens
+and the request log are not kept: clients fetch new tokens. It is indented JSON with sorted keys, so a
 person can read it, and it is rewritten whole after every change: a temporary file in the same
 directory, then ``os.replace``, so a crash leaves the previous version, never half of one.
 """
@@ -41,7 +41,6 @@ def _document(merchants: list[MerchantData]) -> dict[str, Any]:
         document = merchant_document(data)
         for image_id, facts in document["images"].items():
             facts["base64"] = base64.b64encode(data.images[image_id]).decode("ascii")
-        document["payments"] = data.payments
         documents[data.msn] = document
     return {"format": FORMAT, "version": VERSION, "merchants": documents}
 

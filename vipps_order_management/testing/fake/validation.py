@@ -18,8 +18,6 @@ __all__ = [
     "BARCODE_FORMATS",
     "CATEGORY_TYPES",
     "CURRENCIES",
-    "EPAYMENT_METHODS",
-    "EPAYMENT_REFERENCE_RE",
     "IDENTITY_MISMATCH",
     "IMAGE_ID_HINT",
     "IMAGE_ID_RE",
@@ -49,7 +47,6 @@ Problems = list[tuple[str, str]]
 
 ORDER_ID_RE = re.compile(r"[0-9A-Za-z_.\-]+")
 IMAGE_ID_RE = re.compile(r"[0-9A-Za-z_.\-]{1,128}")
-EPAYMENT_REFERENCE_RE = re.compile(r"[a-zA-Z0-9-]{8,50}")
 QUANTITY_RE = re.compile(r"[0-9]+(\.[0-9]{1,8})?")
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MSN_RE = re.compile(r"[0-9]{4,7}")
@@ -60,7 +57,6 @@ CATEGORY_TYPES = ("GENERAL", "RECEIPT", "ORDER_CONFIRMATION", "DELIVERY", "TICKE
 CURRENCIES = ("NOK", "DKK", "EUR")
 QUANTITY_UNITS = ("PCS", "KG", "KM", "MINUTE", "LITRE", "KWH")
 BARCODE_FORMATS = ("EAN-13", "CODE 39", "CODE 128")
-EPAYMENT_METHODS = ("WALLET", "CARD")
 #: Schemes that are neither https nor an app's own; a link with one of them is refused.
 REFUSED_LINK_SCHEMES = frozenset({"http", "javascript", "data", "file", "vbscript"})
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
