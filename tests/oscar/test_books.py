@@ -1,4 +1,4 @@
-"""Oscar's books on SQLite, and what the customer paid.
+"""Oscar's books on SQLite, what the customer paid, and a receipt held for it.
 
 A 10 % offer on three jars of cloudberry jam (3 x 53.95) leaves the line at 145.665: Oscar rounds
 its total half up, SQLite keeps the half øre, and Django reads it back rounded half to even.
@@ -6,16 +6,20 @@ its total half up, SQLite keeps the half øre, and Django reads it back rounded 
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal as D
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from oscar.core.loading import get_model
 
 from vipps_order_management import services
 from vipps_order_management.contrib.oscar.views import orders_for_user
 from vipps_order_management.engine.plan import plan
+from vipps_order_management.models import VippsOrder
 from vipps_order_management.money import to_minor_units
+from vipps_order_management.public_links import order_status_url, receipt_url
 
 Order = get_model("order", "Order")
 
@@ -61,3 +65,79 @@ def test_what_the_customer_paid_is_the_vipps_payment(place_order, settings):
 
     unpaid = place_order("Wool socks", 1, pay_with_vipps=False)
     assert adapter.get_paid_amount(unpaid) == D("228.00")  # no Vipps source: Oscar's total
+
+
+def complete(order):
+    for status in ("Being processed", "Shipped", "Complete"):
+        order.set_status(status)
+    return Order.objects.get(pk=order.pk)
+
+
+def receipt_posts(vipps) -> list:
+    return vipps.requests_for("POST", "/receipts/")
+
+
+@pytest.fixture
+def held(place_order, vipps):
+    """A complete order whose Vipps payment is one øre short of Oscar's total, synced."""
+    order = complete(place_order("Wool socks", 1, paid=D("227.99")))
+    services.sync_now(order)
+    return order
+
+
+def test_a_payment_one_ore_short_holds_the_receipt_and_its_link(held, vipps, client, customer):
+    reference = f"oscar-{held.number}"
+    assert vipps.receipt(reference) is None
+    assert receipt_posts(vipps) == []
+    category = vipps.category(reference)
+    assert category["category"] == "ORDER_CONFIRMATION"  # not a RECEIPT link to a dead page
+    assert category["orderDetailsUrl"] == order_status_url(held)
+    state = VippsOrder.objects.for_order(held).get()
+    assert state.receipt_state == VippsOrder.ReceiptState.DEAD
+    for figure in ("228.00 NOK", "227.99 NOK", "a difference of -0.01 NOK"):
+        assert figure in state.receipt_error, state.receipt_error
+
+    # The customer's own pages say the same: no link to the receipt page, no button to it.
+    client.force_login(customer)
+    my_orders = client.get(reverse("customer:order-list")).content.decode()
+    item = re.search(rf'data-number="{held.number}">(.*?)</li>', my_orders, re.S).group(1)
+    assert "Order confirmation" in item
+    assert "/receipt/" not in item
+    status_page = client.get(order_status_url(held, absolute=False)).content.decode()
+    assert "/receipt/" not in status_page
+    assert "The receipt is not in the Vipps MobilePay app yet." in status_page
+
+
+def test_a_corrected_payment_sends_the_receipt_and_moves_the_link(held, vipps):
+    from .shop import Source
+
+    source = Source.objects.get(order=held)
+    source.amount_allocated = D("228.00")
+    source.save()  # the shop corrects its record: watched, so the order is queued
+    services.drain()
+    reference = f"oscar-{held.number}"
+    assert vipps.receipt(reference) is not None
+    assert vipps.category(reference)["category"] == "RECEIPT"
+    assert vipps.category(reference)["orderDetailsUrl"] == receipt_url(held)
+
+
+def test_my_orders_costs_the_same_queries_with_receipts_to_check(
+    client, customer, place_order, vipps
+):
+    """Complete orders link their receipt page only once their receipt is checked."""
+    from django.test.utils import CaptureQueriesContext
+
+    def my_orders() -> tuple[int, str]:
+        client.get(reverse("customer:order-list"))
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(reverse("customer:order-list")).content.decode()
+        return len(queries), page
+
+    client.force_login(customer)
+    orders = [complete(place_order("Cloudberry jam", 3, "Wool socks", 1)) for _ in range(3)]
+    three, page = my_orders()
+    assert page.count("/receipt/") == 3
+    orders += [complete(place_order("Coffee", 1, paid=D("1.00"))) for _ in range(4)]
+    seven, page = my_orders()
+    assert page.count("/receipt/") == 3  # the four held ones link their status page instead
+    assert three == seven, (three, seven)

@@ -1,7 +1,8 @@
 """``plan(order) -> SyncPlan``: what this shop would send to Vipps for an order, now.
 
 The one place where the rules about what is sent live: which links (the adapter's, the
-status page by default, the primary one for the v2 API), which images, which merchant serial
+status page by default, the primary one for the v2 API, and the status page instead of the
+receipt page while that page has no receipt to show), which images, which merchant serial
 number, the receipt and whether it may go yet. The drain, the comparison with Vipps, the admin's
 order page, ``vipps_om_sync --dry-run``, the previews and the template tags all read a plan.
 
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 from django.db import models
 
+from .. import public_links
 from ..adapters import ImageSource, Link, OrderAdapter, get_adapter
 from ..conf import app_settings, link_policy
 from ..exceptions import (
@@ -212,8 +214,30 @@ class SyncPlan:
     @cached_property
     def all_links(self) -> list[Link]:
         """Every link of the order as the adapter gives them (stored rows, then its defaults,
-        the status page unless it chose its own), before the link policy."""
-        return list(self._ask("links", "get_links", lambda: self.adapter.get_links(self.order), []))
+        the status page unless it chose its own), before the link policy.
+
+        A link to the order's own receipt page, while that page shows no receipt (see
+        :attr:`receipt_shown`), is the order's status page instead: it says something true.
+        """
+        links = self._ask("links", "get_links", lambda: self.adapter.get_links(self.order), [])
+        return self._status_page_for_receipt_page(list(links))
+
+    def _status_page_for_receipt_page(self, links: list[Link]) -> list[Link]:
+        pages = [public_links.own_page(link.url, self.order) for link in links]
+        if not any(page and page[0] == "order_receipt" for page in pages) or self.receipt_shown:
+            return links
+        has_status_page = any(page and page[0] == "order_status" for page in pages)
+        chosen = []
+        for link, page in zip(links, pages, strict=True):
+            if page is None or page[0] != "order_receipt":
+                chosen.append(link)
+            elif not has_status_page:
+                url = public_links.status_page_beside(link.url, page[1])
+                chosen.append(
+                    dataclasses.replace(link, category=CategoryType.ORDER_CONFIRMATION, url=url)
+                )
+                has_status_page = True
+        return chosen
 
     @cached_property
     def customer_links(self) -> list[Link]:
@@ -345,6 +369,12 @@ class SyncPlan:
             f"(a difference of {money(paid_minor - total)}); it is not sent. Lines: {lines}"
         )
         return Problem(message, source, (("orderLines", message),))
+
+    @property
+    def receipt_shown(self) -> bool:
+        """Whether the order's printable receipt page shows a receipt: a final order, with a
+        receipt that may go. Links to that page are offered only then."""
+        return self.is_final and self.receipt is not None
 
     @property
     def receipt_problem(self) -> Problem | None:
