@@ -1,4 +1,4 @@
-"""Oscar's books on SQLite, what the customer paid, and a receipt held for it.
+"""Oscar's books on SQLite, what the customer paid, and a receipt held until staff decide.
 
 A 10 % offer on three jars of cloudberry jam (3 x 53.95) leaves the line at 145.665: Oscar rounds
 its total half up, SQLite keeps the half øre, and Django reads it back rounded half to even.
@@ -17,7 +17,7 @@ from oscar.core.loading import get_model
 from vipps_order_management import services
 from vipps_order_management.contrib.oscar.views import orders_for_user
 from vipps_order_management.engine.plan import plan
-from vipps_order_management.models import VippsOrder
+from vipps_order_management.models import SyncAttempt, VippsOrder
 from vipps_order_management.money import to_minor_units
 from vipps_order_management.public_links import order_status_url, receipt_url
 
@@ -106,6 +106,83 @@ def test_a_payment_one_ore_short_holds_the_receipt_and_its_link(held, vipps, cli
     status_page = client.get(order_status_url(held, absolute=False)).content.decode()
     assert "/receipt/" not in status_page
     assert "The receipt is not in the Vipps MobilePay app yet." in status_page
+
+
+def panel(client, order) -> str:
+    url = reverse("dashboard:order-detail", args=[order.number]) + "?vipps_remote=0"
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode().split('id="vipps-panel"')[1]
+
+
+def accept(client, order, receipt_hash):
+    url = reverse("vipps_oscar:vipps-order-operation", args=[order.number])
+    data = {"vipps_operation": "accept_receipt", "receipt_hash": receipt_hash}
+    return client.post(url, data, follow=True)
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_staff_send_a_held_receipt_as_it_is_from_the_panel_once(held, vipps, client, staff):
+    client.force_login(staff)
+    page = panel(client, held)
+    figures = re.search(r'class="vipps-payment-check[^"]*">(.*?)</table>', page, re.S).group(1)
+    cells = re.findall(r"<td>(.*?)</td>", figures)
+    assert cells == ["228.00\xa0NOK", "227.99\xa0NOK", "-0.01\xa0NOK"]  # receipt, paid, difference
+    receipt_hash = re.search(r'name="receipt_hash" value="([0-9a-f]{64})"', page).group(1)
+    assert 'value="accept_receipt"' in page
+
+    response = accept(client, held, receipt_hash)
+    assert response.redirect_chain[0][0].endswith(f"/dashboard/orders/{held.number}/#vipps")
+    assert any("Sent the receipt" in m for m in messages_of(response)), messages_of(response)
+    reference = f"oscar-{held.number}"
+    assert vipps.receipt(reference) == plan(held).receipt.to_api()
+    assert vipps.category(reference)["category"] == "RECEIPT"  # the link moved with it
+    assert vipps.category(reference)["orderDetailsUrl"] == receipt_url(held)
+    log = SyncAttempt.objects.for_order(held).get(endpoint="receipt accepted by staff")
+    assert "staff" in log.error
+    assert "228.00 NOK" in log.error
+    assert "227.99 NOK" in log.error
+
+    # Twice, or sent again: Vipps got the receipt once.
+    response = accept(client, held, receipt_hash)
+    assert any("not held" in m for m in messages_of(response)), messages_of(response)
+    services.sync_now(Order.objects.get(pk=held.pk))
+    assert len(receipt_posts(vipps)) == 1
+    assert 'value="accept_receipt"' not in panel(client, held)
+
+
+def test_a_receipt_that_changed_since_staff_saw_it_is_not_accepted(held, vipps, client, staff):
+    client.force_login(staff)
+    response = accept(client, held, "0" * 64)
+    assert any("changed" in m for m in messages_of(response)), messages_of(response)
+    assert receipt_posts(vipps) == []
+    assert VippsOrder.objects.for_order(held).get().receipt_accepted_hash == ""
+
+
+def test_staff_who_may_only_view_see_the_figures_but_cannot_accept(held, vipps, client, viewer):
+    client.force_login(viewer)
+    page = panel(client, held)
+    assert "227.99\xa0NOK" in page
+    assert 'value="accept_receipt"' not in page
+    receipt_hash = plan(held).payment_check.receipt_hash
+    url = reverse("vipps_oscar:vipps-order-operation", args=[held.number])
+    data = {"vipps_operation": "accept_receipt", "receipt_hash": receipt_hash}
+    assert client.post(url, data).status_code == 403
+    assert receipt_posts(vipps) == []
+
+
+def test_a_held_receipt_cannot_be_accepted_from_the_order_list(held, vipps, client, staff):
+    client.force_login(staff)
+    response = client.post(
+        reverse("vipps_oscar:vipps-order-bulk"),
+        {"selected_order": [held.pk], "vipps_operation": "accept_receipt"},
+        follow=True,
+    )
+    assert messages_of(response) == ["Unknown Vipps action."]
+    assert receipt_posts(vipps) == []
 
 
 def test_a_corrected_payment_sends_the_receipt_and_moves_the_link(held, vipps):

@@ -1,7 +1,9 @@
 """The per-order Vipps page: the order's plan beside what Vipps holds, previewed as the app.
 
 Everything the page says the shop "would send" comes from the order's plan
-(:func:`~vipps_order_management.engine.plan.plan`), the same object the worker sends from.
+(:func:`~vipps_order_management.engine.plan.plan`), the same object the worker sends from;
+a receipt whose total differs from what was paid is shown with both figures
+(``payment_check``), for staff to send as it is (:data:`.operations.ACCEPT_RECEIPT`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..engine.status import status_of
 from ..exceptions import VippsError
 from ..models import SyncAttempt, attached_rows
 from ..payloads import Category, OrderView
+from .operations import ACCEPT_RECEIPT, ACCEPT_RECEIPT_LABEL
 
 __all__ = ["order_page_context"]
 
@@ -92,6 +95,7 @@ def order_page_context(order: models.Model, *, fetch_remote: bool) -> dict[str, 
     context.update(
         {
             "local_error": str(sync_plan.receipt_problem or "") if target is not None else "",
+            **_payment_check(sync_plan),
             "links_error": str(sync_plan.links_problem or "") if target is not None else "",
             "local_json": _json(local_body),
             "remote_json": _json(remote_body),
@@ -123,6 +127,16 @@ def order_page_context(order: models.Model, *, fetch_remote: bool) -> dict[str, 
         }
     )
     return context
+
+
+def _payment_check(sync_plan: SyncPlan) -> dict[str, Any]:
+    """The receipt's total beside what was paid when they differ (held, or accepted), and
+    the operation that sends a held receipt as it is."""
+    check = sync_plan.payment_check if sync_plan.target is not None else None
+    return {
+        "payment_check": check if check is not None and check.difference else None,
+        "accept_receipt": (ACCEPT_RECEIPT, ACCEPT_RECEIPT_LABEL),
+    }
 
 
 def _fake_preview_url(sync_plan: SyncPlan) -> str:

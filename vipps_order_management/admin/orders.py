@@ -32,9 +32,11 @@ from ..engine.plan import plan
 from ..engine.status import status_expression, status_of
 from ..models import OrderImage, OrderLink, OutboxItem, SyncStatus, attached_rows
 from .operations import (
+    ACCEPT_RECEIPT,
     ORDER_OPERATIONS,
     SEND_IN_REQUEST_MAX,
     Follow,
+    accept_held_receipt,
     refused_in_bulk,
     run_for_orders,
 )
@@ -270,7 +272,11 @@ class VippsOrderAdminMixin:
             if not can_change:
                 raise PermissionDenied
             key = request.POST.get("operation", "")
-            if key in ORDER_OPERATIONS:
+            if key == ACCEPT_RECEIPT:
+                receipt_hash = request.POST.get("receipt_hash", "")
+                by = request.user.get_username()
+                accept_held_receipt(order, receipt_hash, _notify(self, request), by=by)
+            elif key in ORDER_OPERATIONS:
                 run_for_orders([order], key, _notify(self, request))
             return HttpResponseRedirect(request.get_full_path())
         context = {
