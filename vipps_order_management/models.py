@@ -232,6 +232,15 @@ class VippsOrder(OrderAttached):
         _("receipt"), max_length=16, choices=ReceiptState.choices, default=ReceiptState.PENDING
     )
     receipt_hash = models.CharField(_("hash of the sent receipt"), max_length=64, blank=True)
+    receipt_accepted_hash = models.CharField(
+        _("hash of the receipt accepted as it is"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "Staff accepted this receipt although its total differs from what was paid; "
+            "only this very receipt may go."
+        ),
+    )
     receipt_sent_at = models.DateTimeField(_("receipt sent"), null=True, blank=True)
     receipt_sent_via = models.CharField(
         _("receipt sent via"),

@@ -16,10 +16,13 @@ Revoking links:
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404
+from django.urls import Resolver404, resolve
 
 from . import tokens
 from .adapters import OrderAdapter, get_adapter
@@ -31,7 +34,9 @@ __all__ = [
     "order_from_token",
     "order_status_url",
     "order_token",
+    "own_page",
     "receipt_url",
+    "status_page_beside",
     "token_key",
     "url_for_token",
 ]
@@ -86,6 +91,28 @@ def order_from_token(token: str) -> models.Model:
     ):
         raise Http404
     return order
+
+
+def own_page(url: str, order: models.Model) -> tuple[str, str] | None:
+    """``(page, token)`` when ``url`` opens one of ``order``'s own customer pages (``page`` is
+    "order_status" or "order_receipt"), else ``None``; no database query. Any string may come:
+    a malformed one is no page of ours (the link policy names its problem)."""
+    try:
+        match = resolve(urlsplit(url).path)
+    except (Resolver404, ValueError, TypeError, AttributeError):
+        return None
+    page = next((name for name, view in tokens.PAGES.items() if view == match.view_name), None)
+    token = match.kwargs.get("token", "")
+    if page is None or token_key(token) != (order._meta.label_lower, str(order.pk)):
+        return None
+    return page, token
+
+
+def status_page_beside(url: str, token: str) -> str:
+    """The order status page at the address of the customer page ``url``, with its token."""
+    parts = urlsplit(url)
+    path = url_for_token("order_status", token, absolute=False)
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def order_status_url(order: models.Model, *, absolute: bool = True) -> str:

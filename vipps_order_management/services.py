@@ -8,6 +8,8 @@
 * :func:`payment_fields` / :func:`payment_created` (and the older :func:`receipt_for_epayment`
   / :func:`mark_receipt_sent`) embed the receipt in an ePayment create-payment call instead,
   and remember that it was sent: :mod:`.epayment`.
+* :func:`accept_receipt` records that staff accept a receipt held for differing from what
+  was paid, as it is.
 * :func:`compare_with_vipps` fetches what Vipps holds and sets it beside the plan;
   :func:`order_image` and :func:`forget_images` (:func:`forget_images_many`) serve the
   admin's preview and re-upload.
@@ -29,12 +31,12 @@ from .adapters import ImageSource, OrderAdapter, get_adapter
 from .engine import outbox, uploads
 from .engine.clients import get_client
 from .engine.pipeline import DrainResult, SyncResult, default_worker_id, drain
-from .engine.plan import SyncPlan, plan, plans_for
+from .engine.plan import PaymentCheck, SyncPlan, plan, plans_for
 from .engine.verify import Verdict, verify
 from .epayment import mark_receipt_sent, payment_created, payment_fields, receipt_for_epayment
 from .exceptions import ImageValidationError, VippsError
 from .images import PreparedImage
-from .models import OrderKey, OutboxItem, order_key
+from .models import OrderKey, OutboxItem, SyncAttempt, SyncKind, VippsOrder, order_key
 from .payloads import Category, Difference, OrderView, Receipt
 from .runners import dispatch
 
@@ -43,6 +45,7 @@ __all__ = [
     "Comparison",
     "DrainResult",
     "SyncResult",
+    "accept_receipt",
     "build_receipt",
     "compare_with_vipps",
     "drain",
@@ -62,6 +65,9 @@ __all__ = [
 ]
 
 ALL_KINDS = outbox.ALL_KINDS
+
+#: How a staff decision to send a held receipt as it is reads in the order's call log.
+ACCEPTED_ENDPOINT = "receipt accepted by staff"
 
 #: Seconds :func:`sync_now` waits for a worker that holds the order when it is called.
 SYNC_NOW_WAIT = 10.0
@@ -203,6 +209,45 @@ def build_receipt(order: models.Model, adapter: Any = None) -> Receipt:
     own exception when its adapter fails.
     """
     return plan(order, adapter).require_receipt()
+
+
+def accept_receipt(order: models.Model, receipt_hash: str, *, by: str = "") -> PaymentCheck:
+    """Staff accept the order's held receipt as it is; :func:`sync_now` then sends it.
+
+    A receipt whose total differs from what was paid is held
+    (:attr:`~.engine.plan.SyncPlan.payment_check`). Staff who saw both figures may take the
+    shop's lines as the proof of purchase: the decision is kept on the order's state for the
+    receipt of ``receipt_hash`` only (a later change holds it again), and written to the order's
+    call log naming ``by``. Raises ``ValueError`` when no receipt of the order is held, or the
+    one held is not ``receipt_hash`` (the order changed since staff looked at it).
+    """
+    check = plan(order).payment_check
+    if check is None or not check.held:
+        raise ValueError("the order's receipt is not held")
+    if check.receipt_hash != receipt_hash:
+        raise ValueError("the order's receipt changed since it was shown")
+    content_type_id, object_id = order_key(order)
+    note = (
+        f"{by or 'staff'} accepted the receipt as it is: its lines add up to "
+        f"{check.money(check.total)}, {check.money(check.paid)} was paid "
+        f"(a difference of {check.money(check.difference)})"
+    )
+    with transaction.atomic():
+        state, _ = VippsOrder.objects.get_or_create(
+            content_type_id=content_type_id, object_id=object_id
+        )
+        state.receipt_accepted_hash = receipt_hash
+        state.save(update_fields=["receipt_accepted_hash", "updated_at"])
+        SyncAttempt.objects.create(
+            content_type_id=content_type_id,
+            object_id=object_id,
+            kind=SyncKind.RECEIPT,
+            endpoint=ACCEPTED_ENDPOINT,
+            outcome=SyncAttempt.Outcome.SUCCESS,
+            error=note,
+            worker=by[:100],
+        )
+    return check
 
 
 # ---------------------------------------------------------------------- compare, preview

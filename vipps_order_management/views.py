@@ -22,12 +22,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import Resolver404, resolve
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.http import require_safe
@@ -59,10 +57,6 @@ PUBLIC_HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
     "Referrer-Policy": "no-referrer",
 }
-
-_PUBLIC_VIEWS = frozenset(
-    {"vipps_order_management:order_status", "vipps_order_management:order_receipt"}
-)
 
 
 def _public_page(
@@ -97,20 +91,6 @@ def _seller() -> dict[str, str]:
     }
 
 
-def _points_to_this_order(url: str, order: models.Model) -> bool:
-    """Whether ``url`` is one of this order's own public pages (no database query)."""
-    try:
-        match = resolve(urlsplit(url).path)
-    except Resolver404:
-        return False
-    if match.view_name not in _PUBLIC_VIEWS:
-        return False
-    return public_links.token_key(match.kwargs.get("token", "")) == (
-        order._meta.label_lower,
-        str(order.pk),
-    )
-
-
 def _common(sync_plan: SyncPlan, token: str) -> dict[str, Any]:
     order = sync_plan.order
     return {
@@ -132,7 +112,7 @@ def order_status(request: HttpRequest, order: models.Model, token: str) -> HttpR
         VippsOrder.ReceiptState.DRIFT,
     )
     links: list[DisplayLink] = [
-        link for link in order_links(order) if not _points_to_this_order(link.url, order)
+        link for link in order_links(order) if public_links.own_page(link.url, order) is None
     ]
     context = {
         **_common(sync_plan, token),
@@ -142,7 +122,7 @@ def order_status(request: HttpRequest, order: models.Model, token: str) -> HttpR
         "receipt_in_app": in_app,
         "receipt_sent_at": record.receipt_sent_at if in_app else None,
         "receipt_page_url": public_links.url_for_token("order_receipt", token, absolute=False)
-        if sync_plan.is_final
+        if sync_plan.receipt_shown
         else "",
     }
     return render(request, "vipps_order_management/public/order_status.html", context)

@@ -57,6 +57,18 @@ def staff(db, django_user_model):
 
 
 @pytest.fixture
+def viewer(db, django_user_model):
+    """Staff who may see orders in Oscar's dashboard (``order.view_order``) but not change them."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user(
+        "viewer", "viewer@example.com", "viewer", is_staff=True
+    )
+    user.user_permissions.add(Permission.objects.get(codename="view_order"))
+    return user
+
+
+@pytest.fixture
 def place_order(catalogue, customer):
     """``place_order("Wool socks", 2, "Coffee", 3, ...)``: an order of the test shop, paid."""
     from .shop import place_order as place

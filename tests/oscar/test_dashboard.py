@@ -181,13 +181,7 @@ def test_others_are_refused(client, customer, place_order, vipps, name, args, me
     assert vipps.receipt(f"oscar-{order.number}") is None
 
 
-def test_staff_who_may_only_view_see_the_panel_without_actions(
-    client, django_user_model, place_order, vipps
-):
-    viewer = django_user_model.objects.create_user(
-        "viewer", "viewer@example.com", "viewer", is_staff=True
-    )
-    viewer.user_permissions.add(Permission.objects.get(codename="view_order"))
+def test_staff_who_may_only_view_see_the_panel_without_actions(client, viewer, place_order, vipps):
     client.force_login(viewer)
     order = place_order("Coffee", 1)
     page = client.get(reverse("dashboard:order-detail", args=[order.number]))

@@ -10,6 +10,9 @@ More are queued for the runner in one go, with one message (:data:`QUEUED_OPERAT
 action over a whole page of orders costs the same few queries and no call to Vipps in the
 request; comparing with Vipps, which can only ask Vipps about each order, is refused for that
 many.
+
+A receipt held because its total differs from what was paid is sent as it is only from the
+order's own page, where staff see both figures (:func:`accept_held_receipt`); never in bulk.
 """
 
 from __future__ import annotations
@@ -31,12 +34,15 @@ from ..engine.plan import plan
 from ..models import OrderKey, OutboxItem, keys_condition, order_key
 
 __all__ = [
+    "ACCEPT_RECEIPT",
+    "ACCEPT_RECEIPT_LABEL",
     "ORDER_OPERATIONS",
     "QUEUED_OPERATIONS",
     "SEND_IN_REQUEST_MAX",
     "Follow",
     "Notify",
     "Operation",
+    "accept_held_receipt",
     "refused_in_bulk",
     "run_for_orders",
 ]
@@ -268,3 +274,38 @@ def run_for_orders(
             _("%(action)s: %(done)d done, %(failed)d with problems.")
             % {"action": label, "done": done, "failed": failed},
         )
+
+
+# ---------------------------------------------------------------------- a held receipt
+
+#: The key of "Send the receipt as it is" on an order's own page, and its label.
+ACCEPT_RECEIPT = "accept_receipt"
+ACCEPT_RECEIPT_LABEL = _("Send the receipt as it is")
+
+
+@sensitive_variables()  # it reaches the client: no frame below it is shown on an error page
+def accept_held_receipt(
+    order: models.Model, receipt_hash: str, notify: Notify, *, by: str = ""
+) -> None:
+    """Send the order's held receipt as it is, with its link, once; staff saw the receipt of
+    ``receipt_hash`` and both figures. One message; never raises."""
+    name = str(order)
+    try:
+        sync_plan = plan(order)
+        name = sync_plan.display_name
+        check = sync_plan.payment_check
+        if check is None or not check.held:
+            text = _("the receipt is not held; nothing to accept")
+            notify(messages.INFO, f"{name}: {text}")
+            return
+        if check.receipt_hash != receipt_hash:
+            text = _("the receipt changed since the page was shown; look at its figures again")
+            notify(messages.WARNING, f"{name}: {text}")
+            return
+        services.accept_receipt(order, receipt_hash, by=by)
+        message, ok = describe_results(services.sync_now(order, kinds=["links", "receipt"]))
+    except Exception as exc:  # the shop's adapter or Vipps: a message, never an error page
+        logger.warning("%s on %s failed", ACCEPT_RECEIPT_LABEL, name, exc_info=True)
+        notify(messages.ERROR, f"{name}: {exc or type(exc).__name__}")
+        return
+    notify(messages.SUCCESS if ok else messages.WARNING, f"{name}: {message}")

@@ -1,7 +1,9 @@
 """The per-order Vipps page: the order's plan beside what Vipps holds, previewed as the app.
 
 Everything the page says the shop "would send" comes from the order's plan
-(:func:`~vipps_order_management.engine.plan.plan`), the same object the worker sends from.
+(:func:`~vipps_order_management.engine.plan.plan`), the same object the worker sends from;
+a receipt whose total differs from what was paid is shown with both figures
+(``payment_check``), for staff to send as it is (:data:`.operations.ACCEPT_RECEIPT`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..exceptions import VippsError
 from ..images import PreparedImage
 from ..models import SyncAttempt, attached_rows
 from ..payloads import OrderView
+from .operations import ACCEPT_RECEIPT, ACCEPT_RECEIPT_LABEL
 
 __all__ = ["order_page_context"]
 
@@ -73,6 +76,7 @@ def order_page_context(order: models.Model, *, fetch_remote: bool) -> dict[str, 
     links = [PreviewLink(str(c.category), c.url) for c in sync_plan.links[:1]]
     context.update(
         local_error=str(sync_plan.receipt_problem or ""),
+        **_payment_check(sync_plan),
         links_error=str(sync_plan.links_problem or ""),
         local_json=_json(local["receipt"]),
         local_category=(links[0].category, links[0].url) if links else None,
@@ -126,6 +130,16 @@ def _remote(
         remote_preview=_preview(body, links, reference, prepared.data if same_image else None),
     )
     return found
+
+
+def _payment_check(sync_plan: SyncPlan) -> dict[str, Any]:
+    """The receipt's total beside what was paid when they differ (held, or accepted), and
+    the operation that sends a held receipt as it is."""
+    check = sync_plan.payment_check if sync_plan.target is not None else None
+    return {
+        "payment_check": check if check is not None and check.difference else None,
+        "accept_receipt": (ACCEPT_RECEIPT, ACCEPT_RECEIPT_LABEL),
+    }
 
 
 def _fake_preview_url(sync_plan: SyncPlan) -> str:

@@ -41,9 +41,11 @@ from ..models import (
     matching_outer_order,
 )
 from .operations import (
+    ACCEPT_RECEIPT,
     ORDER_OPERATIONS,
     SEND_IN_REQUEST_MAX,
     Follow,
+    accept_held_receipt,
     refused_in_bulk,
     run_for_orders,
 )
@@ -304,7 +306,11 @@ class VippsOrderAdminMixin:
             if not can_change:
                 raise PermissionDenied
             key = request.POST.get("operation", "")
-            if key in ORDER_OPERATIONS:
+            if key == ACCEPT_RECEIPT:
+                receipt_hash = request.POST.get("receipt_hash", "")
+                by = request.user.get_username()
+                accept_held_receipt(order, receipt_hash, _notify(self, request), by=by)
+            elif key in ORDER_OPERATIONS:
                 run_for_orders([order], key, _notify(self, request))
             return HttpResponseRedirect(request.get_full_path())
         context = {

@@ -1,8 +1,10 @@
 """``plan(order) -> SyncPlan``: what this shop would send to Vipps for an order, now.
 
 The one place where the rules about what is sent live: which links (the adapter's, the
-status page by default, the primary one for the v2 API), which images, which merchant serial
-number, the receipt and whether it may go yet. The drain, the comparison with Vipps, the admin's
+status page by default, the primary one for the v2 API, and the status page instead of the
+receipt page while that page has no receipt to show), which images, which merchant serial
+number, the receipt and whether it may go yet (final, and its total what the customer paid,
+or accepted by staff as it is). The drain, the comparison with Vipps, the admin's
 order page, ``vipps_om_sync --dry-run``, the previews and the template tags all read a plan.
 
 A plan asks the shop's adapter lazily, one part at a time, and never lets the adapter's
@@ -24,6 +26,7 @@ from typing import Any, TypeVar
 from django.db import models
 from django.utils.translation import gettext
 
+from .. import public_links
 from ..adapters import ImageSource, Link, OrderAdapter, get_adapter
 from ..conf import app_settings, link_policy
 from ..exceptions import (
@@ -33,11 +36,12 @@ from ..exceptions import (
     VippsError,
 )
 from ..link_policy import normalise
-from ..models import OrderKey, attach_rows, order_key
+from ..models import OrderKey, attach_rows, attached_rows, order_key
 from ..money import from_minor_units, to_minor_units
 from ..payloads import Category, CategoryType, PaymentType, Receipt, order_id_errors
 
 __all__ = [
+    "PaymentCheck",
     "PlannedLink",
     "Problem",
     "Refused",
@@ -122,6 +126,54 @@ class PlannedLink:
 
     def category_payload(self, image_id: str | None = None) -> Category:
         return Category(self.category, self.url, image_id)
+
+
+@dataclass(frozen=True)
+class PaymentCheck:
+    """A receipt's total beside what the customer paid, in minor units.
+
+    A receipt is proof of purchase: one whose total differs is held until the figures agree,
+    or until staff accept this very receipt (by its content hash) as it is.
+    """
+
+    receipt: Receipt
+    paid: int
+    accepted: bool = False
+
+    @property
+    def currency(self) -> str:
+        return str(self.receipt.bottom_line.currency)
+
+    @property
+    def total(self) -> int:
+        return self.receipt.total_amount
+
+    @property
+    def difference(self) -> int:
+        """What was paid, less the receipt's total."""
+        return self.paid - self.total
+
+    @property
+    def held(self) -> bool:
+        return self.difference != 0 and not self.accepted
+
+    @cached_property
+    def receipt_hash(self) -> str:
+        return self.receipt.content_hash()
+
+    def money(self, minor: int) -> str:
+        return f"{from_minor_units(minor, self.currency)} {self.currency}"
+
+    def problem(self, source: str) -> Problem:
+        lines = "; ".join(
+            f"{line.name} {self.money(line.signed_total)}" for line in self.receipt.order_lines
+        )
+        message = (
+            f"the receipt's lines add up to {self.money(self.total)}, but "
+            f"{self.money(self.paid)} was paid (a difference of {self.money(self.difference)}); "
+            f"it is not sent. Lines: {lines}"
+        )
+        return Problem(message, source, (("orderLines", message),))
 
 
 _UNSET: Any = object()
@@ -213,8 +265,30 @@ class SyncPlan:
     @cached_property
     def all_links(self) -> list[Link]:
         """Every link of the order as the adapter gives them (stored rows, then its defaults,
-        the status page unless it chose its own), before the link policy."""
-        return list(self._ask("links", "get_links", lambda: self.adapter.get_links(self.order), []))
+        the status page unless it chose its own), before the link policy.
+
+        A link to the order's own receipt page, while that page shows no receipt (see
+        :attr:`receipt_shown`), is the order's status page instead: it says something true.
+        """
+        links = self._ask("links", "get_links", lambda: self.adapter.get_links(self.order), [])
+        return self._status_page_for_receipt_page(list(links))
+
+    def _status_page_for_receipt_page(self, links: list[Link]) -> list[Link]:
+        pages = [public_links.own_page(link.url, self.order) for link in links]
+        if not any(page and page[0] == "order_receipt" for page in pages) or self.receipt_shown:
+            return links
+        has_status_page = any(page and page[0] == "order_status" for page in pages)
+        chosen = []
+        for link, page in zip(links, pages, strict=True):
+            if page is None or page[0] != "order_receipt":
+                chosen.append(link)
+            elif not has_status_page:
+                url = public_links.status_page_beside(link.url, page[1])
+                chosen.append(
+                    dataclasses.replace(link, category=CategoryType.ORDER_CONFIRMATION, url=url)
+                )
+                has_status_page = True
+        return chosen
 
     @cached_property
     def customer_links(self) -> list[Link]:
@@ -283,7 +357,7 @@ class SyncPlan:
         return self._problem("final")
 
     @cached_property
-    def receipt(self) -> Receipt | None:
+    def _built_receipt(self) -> Receipt | None:
         """The receipt as the shop's adapter builds it, validated; ``None`` with a problem."""
         built = self._ask(
             "receipt", "get_receipt", lambda: self.adapter.get_receipt(self.order), None
@@ -312,40 +386,51 @@ class SyncPlan:
         if errors:
             self._problems["receipt"] = Problem.invalid(errors, "receipt", source)
             return None
-        mismatch = self._paid_mismatch(built)
-        if mismatch is not None:
-            self._problems["receipt"] = mismatch
-            return None
         return built
 
-    def _paid_mismatch(self, receipt: Receipt) -> Problem | None:
-        """A receipt is proof of purchase: its total must be what the customer paid."""
+    @cached_property
+    def payment_check(self) -> PaymentCheck | None:
+        """The receipt's total beside what the customer paid (the adapter's
+        ``get_paid_amount``); ``None`` without a receipt or without a paid amount."""
+        built = self._built_receipt
+        if built is None:
+            return None
         paid = self._ask(
             "receipt", "get_paid_amount", lambda: self.adapter.get_paid_amount(self.order), None
         )
-        source = f"{type(self.adapter).__name__}.get_paid_amount"
-        if self._problem("receipt") is not None:
-            return self._problem("receipt")
-        if paid is None:
+        if paid is None or self._problem("receipt") is not None:
             return None
-        currency = str(receipt.bottom_line.currency)
+        currency = str(built.bottom_line.currency)
         try:
-            paid_minor = to_minor_units(paid, currency, field="paid amount")
+            check = PaymentCheck(built, to_minor_units(paid, currency, field="paid amount"))
         except (TypeError, ValueError) as exc:
-            return Problem(f"{type(exc).__name__}: {exc}", source, (), exc)
-        total = receipt.total_amount
-        if paid_minor == total:
+            source = f"{type(self.adapter).__name__}.get_paid_amount"
+            self._problems["receipt"] = Problem(f"{type(exc).__name__}: {exc}", source, (), exc)
             return None
+        if check.difference:
+            state = attached_rows(self.order).state
+            accepted = state.receipt_accepted_hash if state is not None else ""
+            check = dataclasses.replace(check, accepted=accepted == check.receipt_hash)
+        return check
 
-        def money(minor: int) -> str:
-            return f"{from_minor_units(minor, currency)} {currency}"
+    @cached_property
+    def receipt(self) -> Receipt | None:
+        """The receipt that may go: built, valid, and its total what was paid (or accepted)."""
+        built, check = self._built_receipt, self.payment_check
+        if built is None or self._problem("receipt") is not None:
+            return None
+        if check is not None and check.held:
+            self._problems["receipt"] = check.problem(
+                f"{type(self.adapter).__name__}.get_paid_amount"
+            )
+            return None
+        return built
 
-        lines = "; ".join(f"{line.name} {money(line.signed_total)}" for line in receipt.order_lines)
-        message = (
-            f"the receipt's lines add up to {money(total)}, but {money(paid_minor)} was paid "
-            f"(a difference of {money(paid_minor - total)}); it is not sent. Lines: {lines}"
-        )
-        return Problem(message, source, (("orderLines", message),))
+    @property
+    def receipt_shown(self) -> bool:
+        """Whether the order's printable receipt page shows a receipt: a final order, with a
+        receipt that may go. Links to that page are offered only then."""
+        return self.is_final and self.receipt is not None
 
     @property
     def receipt_problem(self) -> Problem | None:

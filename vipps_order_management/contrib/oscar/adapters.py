@@ -13,20 +13,25 @@ What it reads, and why:
 * each receipt line carries Oscar's own stored totals (``line_price_incl_tax`` and
   ``line_price_excl_tax``, after discounts) and their difference as the VAT, never a VAT
   derived again from the gross: the receipt is proof of purchase and must match the books;
+  every figure is read as stored and rounded as Oscar rounds (:mod:`.figures`), so a SQLite
+  shop's receipts add up to Oscar's totals as a PostgreSQL shop's do;
 * shipping (after shipping discounts) and surcharges are lines too, so the receipt adds up to
-  ``order.total_incl_tax``, which is what the customer paid;
+  ``order.total_incl_tax``;
+* what the customer paid is the Vipps payment sources' ``amount_allocated`` (the order total
+  when the shop recorded none): a receipt that differs from it waits for staff;
 * the link follows ``order.status`` through ``OSCAR['STATUS_CATEGORIES']``;
 * the image is each product's ``primary_image()`` (a collage when there are several).
 
-Everything it reads is in :attr:`~OscarOrderAdapter.prefetch_related`, so a batch of orders,
-or a page of them, costs a fixed number of queries. Oscar's models are found with
+Everything it reads is in :meth:`~OscarOrderAdapter.stored_prefetches` and
+:attr:`~OscarOrderAdapter.prefetch_related`, so a batch of orders, or a page of them, costs a
+fixed number of queries. Oscar's models are found with
 ``get_model``, so forked Oscar apps keep working.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +46,7 @@ from ...exceptions import VippsConfigurationError
 from ...money import AmountLike
 from ...payloads import CategoryType, OrderLine
 from ...public_links import order_status_url, receipt_url
+from .figures import FIGURES, as_stored, figure, read_stored
 
 __all__ = ["DEFAULT_VAT_RATES", "OscarOrderAdapter", "oscar_settings", "vat_rate_from"]
 
@@ -104,12 +110,12 @@ class OscarOrderAdapter(OrderAdapter):
         "order.ShippingEvent": "order",
         "order.Surcharge": "order",
     }
+    #: Besides these, the relations whose figures are read (:data:`.figures.FIGURES`: lines,
+    #: surcharges, discounts, sources) are loaded first by :meth:`stored_prefetches`.
     prefetch_related = (
         "lines__product__images",
         "lines__product__parent__images",  # a child product shows its parent's image
         "lines__attributes__option",  # Line.description names the options chosen
-        "discounts",
-        "surcharges",
         "sources__source_type",
         "status_changes",
     )
@@ -119,6 +125,62 @@ class OscarOrderAdapter(OrderAdapter):
     #: The rates a rate read from Oscar's figures is snapped to; ``None``: by the currency
     #: (:data:`DEFAULT_VAT_RATES`).
     vat_rates: tuple[Decimal, ...] | None = None
+
+    # -- Oscar's figures, as stored ---------------------------------------------------------
+
+    def stored_prefetches(self) -> list[models.Prefetch]:
+        """The relations whose figures are read, loaded with those figures as stored.
+
+        They come before :attr:`prefetch_related`, whose lookups then go through them.
+        """
+        prefetches = []
+        for relation, fields in FIGURES.items():
+            if not relation:
+                continue
+            related = self.model._meta.get_field(relation).related_model
+            queryset = as_stored(related._default_manager.all(), fields)
+            if relation == "sources":
+                queryset = queryset.select_related("source_type")
+            prefetches.append(models.Prefetch(relation, queryset=queryset))
+        return prefetches
+
+    def get_queryset(self) -> models.QuerySet:
+        """Oscar's orders with their figures as stored, and everything the adapter reads."""
+        queryset = as_stored(self.model._default_manager.all(), FIGURES[""])
+        if self.select_related:
+            queryset = queryset.select_related(*self.select_related)
+        return queryset.prefetch_related(*self.stored_prefetches(), *self.prefetch_related)
+
+    def prefetch(self, orders: Sequence[models.Model]) -> None:
+        """What the adapter reads, for orders loaded elsewhere (Oscar's own views): the
+        relations, and the stored figures of rows such a view loaded its own way."""
+        orders = list(orders)
+        if not orders:
+            return
+        models.prefetch_related_objects(
+            orders, *self.stored_prefetches(), *self.select_related, *self.prefetch_related
+        )
+        read_stored(orders, FIGURES[""])
+        for relation, fields in FIGURES.items():
+            if relation:
+                read_stored(
+                    [row for order in orders for row in self.related(order, relation)], fields
+                )
+
+    def related(self, order: models.Model, relation: str) -> list[Any]:
+        """The order's ``relation`` rows (``"lines"``, ``"sources"``...) as loaded."""
+        return list(getattr(order, relation).all())
+
+    def rows(self, order: models.Model, relation: str) -> list[Any]:
+        """The order's ``relation`` rows with their figures as stored (read now if need be)."""
+        found = self.related(order, relation)
+        read_stored(found, FIGURES[relation])
+        return found
+
+    def order_figure(self, order: models.Model, field: str) -> Decimal | None:
+        """One of the order's own money fields (``"total_incl_tax"``...) as Oscar computed it."""
+        read_stored([order], FIGURES[""])
+        return figure(order, field)
 
     # -- identity ---------------------------------------------------------------------
 
@@ -145,8 +207,16 @@ class OscarOrderAdapter(OrderAdapter):
         return str(order.currency or getattr(settings, "OSCAR_DEFAULT_CURRENCY", self.currency))
 
     def get_paid_amount(self, order: models.Model) -> AmountLike | None:
-        """What the customer paid: Oscar's ``total_incl_tax`` (lines, shipping, surcharges)."""
-        return order.total_incl_tax
+        """What the customer paid: the ``amount_allocated`` of the order's Vipps payment
+        sources (what the customer approved in the app; captures come later, and may come in
+        parts), or Oscar's ``total_incl_tax`` when the shop recorded no Vipps source."""
+        code = oscar_settings().payment_source_type
+        sources = [s for s in self.rows(order, "sources") if s.source_type.code == code]
+        if not sources:
+            return self.order_figure(order, "total_incl_tax")
+        return sum(
+            (figure(source, "amount_allocated") or Decimal(0) for source in sources), Decimal(0)
+        )
 
     # -- receipt ----------------------------------------------------------------------
 
@@ -177,12 +247,16 @@ class OscarOrderAdapter(OrderAdapter):
             order,
             line.tax_code,
             (
-                line.line_price_before_discounts_incl_tax,
-                line.line_price_before_discounts_excl_tax,
+                figure(line, "line_price_before_discounts_incl_tax"),
+                figure(line, "line_price_before_discounts_excl_tax"),
                 line.quantity,
             ),
-            (line.unit_price_incl_tax, line.unit_price_excl_tax, 1),
-            (line.line_price_incl_tax, line.line_price_excl_tax, line.quantity),
+            (figure(line, "unit_price_incl_tax"), figure(line, "unit_price_excl_tax"), 1),
+            (
+                figure(line, "line_price_incl_tax"),
+                figure(line, "line_price_excl_tax"),
+                line.quantity,
+            ),
         )
 
     def get_product_url(self, order: models.Model, line: Any) -> str | None:
@@ -201,18 +275,20 @@ class OscarOrderAdapter(OrderAdapter):
         return str(line.upc or line.partner_sku or line.product_id or line.pk)
 
     def get_line(self, order: models.Model, line: Any) -> OrderLine:
-        """One product line, with Oscar's stored totals (after discounts) and their VAT."""
-        discount = line.line_price_before_discounts_incl_tax - line.line_price_incl_tax
+        """One product line (of :meth:`rows`), with Oscar's totals after discounts and their VAT."""
+        total = figure(line, "line_price_incl_tax") or Decimal(0)
+        excluding = figure(line, "line_price_excl_tax") or Decimal(0)
+        before = figure(line, "line_price_before_discounts_incl_tax") or total
         return OrderLine.from_books(
             name=line.description or line.title,
             id=self.get_line_id(line),
-            total=line.line_price_incl_tax,
-            total_excluding_vat=line.line_price_excl_tax,
-            vat=line.line_price_incl_tax - line.line_price_excl_tax,
+            total=total,
+            total_excluding_vat=excluding,
+            vat=total - excluding,
             vat_rate=self.get_line_vat_rate(order, line),
             quantity=line.quantity,
-            unit_price=line.unit_price_incl_tax,
-            discount=max(discount, Decimal(0)),
+            unit_price=figure(line, "unit_price_incl_tax"),
+            discount=max(before - total, Decimal(0)),
             currency=self.get_currency(order),
             product_url=self.get_product_url(order, line),
         )
@@ -221,8 +297,8 @@ class OscarOrderAdapter(OrderAdapter):
         """The shipping offers' discounts (incl. VAT), from the prefetched ``discounts``."""
         return sum(
             (
-                discount.amount
-                for discount in order.discounts.all()
+                figure(discount, "amount") or Decimal(0)
+                for discount in self.rows(order, "discounts")
                 if discount.category == discount.SHIPPING
             ),
             Decimal(0),
@@ -231,7 +307,8 @@ class OscarOrderAdapter(OrderAdapter):
     def get_shipping_line(self, order: models.Model) -> OrderLine | None:
         """Shipping as Oscar charged it (after shipping offers); ``None`` without shipping."""
         discount = self.shipping_discount(order)
-        charged = order.shipping_incl_tax or Decimal(0)
+        charged = self.order_figure(order, "shipping_incl_tax") or Decimal(0)
+        excluding = self.order_figure(order, "shipping_excl_tax") or Decimal(0)
         if order.shipping_code in NO_SHIPPING_CODES and not charged and not discount:
             return None
         if not (order.shipping_code or order.shipping_method or charged or discount):
@@ -240,11 +317,9 @@ class OscarOrderAdapter(OrderAdapter):
             name=order.shipping_method or gettext("Shipping"),
             id=order.shipping_code or "shipping",
             total=charged,
-            total_excluding_vat=order.shipping_excl_tax or Decimal(0),
-            vat=charged - (order.shipping_excl_tax or Decimal(0)),
-            vat_rate=self.vat_rate(
-                order, order.shipping_tax_code, (charged, order.shipping_excl_tax, 1)
-            ),
+            total_excluding_vat=excluding,
+            vat=charged - excluding,
+            vat_rate=self.vat_rate(order, order.shipping_tax_code, (charged, excluding, 1)),
             quantity=1,
             unit_price=charged + discount,
             discount=discount,
@@ -254,23 +329,25 @@ class OscarOrderAdapter(OrderAdapter):
 
     def get_surcharge_lines(self, order: models.Model) -> list[OrderLine]:
         """Oscar's surcharges (payment fees and the like), each a line of its own."""
-        return [
-            OrderLine.from_books(
-                name=charge.name,
-                id=charge.code or f"surcharge-{charge.pk}",
-                total=charge.incl_tax,
-                total_excluding_vat=charge.excl_tax,
-                vat=charge.incl_tax - charge.excl_tax,
-                vat_rate=self.vat_rate(
-                    order, charge.tax_code, (charge.incl_tax, charge.excl_tax, 1)
-                ),
-                currency=self.get_currency(order),
+        lines = []
+        for charge in self.rows(order, "surcharges"):
+            total = figure(charge, "incl_tax") or Decimal(0)
+            excluding = figure(charge, "excl_tax") or Decimal(0)
+            lines.append(
+                OrderLine.from_books(
+                    name=charge.name,
+                    id=charge.code or f"surcharge-{charge.pk}",
+                    total=total,
+                    total_excluding_vat=excluding,
+                    vat=total - excluding,
+                    vat_rate=self.vat_rate(order, charge.tax_code, (total, excluding, 1)),
+                    currency=self.get_currency(order),
+                )
             )
-            for charge in order.surcharges.all()
-        ]
+        return lines
 
     def get_order_lines(self, order: models.Model) -> list[OrderLine]:
-        lines = [self.get_line(order, line) for line in order.lines.all()]
+        lines = [self.get_line(order, line) for line in self.rows(order, "lines")]
         shipping = self.get_shipping_line(order)
         if shipping is not None:
             lines.append(shipping)

@@ -19,7 +19,13 @@ from django.utils.translation import gettext_lazy as _
 from django.views import generic
 from oscar.core.loading import get_class, get_model
 
-from ...admin.operations import ORDER_OPERATIONS, Follow, run_for_orders
+from ...admin.operations import (
+    ACCEPT_RECEIPT,
+    ORDER_OPERATIONS,
+    Follow,
+    accept_held_receipt,
+    run_for_orders,
+)
 from ...engine.status import status_expression
 from ...models import SyncStatus
 
@@ -83,14 +89,20 @@ class _OperationView(generic.View):
 
 
 class OrderOperationView(_OperationView):
-    """One order's action from its Vipps tab; back to the order detail page's tab."""
+    """One order's action from its Vipps tab; back to the order detail page's tab.
+
+    Only here can staff send a held receipt as it is: the tab shows them both figures.
+    """
 
     def post(self, request: HttpRequest, number: str) -> HttpResponse:
         order = orders_for_user(request.user).filter(number=number).first()
         if order is None:
             raise Http404
-        key = self.operation()
-        if key is not None:
+        if request.POST.get("vipps_operation") == ACCEPT_RECEIPT:
+            receipt_hash = request.POST.get("receipt_hash", "")
+            by = request.user.get_username()
+            accept_held_receipt(order, receipt_hash, _notify(request), by=by)
+        elif (key := self.operation()) is not None:
             run_for_orders([order], key, _notify(request))
         return HttpResponseRedirect(
             reverse("dashboard:order-detail", kwargs={"number": order.number}) + "#vipps"
