@@ -63,11 +63,19 @@ def test_the_snippet_compiles_and_its_imports_exist(where, code):
             for alias in node.names:
                 if alias.name == "*":
                     continue
-                if not hasattr(module, alias.name):
+                if not _has(module, alias.name):
                     try:  # a submodule: "from vipps_order_management import services"
                         importlib.import_module(f"{node.module}.{alias.name}")
                     except ImportError:
                         pytest.fail(f"{where}: {node.module} has no {alias.name!r}")
+
+
+def _has(module, name: str) -> bool:
+    """Whether ``module`` has ``name``; a lazy name that needs the reader's package counts."""
+    try:
+        return hasattr(module, name)
+    except ModuleNotFoundError as exc:
+        return (exc.name or "").partition(".")[0] in THE_READERS
 
 
 def _module(name: str, where: str):
