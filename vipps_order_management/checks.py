@@ -82,6 +82,9 @@ CHECK_IDS: dict[str, str] = {
     f"{TAG}.E025": "A credential cannot be sent in an HTTP header (a pasted typographic quote...).",
     f"{TAG}.E026": "A setting without a check of its own has a value of the wrong type.",
     f"{TAG}.E027": "An adapter's owner_field or currency_field is not a field of its model.",
+    f"{TAG}.E028": "HEALTH is not a dict of thresholds (positive timedeltas, seconds or None).",
+    f"{TAG}.E029": "HEALTH_TOKEN is not a long random string (at least 32 characters of -._~+/=, "
+    "letters and digits).",
     f"{TAG}.W001": "ORDER_ADAPTERS is configured but no credentials are set: nothing is sent.",
     f"{TAG}.W002": "BASE_URL points at this machine (the fake Vipps) while DEBUG is False.",
     f"{TAG}.W003": "SITE_URL is not set while DEBUG is False.",

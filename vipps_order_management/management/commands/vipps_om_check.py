@@ -167,9 +167,11 @@ class Command(BaseCommand):
                 "check": ", ".join(sorted({refusal.check_id for refusal in refusals})),
             }
         value = getattr(app_settings, key)
-        if key in CREDENTIAL_KEYS and value is None:
+        if (key in CREDENTIAL_KEYS or setting.secret) and value is None:
             return _("(not set)")
-        return mask(value) if setting.secret else shown(value)
+        if setting.secret:  # a credential's tail helps tell keys apart; nothing else shows
+            return mask(value) if key in CREDENTIAL_KEYS else mask("")
+        return shown(value)
 
     def _report_configuration(self) -> None:
         self._heading(_("Configuration"))
