@@ -65,6 +65,8 @@ class Command(BaseCommand):
             once=options["once"],
             say=self.stdout.write if verbose else (lambda message: None),
             warn=self.stderr.write,
+            # A line a minute (also logged at INFO); every drain's with -v 2.
+            each_drain=options["verbosity"] >= 2,
         )
 
         def request_stop(signum: int, frame: Any) -> None:
