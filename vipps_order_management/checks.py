@@ -48,7 +48,7 @@ from .conf import (
 )
 from .schema import closest
 
-__all__ = ["CHECK_IDS", "TAG", "check_deployment", "check_settings"]
+__all__ = ["CHECK_IDS", "TAG", "check_deployment", "check_settings", "importable"]
 
 TAG = CHECK_TAG
 
@@ -110,7 +110,7 @@ def _warning(number: int, msg: str, hint: str) -> Warning:
     return Warning(msg, hint=hint, id=f"{TAG}.W{number:03d}")
 
 
-def _importable(module: str) -> bool:
+def importable(module: str) -> bool:
     """Whether ``module`` can be imported, without importing it."""
     try:
         return importlib.util.find_spec(module) is not None
@@ -347,7 +347,7 @@ def _task_backend_classes(name: str) -> tuple[type, ...]:
 
 
 def _check_django_tasks() -> list[CheckMessage]:
-    if not (_importable("django.tasks") or _importable("django_tasks")):
+    if not (importable("django.tasks") or importable("django_tasks")):
         return [
             _error(
                 12,
@@ -418,7 +418,7 @@ def _check_runner() -> list[CheckMessage]:
     mode = app_settings.get("DISPATCH")
     if mode is Dispatch.DJANGO_TASKS:
         return _check_django_tasks()
-    if mode is Dispatch.CELERY and not _importable("celery"):
+    if mode is Dispatch.CELERY and not importable("celery"):
         return [
             _error(
                 14,
