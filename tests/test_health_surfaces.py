@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from tests.shop.models import Order
 from vipps_order_management.engine import health
@@ -322,3 +322,23 @@ def test_the_overview_costs_the_same_queries_for_10_orders_and_for_1000(overseer
     many = overview_queries(overseer)
     assert few == many
     assert few <= 10  # the summary's five, the session, the user and the permissions
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("nb", ["Vipps-oversikt", "Venter på de ansatte", "Avvist av Vipps", "Kritisk"]),
+        ("da", ["Vipps-overblik", "Venter på personalet", "Afvist af Vipps", "Kritisk"]),
+        ("fi", ["Vipps-yleiskatsaus", "Odottaa henkilökuntaa", "Vipps hylkäsi", "Kriittinen"]),
+    ],
+)
+@pytest.mark.usefixtures("every_state")
+def test_the_overview_and_the_health_check_speak_the_staff_language(overseer, lang, words):
+    page = overseer.get(OVERVIEW, HTTP_ACCEPT_LANGUAGE=lang).content.decode()
+    for word in words:
+        assert word in page, (lang, word)
+    out = StringIO()
+    with translation.override(lang), pytest.raises(SystemExit):
+        call_command("vipps_om_check", "--health", stdout=out)
+    assert words[1] in out.getvalue()
+    assert words[3] in out.getvalue().splitlines()[0]
