@@ -72,6 +72,8 @@ def test_staff_read_the_overview_follow_a_count_and_requeue(chromium, demo, scre
     page.get_by_role("button", name="Requeue them all").click()
     page.wait_for_selector("text=1 row queued again.")
     # The fault was for one call: the worker sends the link again, and all is well.
-    assert wait_for(page, lambda: page.locator(".vipps-level").inner_text() == "Healthy")
+    done_cell = page.locator("#vipps-states tr", has_text="Done").locator("td").last
+    assert wait_for(page, lambda: done_cell.inner_text() == "6")
+    assert page.locator(".vipps-level").inner_text() == "Healthy"
     assert "No send waits for staff." in page.content()
     assert demo.fake.requests_for("PUT", f"/categories/{reference}")[-1].status == 200
