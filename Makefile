@@ -41,7 +41,8 @@ format: venv
 # Tiers: the whole suite on SQLite; the engine again on a private PostgreSQL; the Celery tier
 # on a private Redis. A tier whose server is not installed is skipped with the reason locally
 # and fails under CI=true (scripts/with-services).
-ENGINE_TESTS := tests/test_sync.py tests/test_worker.py tests/test_concurrency.py tests/test_dispatch.py
+ENGINE_TESTS := tests/test_sync.py tests/test_worker.py tests/test_concurrency.py tests/test_dispatch.py \
+	tests/test_health.py tests/test_worker_progress.py
 
 pytest: venv
 	$(BIN)/python -m pytest -m "not redis and not soak" $(PYTEST_ARGS)
@@ -72,7 +73,7 @@ fake: venv
 
 # Regenerate the documentation's screenshots from the browser tests.
 screenshots: venv
-	VIPPS_OM_SCREENSHOTS=docs $(BIN)/python -m pytest tests/test_browser.py $(PYTEST_ARGS)
+	VIPPS_OM_SCREENSHOTS=docs $(BIN)/python -m pytest tests/test_browser.py tests/test_browser_health.py $(PYTEST_ARGS)
 
 # The benchmarks on SQLite, then on a private PostgreSQL that the suite starts through
 # scripts/with-services --postgres (skipped with the reason when PostgreSQL is not installed).

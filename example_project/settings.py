@@ -84,7 +84,13 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "shop:my_orders"
 LOGOUT_REDIRECT_URL = "shop:products"
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Shared by the shop and the worker (tokens, and the worker's heartbeat on the Vipps overview).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": DATA_DIR / "cache",
+    }
+}
 
 LOGGING = {
     "version": 1,

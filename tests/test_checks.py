@@ -599,11 +599,14 @@ MISCONFIGURATIONS = {
             "WORKER_POLL_SECONDS": 0,
             "PAYMENT_WAIT": 0,
             "OSCAR": {"STATUS_CATEGORIES": {"Shipped": "SHIPPED"}},
+            "HEALTH": {"OLDEST_PENDING": -60},
+            "HEALTH_TOKEN": "too-short",
             "SELLER_NAME": "",
         },
         {"TASKS": {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}},
         {"E002", "E003", "E004", "E005", "E006", "E007", "E008", "E010", "E013", "E015"}
-        | {"E016", "E017", "E018", "E019", "E020", "E021", "E023", "E024", "W006", "W007"},
+        | {"E016", "E017", "E018", "E019", "E020", "E021", "E023", "E024", "E029", "E030"}
+        | {"W006", "W007"},
     ),
     "no credentials, plain http, celery missing": (
         {

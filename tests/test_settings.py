@@ -31,6 +31,7 @@ from vipps_order_management.conf import (
     app_settings,
     link_policy,
 )
+from vipps_order_management.conf_health import HealthThresholds
 from vipps_order_management.engine.clients import get_client
 from vipps_order_management.exceptions import VippsConfigurationError
 from vipps_order_management.payloads import CategoryType
@@ -122,6 +123,11 @@ TYPED = {
         {"STATUS_CATEGORIES": {"Paid": "RECEIPT", "Cancelled": None}},
         OscarSettings("vipps", {"Paid": CategoryType.RECEIPT, "Cancelled": None}),
     ),
+    "HEALTH": (
+        {"OLDEST_PENDING": 1800, "NO_SUCCESS": None},
+        HealthThresholds(timedelta(minutes=30), timedelta(days=1), None),
+    ),
+    "HEALTH_TOKEN": ("t" * 43, "t" * 43),
     "SELLER_NAME": ("Strikk og Sokk AS", "Strikk og Sokk AS"),
     "SELLER_ORGANISATION_NUMBER": (None, ""),
     "SELLER_ADDRESS": ("Storgata 1", "Storgata 1"),
@@ -202,6 +208,12 @@ REFUSED = [
     ("AUTO_SYNC", "no", "E026"),
     ("SELLER_NAME", 42, "E026"),
     ("CLIENT_SECRET", b"bytes-secret", "E025"),
+    ("HEALTH", {"OLDEST_PENDING": 0}, "E029"),
+    ("HEALTH", {"OLDEST_PEDNING": 60}, "E029"),
+    ("HEALTH", {"WAITING_FOR_STAFF": "1 day"}, "E029"),
+    ("HEALTH_TOKEN", "short-token", "E030"),
+    ("HEALTH_TOKEN", "a token with spaces in it, long enough to pass", "E030"),
+    ("HEALTH_TOKEN", 12345678901234567890123456789012345, "E030"),
 ]
 
 
@@ -226,6 +238,10 @@ def test_a_secrets_refusal_never_quotes_it(configure):
     with pytest.raises(VippsConfigurationError) as raised:
         app_settings.CLIENT_SECRET  # noqa: B018
     assert "bytes-secret" not in str(raised.value)
+    configure(HEALTH_TOKEN="my health token")
+    with pytest.raises(VippsConfigurationError) as raised:
+        app_settings.HEALTH_TOKEN  # noqa: B018
+    assert "my health token" not in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -277,6 +293,7 @@ import django
 
 django.setup()
 from vipps_order_management.conf import app_settings
+from vipps_order_management.conf_health import HealthThresholds
 from vipps_order_management.engine.clients import get_client
 
 for what, read in (("client", get_client), ("CATEGORY_API", lambda: app_settings.CATEGORY_API)):
@@ -437,8 +454,8 @@ def test_an_empty_environment_variable_is_no_value(configure, monkeypatch):
     assert app_settings.source("BASE_URL") == "default"
 
 
-def test_the_credentials_and_base_url_may_come_from_the_environment():
-    assert set(ENVIRONMENT_KEYS) == {*CREDENTIAL_KEYS, "BASE_URL"}
+def test_the_credentials_base_url_and_health_token_may_come_from_the_environment():
+    assert set(ENVIRONMENT_KEYS) == {*CREDENTIAL_KEYS, "BASE_URL", "HEALTH_TOKEN"}
 
 
 def test_a_refusal_from_the_environment_names_the_variable(configure, monkeypatch):
@@ -495,6 +512,20 @@ def test_vipps_om_check_labels_each_settings_source(configure, monkeypatch):
     assert configuration_line(output, "DISPATCH").endswith("'worker'  [settings]")
     assert configuration_line(output, "BATCH_SIZE").endswith("100  [default]")
     assert configuration_line(output, "CLIENT_ID").endswith("(not set)  [settings]")
+
+
+def test_vipps_om_check_never_shows_the_health_token(configure, monkeypatch):
+    token = "health-token-from-the-environment-0123456789"
+    monkeypatch.setenv("VIPPS_ORDER_MANAGEMENT_HEALTH_TOKEN", token)
+    configure()
+    output = check_output()
+    assert configuration_line(output, "HEALTH_TOKEN").endswith(
+        "****  [environment VIPPS_ORDER_MANAGEMENT_HEALTH_TOKEN]"
+    )
+    assert token[-4:] not in output
+    monkeypatch.delenv("VIPPS_ORDER_MANAGEMENT_HEALTH_TOKEN")
+    configure()
+    assert configuration_line(check_output(), "HEALTH_TOKEN").endswith("(not set)  [default]")
 
 
 def test_vipps_om_check_shows_a_refused_value_and_its_check(configure):

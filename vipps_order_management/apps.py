@@ -11,7 +11,11 @@ class VippsOrderManagementConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401 - registers the system checks
+        from . import checks  # registers the system checks
         from .runners import receivers
 
         receivers.connect()
+        if checks.importable("prometheus_client"):  # the [prometheus] extra
+            from .contrib import prometheus
+
+            prometheus.register()

@@ -48,7 +48,7 @@ from .conf import (
 )
 from .schema import closest
 
-__all__ = ["CHECK_IDS", "TAG", "check_deployment", "check_settings"]
+__all__ = ["CHECK_IDS", "TAG", "check_deployment", "check_settings", "importable"]
 
 TAG = CHECK_TAG
 
@@ -83,6 +83,9 @@ CHECK_IDS: dict[str, str] = {
     f"{TAG}.E026": "A setting without a check of its own has a value of the wrong type.",
     f"{TAG}.E027": "An adapter's owner_field or currency_field is not a field of its model.",
     f"{TAG}.E028": "SALES_UNITS is malformed, or an MSN an adapter declares has no keys.",
+    f"{TAG}.E029": "HEALTH is not a dict of thresholds (positive timedeltas, seconds or None).",
+    f"{TAG}.E030": "HEALTH_TOKEN is not a long random string (at least 32 characters of -._~+/=, "
+    "letters and digits).",
     f"{TAG}.W001": "ORDER_ADAPTERS is configured but no credentials are set: nothing is sent.",
     f"{TAG}.W002": "BASE_URL points at this machine (the fake Vipps) while DEBUG is False.",
     f"{TAG}.W003": "SITE_URL is not set while DEBUG is False.",
@@ -108,7 +111,7 @@ def _warning(number: int, msg: str, hint: str) -> Warning:
     return Warning(msg, hint=hint, id=f"{TAG}.W{number:03d}")
 
 
-def _importable(module: str) -> bool:
+def importable(module: str) -> bool:
     """Whether ``module`` can be imported, without importing it."""
     try:
         return importlib.util.find_spec(module) is not None
@@ -378,7 +381,7 @@ def _task_backend_classes(name: str) -> tuple[type, ...]:
 
 
 def _check_django_tasks() -> list[CheckMessage]:
-    if not (_importable("django.tasks") or _importable("django_tasks")):
+    if not (importable("django.tasks") or importable("django_tasks")):
         return [
             _error(
                 12,
@@ -449,7 +452,7 @@ def _check_runner() -> list[CheckMessage]:
     mode = app_settings.get("DISPATCH")
     if mode is Dispatch.DJANGO_TASKS:
         return _check_django_tasks()
-    if mode is Dispatch.CELERY and not _importable("celery"):
+    if mode is Dispatch.CELERY and not importable("celery"):
         return [
             _error(
                 14,

@@ -8,7 +8,7 @@ being silently ignored. Unlike DRF's, every value is parsed once into the type t
 refuses raises :class:`~.exceptions.VippsConfigurationError` wherever it is read, so a process
 that runs no system checks (gunicorn, Celery, ``DISPATCH="immediate"``) refuses it too.
 
-The four credentials and ``BASE_URL`` may also come from the environment
+The four credentials, ``BASE_URL`` and ``HEALTH_TOKEN`` may also come from the environment
 (``VIPPS_ORDER_MANAGEMENT_CLIENT_ID`` and so on), so they never have to be written into a
 settings file, and the fake Vipps's banner can be sourced by a shell.
 """
@@ -31,6 +31,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from .client import clean_base_url
+from .conf_health import HEALTH_DEFAULT, health_thresholds, health_token
 from .exceptions import VippsConfigurationError
 from .link_policy import LinkPolicy
 from .payloads import CategoryType
@@ -519,6 +520,24 @@ SCHEMA: tuple[Setting, ...] = (
         _oscar,
         "E024",
         "Give only the keys you change: PAYMENT_SOURCE_TYPE, STATUS_CATEGORIES.",
+    ),
+    # Monitoring: the health summary's thresholds, and who may read it without logging in.
+    Setting(
+        "HEALTH",
+        HEALTH_DEFAULT,
+        health_thresholds,
+        "E029",
+        "Give only the keys you change: OLDEST_PENDING, WAITING_FOR_STAFF, NO_SUCCESS.",
+    ),
+    Setting(
+        "HEALTH_TOKEN",
+        None,
+        health_token,
+        "E030",
+        "Make one with python -c 'import secrets; print(secrets.token_urlsafe(32))' and set it "
+        f"in the environment variable {ENVIRONMENT_PREFIX}HEALTH_TOKEN.",
+        environment=True,
+        secret=True,
     ),
     # The seller as shown on the printable receipt: a proof of purchase needs these.
     Setting("SELLER_NAME", "", text, _WRONG_TYPE, "Use the company's legal name as a string."),

@@ -13,6 +13,7 @@ Pure Python: no Django, no HTTP.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +28,9 @@ from .exceptions import (
 )
 
 __all__ = [
+    "CONFIGURATION_PREFIX",
+    "GAVE_UP_PREFIX",
+    "IMAGE_SOURCE_PREFIX",
     "RETRYABLE_STATUSES",
     "CircuitBreaker",
     "NotAttempted",
@@ -85,6 +89,13 @@ def classify_status(status: int | None) -> Outcome:
     return Outcome.DEAD
 
 
+#: How the reasons of rows that wait for staff begin, by where they come from. Written here and
+#: by the pipeline; the health summary's reason classes (``engine.health.REASONS``) read them.
+CONFIGURATION_PREFIX = "Configuration: "
+IMAGE_SOURCE_PREFIX = "Image source: "
+GAVE_UP_PREFIX = "Gave up after "
+
+
 class NotAttempted(Exception):
     """Not tried (the circuit breaker is open, or the worker is stopping): hand the row back."""
 
@@ -119,8 +130,10 @@ def classify(exc: BaseException) -> Verdict:
         retry_after = getattr(exc, "retry_after", None)
         return Verdict(Outcome.RETRY, str(exc), status, retry_after, _cause(exc))
     if isinstance(exc, VippsConfigurationError):
-        return Verdict(Outcome.DEAD, f"Configuration: {exc}", status, error=exc)
-    if isinstance(exc, ImageSourceError | VippsError):
+        return Verdict(Outcome.DEAD, f"{CONFIGURATION_PREFIX}{exc}", status, error=exc)
+    if isinstance(exc, ImageSourceError):
+        return Verdict(Outcome.DEAD, f"{IMAGE_SOURCE_PREFIX}{exc}", status, error=exc)
+    if isinstance(exc, VippsError):
         return Verdict(Outcome.DEAD, str(exc), status, error=exc)
     return Verdict(Outcome.DEAD, f"{type(exc).__name__}: {exc}", error=exc)
 
@@ -137,11 +150,14 @@ class CircuitBreaker:
 
     Vipps (or the storage) is then probably down: the rows still claimed are handed back
     rather than each spending an attempt. Only an answer from Vipps closes it again.
+    ``on_open`` is called (outside the lock) each time it opens: the health summary of other
+    processes learns from it that Vipps is failing right now.
     """
 
-    def __init__(self, threshold: int) -> None:
+    def __init__(self, threshold: int, *, on_open: Callable[[], None] | None = None) -> None:
         self.threshold = threshold
         self.failures = 0
+        self.on_open = on_open
         self._lock = threading.Lock()
 
     @property
@@ -149,8 +165,12 @@ class CircuitBreaker:
         return self.failures >= self.threshold
 
     def record(self, outcome: Outcome, *, answered: bool) -> None:
+        opened = False
         with self._lock:
             if outcome is Outcome.RETRY:
                 self.failures += 1
+                opened = self.failures == self.threshold
             elif answered:
                 self.failures = 0
+        if opened and self.on_open is not None:
+            self.on_open()

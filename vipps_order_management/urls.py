@@ -1,4 +1,5 @@
-"""URLs of the app: signed customer pages and the API. Include them under any prefix::
+"""URLs of the app: signed customer pages, the API and the health summary. Include them under
+any prefix::
 
 path("vipps/", include("vipps_order_management.urls")),
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from . import views
+from . import monitoring, views
 
 app_name = "vipps_order_management"
 
@@ -15,4 +16,5 @@ urlpatterns = [
     path("orders/<str:token>/", views.order_status, name="order_status"),
     path("orders/<str:token>/receipt/", views.order_receipt, name="order_receipt"),
     path("api/", include("vipps_order_management.api.urls")),
+    path("health/", monitoring.health, name="health"),
 ]

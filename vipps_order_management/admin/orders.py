@@ -19,7 +19,6 @@ from django.contrib.contenttypes.admin import GenericTabularInline
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Exists
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template import loader
 from django.template.response import TemplateResponse
@@ -36,10 +35,9 @@ from ..models import (
     OrderLink,
     OutboxItem,
     SyncStatus,
-    VippsOrder,
     attached_rows,
-    matching_outer_order,
 )
+from .filters import VippsSalesUnitFilter
 from .operations import (
     ACCEPT_RECEIPT,
     ORDER_OPERATIONS,
@@ -50,7 +48,6 @@ from .operations import (
     run_for_orders,
 )
 from .order_page import order_page_context
-from .records import unit_choices
 
 __all__ = [
     "BREADCRUMBS_AS_LIST",
@@ -103,29 +100,6 @@ class VippsStatusFilter(admin.SimpleListFilter):
         if STATUS_ANNOTATION not in queryset.query.annotations:
             queryset = queryset.annotate(**{STATUS_ANNOTATION: status_expression(queryset.model)})
         return queryset.filter(**{STATUS_ANNOTATION: value})
-
-
-class VippsSalesUnitFilter(admin.SimpleListFilter):
-    """Filter orders by the sales unit (merchant serial number) they were sent to."""
-
-    title = _("Vipps sales unit")
-    parameter_name = "vipps_unit"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, Any]]:
-        return unit_choices(
-            VippsOrder.objects.filter(content_type=_content_type(model_admin.model))
-        )
-
-    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
-        value = self.value()
-        if not value:
-            return queryset
-        states = matching_outer_order(VippsOrder.objects.all(), queryset.model)
-        return queryset.filter(Exists(states.filter(merchant_serial_number=value)))
-
-
-def _content_type(model: type[models.Model]) -> ContentType:
-    return ContentType.objects.get_for_model(model, for_concrete_model=False)
 
 
 # ---------------------------------------------------------------------- inlines

@@ -2,7 +2,7 @@
 
 Rows name their order with a link to its Vipps page. A page of rows loads its orders together,
 one query per order model (:func:`attach_orders`), so a list costs the same for 5 orders as
-for 100.
+for 100. The outbox's admin also serves the Vipps overview page (:mod:`.overview`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -29,6 +29,8 @@ from ..engine.clients import unit_label
 from ..engine.plan import plan
 from ..exceptions import VippsConfigurationError
 from ..models import OrderKey, OutboxItem, SyncAttempt, UploadedImage, VippsOrder
+from .filters import SalesUnitFilter
+from .overview import RowStateFilter, WaitingReasonFilter, overview_view
 
 __all__ = ["attach_orders"]
 
@@ -129,26 +131,6 @@ def _order_link(obj: Any) -> str:
     return format_html('<a href="{}">{}</a>', url, _order_name(order))
 
 
-def unit_choices(rows: models.QuerySet) -> list[tuple[str, str]]:
-    """The sales units rows of ours name, by their names: one query."""
-    found = rows.exclude(merchant_serial_number="").values_list("merchant_serial_number", flat=True)
-    return [(msn, unit_label(msn)) for msn in sorted(set(found.distinct()))]
-
-
-class SalesUnitFilter(admin.SimpleListFilter):
-    """Rows of one sales unit, by its name (``SALES_UNITS``) and MSN."""
-
-    title = _("sales unit")
-    parameter_name = "unit"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, Any]]:
-        return unit_choices(model_admin.model.objects.all())
-
-    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
-        value = self.value()
-        return queryset.filter(merchant_serial_number=value) if value else queryset
-
-
 @admin.register(OutboxItem)
 class OutboxItemAdmin(OrderRecordAdmin):
     list_display = (
@@ -162,10 +144,29 @@ class OutboxItemAdmin(OrderRecordAdmin):
         "updated_at",
     )
     list_display_links = ("kind",)
-    list_filter = ("status", "kind", "content_type", "last_status_code")
+    list_filter = (
+        RowStateFilter,
+        WaitingReasonFilter,
+        "status",
+        "kind",
+        "content_type",
+        "last_status_code",
+    )
     search_fields = ("object_id", "last_error")
     date_hierarchy = "updated_at"
     actions = ["requeue"]
+
+    def get_urls(self) -> list[Any]:
+        opts = self.opts
+        overview = self.admin_site.admin_view(self.overview_view)
+        return [
+            path("overview/", overview, name=f"{opts.app_label}_{opts.model_name}_overview"),
+            *super().get_urls(),
+        ]
+
+    def overview_view(self, request: HttpRequest) -> Any:
+        """The Vipps overview: is the shop in sync with Vipps, at a glance."""
+        return overview_view(self, request)
 
     @admin.display(description=_("last error"))
     def short_error(self, obj: OutboxItem) -> str:

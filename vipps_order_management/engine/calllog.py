@@ -9,7 +9,8 @@ duration and the error text the client already redacted.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +23,17 @@ from ..models import OrderKey, SyncAttempt
 from ..outcomes import Outcome, classify_status
 from . import rows as bulk
 
-__all__ = ["Attempt", "CallLog", "collecting", "outcome_of", "record_call", "write"]
+__all__ = [
+    "Attempt",
+    "CallLog",
+    "collecting",
+    "observe_calls",
+    "outcome_of",
+    "record_call",
+    "write",
+]
+
+logger = logging.getLogger(__name__)
 
 _AS_LOGGED = {
     Outcome.DONE: SyncAttempt.Outcome.SUCCESS,
@@ -114,8 +125,24 @@ def collecting(log: CallLog, kind: str) -> Iterator[CallLog]:
         _current.reset(token)
 
 
+#: Told of every call any configured client makes (the Prometheus metrics register here).
+_observers: list[Callable[[ApiCall], None]] = []
+
+
+def observe_calls(observer: Callable[[ApiCall], None]) -> None:
+    """Have ``observer`` told of every call from now on; one that raises is ignored."""
+    if observer not in _observers:
+        _observers.append(observer)
+
+
 def record_call(call: ApiCall) -> None:
-    """The clients' ``on_call``: add the exchange to the log of the current thread, if any."""
+    """The clients' ``on_call``: tell the observers, and add the exchange to the log of the
+    current thread, if any."""
+    for observer in _observers:
+        try:
+            observer(call)
+        except Exception:  # metrics must never cost a send
+            logger.debug("A call observer failed", exc_info=True)
     log = _current.get()
     if log is None:
         return

@@ -77,6 +77,12 @@ def sales_unit(merchant_serial_number: str | None = None) -> SalesUnit:
     raise SalesUnitMissing(msn)
 
 
+def unit_name(merchant_serial_number: str) -> str:
+    """A sales unit's ``NAME`` (``SALES_UNITS``), else its MSN; never an error."""
+    unit = (app_settings.get("SALES_UNITS") or {}).get(merchant_serial_number)
+    return unit.name if unit is not None and unit.name else merchant_serial_number
+
+
 def unit_label(merchant_serial_number: str) -> str:
     """How staff see a sales unit: its ``NAME`` and MSN (``"Strikk og Sokk Danmark (654321)"``),
     the MSN alone when it has no name, and never an error (for lists and filters)."""

@@ -161,7 +161,7 @@ def _awaiting_payment(row: OutboxItem) -> Verdict:
     """
     waited = timezone.now() - row.pending_since
     if waited < outbox.payment_wait():
-        return Verdict(Outcome.WAITING, "Waiting for the order to get a Vipps payment.")
+        return Verdict(Outcome.WAITING, outbox.AWAITING_PAYMENT)
     return Verdict(
         Outcome.DONE,
         f"No Vipps payment after {waited}; nothing was sent. If the order has one, have the "

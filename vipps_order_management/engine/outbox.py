@@ -39,6 +39,7 @@ from ..outcomes import Outcome
 
 __all__ = [
     "ALL_KINDS",
+    "AWAITING_PAYMENT",
     "Lease",
     "RowOutcome",
     "backoff_seconds",
@@ -599,6 +600,11 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
     if retry_after is not None:
         delay = max(delay, retry_after)
     return max(BACKOFF_FLOOR_SECONDS, delay)
+
+
+#: The result of a row looked at while its order has no Vipps payment yet: it is pending, but
+#: nothing is wrong (the health summary counts it apart).
+AWAITING_PAYMENT = "Waiting for the order to get a Vipps payment."
 
 
 def payment_wait() -> timedelta:

@@ -37,7 +37,7 @@ from ..client import OrderManagementClient
 from ..conf import app_settings
 from ..exceptions import VippsConfigurationError
 from ..outcomes import CircuitBreaker, classify
-from . import outbox, uploads
+from . import liveness, outbox, uploads
 from .clients import SalesUnitMissing, get_client
 from .image_stage import IMAGE_WAIT_SECONDS, ImageStage
 from .load import load_batch
@@ -148,7 +148,8 @@ class Pipeline:
             )
 
         result = DrainResult()
-        breaker = CircuitBreaker(CIRCUIT_BREAKER_THRESHOLD)  # across the batches of a drain
+        # Across the batches of a drain; its opening is told to other processes' summaries.
+        breaker = CircuitBreaker(CIRCUIT_BREAKER_THRESHOLD, on_open=liveness.breaker_opened)
         claimed = 0
         in_flight: _Batch | None = None
         try:

@@ -21,7 +21,11 @@ from ..outcomes import Outcome, Verdict
 from . import rows
 from .work import STATE_FIELDS, OrderWork
 
-__all__ = ["claim_references"]
+__all__ = ["REFERENCE_TAKEN_PREFIX", "claim_references"]
+
+#: How the reason of an order whose reference another order holds begins (the health
+#: summary's reason classes read it).
+REFERENCE_TAKEN_PREFIX = "The Vipps reference "
 
 Reference = tuple[str, str, str]  # (merchant serial number, payment type, orderId)
 _NAMES = ["content_type_id", "object_id", *STATE_FIELDS, "created_at", "updated_at"]
@@ -122,7 +126,7 @@ def _refuse(work: OrderWork, ref: Reference, other: str) -> None:
     work.settle_all(
         Verdict(
             Outcome.DEAD,
-            f"The Vipps reference {reference!r} ({payment_type}, merchant {msn}) is already used "
+            f"{REFERENCE_TAKEN_PREFIX}{reference!r} ({payment_type}, merchant {msn}) is already used "
             f"by {other}; nothing was sent for this order, so that its customer's app keeps "
             "showing its own order. Give this order a reference of its own, then requeue it.",
         )

@@ -19,7 +19,7 @@ from .. import signals
 from ..exceptions import ImageMissingAtVipps
 from ..link_policy import normalise
 from ..models import OrderLink, OutboxItem, VippsOrder, attached_rows
-from ..outcomes import Outcome, Verdict
+from ..outcomes import GAVE_UP_PREFIX, Outcome, Verdict
 from . import calllog, cleanup, outbox, rows, uploads
 from .results import DrainResult, SyncResult
 from .work import KINDS, RECEIPT, STATE_FIELDS, OrderWork, snapshot
@@ -69,7 +69,7 @@ def _row_outcomes(works: Sequence[OrderWork]) -> list[outbox.RowOutcome]:
             if verdict.outcome is Outcome.RETRY and now - row.pending_since > give_up:
                 verdict = work.verdicts[kind] = Verdict(
                     Outcome.DEAD,
-                    f"Gave up after {now - row.pending_since}: {verdict.message}",
+                    f"{GAVE_UP_PREFIX}{now - row.pending_since}: {verdict.message}",
                     verdict.status_code,
                     error=verdict.error,
                 )

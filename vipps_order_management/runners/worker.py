@@ -3,6 +3,10 @@
 Several workers may run at once, on one machine or many: rows are leased, and a worker that
 dies lets its lease run out for another to finish the job. ``concurrency`` threads share one
 pooled session and token per sales unit, for shops where Vipps's latency is the limit.
+
+While it works, the loop says so: a heartbeat in the shared cache every few seconds (the
+health summary's "worker seen"), and one INFO line a minute at most with what was sent,
+what waits and what failed since the last line, and how deep the queue is.
 """
 
 from __future__ import annotations
@@ -10,17 +14,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..engine import cleanup
+from ..engine import cleanup, liveness
 from ..engine.pipeline import DrainResult, Pipeline, default_worker_id
 from ..exceptions import VippsConfigurationError
+from ..models import OutboxItem
 from ..outcomes import Outcome
 
 __all__ = ["Worker"]
@@ -31,6 +37,35 @@ logger = logging.getLogger(__name__)
 MAX_ERROR_PAUSE = 300.0
 #: How often a long-running worker removes the rows of orders deleted behind Django's back.
 SWEEP_INTERVAL = 3600.0
+#: The most often the worker writes its heartbeat to the shared cache.
+HEARTBEAT_INTERVAL = 5.0
+#: The most often the worker logs its progress line.
+PROGRESS_INTERVAL = 60.0
+
+
+@dataclass
+class Progress:
+    """What the drains did since the last progress line: :class:`DrainResult`'s counts."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    since: float = field(default_factory=time.monotonic)
+
+    def add(self, result: DrainResult) -> None:
+        for name in ("done", "waiting", "retried", "dead"):
+            self.counts[name] += getattr(result, name)
+
+    def __bool__(self) -> bool:
+        return any(self.counts.values())
+
+    def line(self, worker_id: str, queued: int) -> str:
+        done, waiting, retried, dead = (
+            self.counts[name] for name in ("done", "waiting", "retried", "dead")
+        )
+        return (
+            f"Vipps worker {worker_id}, last {time.monotonic() - self.since:.0f} s: "
+            f"{done} sent, {waiting} waiting for a Vipps payment, {retried + dead} failed "
+            f"({retried} to retry, {dead} waiting for staff); {queued} rows in the queue"
+        )
 
 
 @dataclass
@@ -48,10 +83,16 @@ class Worker:
     warn: Callable[[str], None] = lambda message: None
     #: Say what happened to every order, not only to those that failed.
     each: bool = False
+    #: Whether every drain's result is said too, not only the progress line.
+    each_drain: bool = True
+    progress_seconds: float = PROGRESS_INTERVAL
 
     def __post_init__(self) -> None:
         self.worker_id = self.worker_id or default_worker_id()
         self.stop = threading.Event()
+        self.progress = Progress()
+        self._beat_at: float | None = None
+        self._next_sweep = 0.0
 
     def run(self) -> int:
         """Drain until stopped (or, with ``once``, until nothing is due); returns rows sent.
@@ -67,7 +108,7 @@ class Worker:
         # --once is one pass: what is due now; what fails now waits for a later run.
         only = Q(next_attempt_at__lte=timezone.now()) if self.once else None
         total = failures = 0
-        next_sweep = time.monotonic() + SWEEP_INTERVAL
+        self._next_sweep = time.monotonic() + SWEEP_INTERVAL
         pipeline = Pipeline(
             worker_id=self.worker_id, concurrency=self.concurrency, batch_size=self.batch_size
         )
@@ -77,6 +118,7 @@ class Worker:
                     break
                 if not connection.in_atomic_block:  # a caller's transaction (a test) stays
                     close_old_connections()
+                self._heartbeat()
                 try:
                     budget = None if deadline is None else max(0.0, deadline - time.monotonic())
                     result = pipeline.drain(
@@ -108,27 +150,58 @@ class Worker:
                     self.stop.wait(pause)
                     continue
                 failures = 0
-                if not self.once and time.monotonic() >= next_sweep:
-                    next_sweep = time.monotonic() + SWEEP_INTERVAL
-                    self._sweep()
                 total += result.processed
-                self._report(result)
+                self._after_drain(result)
                 if not _worked(result):
                     if self.once:
                         break
                     self.stop.wait(poll)
+        self._report_progress(final=True)
         return total
 
-    def _report(self, result: DrainResult) -> None:
-        """A line per order that failed (or, with ``each``, per order), then the summary."""
+    def _after_drain(self, result: DrainResult) -> None:
+        """Say what the drain did (each failed order always; every order with ``each``), count
+        it towards the progress line, sweep once an hour."""
         for item in result.results:
             line = f"{item.order or item.kind}: {item.kind} {item.status}: {item.message}"
             if item.status in (Outcome.DEAD, Outcome.RETRY):
                 self.warn(line)
             elif self.each and item.status.attempted:
                 self.say(line)
-        if result.processed:
+        if result.processed and self._says_each_drain:
             self.say(str(result))
+        self.progress.add(result)
+        self._report_progress()
+        if not self.once and time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + SWEEP_INTERVAL
+            self._sweep()
+
+    @property
+    def _says_each_drain(self) -> bool:
+        return self.each_drain or self.once  # --once is one pass: its result is its report
+
+    def _heartbeat(self) -> None:
+        """Tell the health summary this worker is at work, every few seconds at most."""
+        now = time.monotonic()
+        if self._beat_at is None or now - self._beat_at >= HEARTBEAT_INTERVAL:
+            self._beat_at = now
+            liveness.worker_seen(self.worker_id)
+
+    def _report_progress(self, *, final: bool = False) -> None:
+        """One line a minute at most, only while there is work: one count query per line."""
+        due = time.monotonic() - self.progress.since >= self.progress_seconds
+        if not self.progress or not (due or final):
+            return
+        try:
+            queued = OutboxItem.objects.filter(status=OutboxItem.Status.PENDING).count()
+        except DatabaseError:
+            return  # said with the next line, once the database is back
+        line = self.progress.line(self.worker_id, queued)
+        self.progress = Progress()
+        logger.info("%s", line)
+        logged = logger.isEnabledFor(logging.INFO) and logger.hasHandlers()
+        if not (logged or self._says_each_drain):  # said once: to the log if it takes it
+            self.say(line)
 
     def _sweep(self) -> None:
         try:

@@ -3,16 +3,22 @@
     manage.py vipps_om_check                      # checks, configuration, token fetch
     manage.py vipps_om_check --skip-token         # settings only (no network)
     manage.py vipps_om_check --fail-level WARNING # exit non-zero on warnings too (CI)
+    manage.py vipps_om_check --health [--json]    # for monitoring: exit 0, 1, 2 (3: unknown)
 
 It prints this app's system checks (the deployment ones too: this is the production check),
 the effective configuration with where each value came from (secrets masked: never more than
 their last four characters) and then asks BASE_URL for an access token, saying exactly
 what is wrong when that fails: refused credentials, a host that cannot be reached, or a
 timeout, each with the fix. The exit code is non-zero when anything is wrong.
+
+``--health`` prints the health summary instead (``engine.health``; ``--json`` for its JSON)
+and exits as monitoring plugins do: 0 healthy, 1 warning, 2 critical, 3 when it could not
+be computed (the database unreachable, a refused setting).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -34,7 +40,9 @@ from vipps_order_management.conf import (
     missing_credentials,
     without_password,
 )
+from vipps_order_management.display.health import report_lines
 from vipps_order_management.engine.clients import sales_units
+from vipps_order_management.engine.health import Level, summary
 from vipps_order_management.exceptions import (
     VippsAPIError,
     VippsAuthError,
@@ -48,6 +56,8 @@ SHOW_TAIL_FROM_LENGTH = 12
 
 LEVELS = {"DEBUG": checks.DEBUG, "INFO": checks.INFO, "WARNING": checks.WARNING}
 LEVELS |= {"ERROR": checks.ERROR, "CRITICAL": checks.CRITICAL}
+#: The exit code of ``--health`` when the summary cannot be computed ("unknown" to monitoring).
+HEALTH_UNKNOWN = 3
 
 
 def _reason(error: BaseException) -> str:
@@ -107,8 +117,26 @@ class Command(BaseCommand):
             default="ERROR",
             help=_("Exit non-zero for check messages at or above this level (default ERROR)."),
         )
+        parser.add_argument(
+            "--health",
+            action="store_true",
+            help=_(
+                "Print the health summary instead, and exit 0 (healthy), 1 (warning), "
+                "2 (critical) or 3 (unknown): for monitoring."
+            ),
+        )
+        parser.add_argument(
+            "--json", action="store_true", help=_("With --health: print the summary as JSON.")
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["json"] and not options["health"]:
+            raise CommandError(
+                _("--json goes with --health: manage.py vipps_om_check --health --json")
+            )
+        if options["health"]:
+            self._health(as_json=options["json"])
+            return
         problems = self._report_checks(LEVELS[options["fail_level"]])
         self._report_configuration()
         if options["skip_token"]:
@@ -126,6 +154,25 @@ class Command(BaseCommand):
                 % {"count": problems}
             )
         self.stdout.write(_("All good."), style_func=self.style.SUCCESS)
+
+    def _health(self, *, as_json: bool) -> None:
+        try:
+            health = summary()
+        except Exception as exc:  # the database or a refused setting: monitoring must hear it
+            self.stderr.write(
+                _("Vipps health unknown: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
+            )
+            raise SystemExit(HEALTH_UNKNOWN) from None
+        if as_json:
+            self.stdout.write(json.dumps(health.as_json(), indent=2))
+        else:
+            first, *rest = report_lines(health)
+            styles = {Level.WARNING: self.style.WARNING, Level.CRITICAL: self.style.ERROR}
+            self.stdout.write(first, style_func=styles.get(health.level, self.style.SUCCESS))
+            for line in rest:
+                self.stdout.write(line)
+        if health.level.exit_code:
+            raise SystemExit(health.level.exit_code)
 
     def _heading(self, text: str) -> None:
         self.stdout.write("")
@@ -169,9 +216,11 @@ class Command(BaseCommand):
                 "check": ", ".join(sorted({refusal.check_id for refusal in refusals})),
             }
         value = getattr(app_settings, key)
-        if key in CREDENTIAL_KEYS and value is None:
+        if (key in CREDENTIAL_KEYS or setting.secret) and value is None:
             return _("(not set)")
-        return mask(value) if setting.secret else shown(value)
+        if setting.secret:  # a credential's tail helps tell keys apart; nothing else shows
+            return mask(value) if key in CREDENTIAL_KEYS else mask("")
+        return shown(value)
 
     def _report_configuration(self) -> None:
         self._heading(_("Configuration"))

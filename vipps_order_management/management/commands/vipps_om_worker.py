@@ -4,6 +4,7 @@
     manage.py vipps_om_worker --once              # send everything due now, then exit (cron)
     manage.py vipps_om_worker --concurrency 8     # 8 calls to Vipps in flight at once
     manage.py vipps_om_worker --once -v 2         # a line for every order, by the shop's name
+    manage.py vipps_om_worker --metrics-port 9464 # its calls for Prometheus ([prometheus] extra)
 
 Several workers may run at once, on one machine or many: rows are leased, and a worker that
 dies lets its lease run out for another worker to finish the job.
@@ -50,6 +51,18 @@ class Command(BaseCommand):
             help="Exit cleanly after this many seconds (for process supervisors that restart).",
         )
         parser.add_argument("--worker-id", default=None, help="Name in logs and leases.")
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=None,
+            help="Serve this worker's calls to Vipps as Prometheus metrics on this port "
+            "(needs the [prometheus] extra).",
+        )
+        parser.add_argument(
+            "--metrics-address",
+            default="127.0.0.1",
+            help="The address --metrics-port listens on (default 127.0.0.1).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["concurrency"] < 1:
@@ -57,6 +70,8 @@ class Command(BaseCommand):
         if options["batch_size"] is not None and options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
         verbose = options["verbosity"] >= 1
+        if options["metrics_port"] is not None:
+            self._serve_metrics(options["metrics_port"], options["metrics_address"])
         worker = Worker(
             worker_id=options["worker_id"] or "",
             concurrency=options["concurrency"],
@@ -67,6 +82,8 @@ class Command(BaseCommand):
             say=self.stdout.write if verbose else (lambda message: None),
             each=options["verbosity"] >= 2,
             warn=self.stderr.write,
+            # A line a minute (also logged at INFO); every drain's with -v 2.
+            each_drain=options["verbosity"] >= 2,
         )
 
         def request_stop(signum: int, frame: Any) -> None:
@@ -91,3 +108,17 @@ class Command(BaseCommand):
                 signal.signal(sig, handler)
         if verbose:
             self.stdout.write(f"Vipps worker {worker.worker_id} stopped after {total} sends")
+
+    def _serve_metrics(self, port: int, address: str) -> None:
+        try:
+            from vipps_order_management.contrib.prometheus import serve
+        except ImportError:
+            raise CommandError(
+                "--metrics-port needs prometheus_client: pip install "
+                "'vipps-order-management[prometheus]'."
+            ) from None
+        try:
+            serve(port, address)
+        except OSError as exc:
+            raise CommandError(f"Cannot serve metrics on {address}:{port}: {exc}") from None
+        self.stdout.write(f"Prometheus metrics of this worker on http://{address}:{port}/")
