@@ -9,12 +9,13 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test pytest test-postgres test-celery test-oscar soak docs demo fake screenshots bench test-django52 messages clean
+.PHONY: help venv lint format test pytest test-postgres test-bench test-celery test-oscar soak docs demo fake screenshots bench test-django52 messages clean
 
 help:
 	@echo "make demo   run the example shop with the embedded fake Vipps and the worker (PORT=$(PORT))"
 	@echo "make test   create $(VENV), install, run ruff, the tests and the docs build"
 	@echo "make bench  run the benchmarks and print ratios"
+	@echo "make test-bench  the benchmarks' own test (every row runs; CI runs it)"
 	@echo "make soak   the long runs (PostgreSQL, thousands of orders, a flaky Vipps)"
 	@echo "make test-django52  the suite on Django 5.2 LTS, in .venv-django52"
 	@echo "make docs   build the documentation into docs/_build/html"
@@ -38,18 +39,22 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Tiers: the whole suite on SQLite; the engine again on a private PostgreSQL; the Celery tier
-# on a private Redis. A tier whose server is not installed is skipped with the reason locally
-# and fails under CI=true (scripts/with-services).
-ENGINE_TESTS := tests/test_sync.py tests/test_worker.py tests/test_concurrency.py tests/test_dispatch.py \
-	tests/test_health.py tests/test_worker_progress.py
+# Tiers, selected by marker: the whole suite on SQLite; the tests marked `postgres` again on a
+# private PostgreSQL; those marked `redis` on a private Redis (the Celery tier). A tier whose
+# server is not installed is skipped with the reason locally and fails under CI=true
+# (scripts/with-services). `bench` and `soak` are long; CI runs them after `make test`.
+DEFAULT_TIER := not redis and not soak and not bench
 
 pytest: venv
-	$(BIN)/python -m pytest -m "not redis and not soak" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "$(DEFAULT_TIER)" $(PYTEST_ARGS)
 
 test-postgres: venv
 	scripts/with-services --postgres --name "PostgreSQL tier" -- \
-		$(BIN)/python -m pytest -m "not redis and not soak" $(ENGINE_TESTS) $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -m "postgres and $(DEFAULT_TIER)" $(PYTEST_ARGS)
+
+# The benchmarks' own test: every row of `make bench` runs and reports what it counted.
+test-bench: venv
+	$(BIN)/python -m pytest -m bench $(PYTEST_ARGS)
 
 # Long runs (thousands of orders, a flaky Vipps, several workers) on PostgreSQL; CI runs them.
 soak: venv

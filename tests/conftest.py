@@ -102,6 +102,41 @@ def png_bytes(
     return buffer.getvalue()
 
 
+#: What a shop's order staff may do with orders and their Vipps rows (no superuser: the
+#: admin and the API check permissions as they do in a shop).
+STAFF_PERMISSIONS = (
+    "shop.view_order",
+    "shop.change_order",
+    "shop.view_booking",
+    "shop.change_booking",
+    "vipps_order_management.view_outboxitem",
+    "vipps_order_management.change_outboxitem",
+    "vipps_order_management.view_syncattempt",
+    "vipps_order_management.view_vippsorder",
+    "vipps_order_management.view_uploadedimage",
+)
+
+
+def make_user(username: str, *, staff: bool = False, perms=()):
+    """A user with the given ``app_label.codename`` permissions."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user(username, password="pw", is_staff=staff)
+    for dotted in perms:
+        app_label, codename = dotted.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return user
+
+
+@pytest.fixture
+def staff(client):
+    """The test client, logged in as a member of the order staff."""
+    client.force_login(make_user("staff", staff=True, perms=STAFF_PERMISSIONS))
+    return client
+
+
 @pytest.fixture
 def vipps(vipps_fake_settings, settings):
     """The fake Vipps, with the app's settings pointing at it and retries without long waits."""

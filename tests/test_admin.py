@@ -24,34 +24,16 @@ from vipps_order_management.models import (
 )
 from vipps_order_management.testing import drain_until_idle
 
+from .conftest import make_user
+
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/shop/order/"
 
 
 @pytest.fixture
-def staff(client):
-    """A staff member with view and change permission on orders (not a superuser)."""
-    user = User.objects.create_user("staff", password="pw", is_staff=True)
-    for codename in (
-        "view_order",
-        "change_order",
-        "view_booking",
-        "change_booking",
-        "view_outboxitem",
-        "change_outboxitem",
-        "view_syncattempt",
-    ):
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def viewer(client):
-    user = User.objects.create_user("viewer", password="pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_order"))
-    client.force_login(user)
+    client.force_login(make_user("viewer", staff=True, perms=["shop.view_order"]))
     return client
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.urls import reverse
 from PIL import Image
@@ -32,7 +32,7 @@ from vipps_order_management.models import (
     VippsOrder,
 )
 
-from .conftest import png_bytes
+from .conftest import make_user, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -57,16 +57,6 @@ ALL_PERMS = (
 # --------------------------------------------------------------------------- helpers
 
 
-def make_user(username: str, *, staff: bool = False, perms=()) -> User:
-    user = User.objects.create_user(username, password="pw", is_staff=staff)
-    for dotted in perms:
-        app_label, codename = dotted.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return user
-
-
 def client_for(user: User | None) -> APIClient:
     client = APIClient()
     if user is not None:
@@ -87,13 +77,8 @@ def upload(data: bytes, name: str = "photo.png") -> io.BytesIO:
 
 
 @pytest.fixture
-def staff(db):
-    return make_user("staff", staff=True, perms=ALL_PERMS)
-
-
-@pytest.fixture
-def staff_api(staff):
-    return client_for(staff)
+def staff_api(db):
+    return client_for(make_user("staff", staff=True, perms=ALL_PERMS))
 
 
 @pytest.fixture
@@ -765,7 +750,8 @@ def test_the_permission_classes_come_from_the_setting(make_order, settings):
         ("shop.booking", "not-a-uuid"),
     ],
 )
-def test_only_existing_orders_of_configured_models_can_be_addressed(staff, make_order, model, pk):
+def test_only_existing_orders_of_configured_models_can_be_addressed(make_order, model, pk):
+    staff = make_user("staff", staff=True, perms=ALL_PERMS)
     order = make_order()
     if pk == "ME":
         pk = str(staff.pk)

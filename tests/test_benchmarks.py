@@ -12,7 +12,11 @@ import math
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPOSITORY
+
+pytestmark = pytest.mark.bench
 
 ROWS = {
     "checkout",

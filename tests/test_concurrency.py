@@ -21,7 +21,7 @@ from vipps_order_management.models import OutboxItem, SyncAttempt, VippsOrder
 
 from .conftest import start_worker
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def sends_per_order(fake, method, fragment):

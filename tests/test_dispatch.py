@@ -16,7 +16,7 @@ from vipps_order_management.models import OutboxItem
 
 from .conftest import TASKS_PACKAGE, missing_service, tasks_framework
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def place_order(product, number="500"):

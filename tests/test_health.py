@@ -26,7 +26,7 @@ from vipps_order_management.exceptions import PayloadValidationError, VippsConfi
 from vipps_order_management.models import OutboxItem, SyncAttempt, VippsOrder
 from vipps_order_management.testing import drain_until_idle
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 HOME, OTHER = "123456", "654321"  # the configured sales unit, and another one

@@ -15,7 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -40,7 +40,7 @@ from vipps_order_management.models import (
 from vipps_order_management.payloads import CategoryType
 from vipps_order_management.public_links import order_status_url
 
-from .conftest import TASKS_PACKAGE, tasks_framework
+from .conftest import TASKS_PACKAGE, make_user, tasks_framework
 
 pytestmark = pytest.mark.django_db
 
@@ -169,20 +169,6 @@ def shop(make_order, settings):
     grow.booking = booking  # type: ignore[attr-defined]
     ContentType.objects.get_for_models(Order, Booking)  # warm the cache, as in a server
     return grow
-
-
-#: What staff who look after the shop's Vipps sync may do: see everything, change orders.
-STAFF_PERMISSIONS = ["view_order", "change_order", "view_booking", "view_outboxitem"]
-STAFF_PERMISSIONS += ["view_syncattempt", "view_vippsorder", "view_uploadedimage"]
-
-
-@pytest.fixture
-def staff(client):
-    """A logged-in staff member (not a superuser: permissions are checked as in a shop)."""
-    user = User.objects.create_user("staff", password="pw", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=STAFF_PERMISSIONS))
-    client.force_login(user)
-    return client
 
 
 def counted(get, path: str) -> tuple[int, str]:
@@ -426,11 +412,9 @@ def test_over_a_hundred_orders_the_link_shows_the_pending_rows_of_their_model(st
 def test_staff_who_may_not_see_the_outbox_get_the_message_without_the_link(
     client, vipps, make_order
 ):
-    user = User.objects.create_user("clerk", password="pw", is_staff=True)
-    user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_order", "change_order"])
+    client.force_login(
+        make_user("clerk", staff=True, perms=["shop.view_order", "shop.change_order"])
     )
-    client.force_login(user)
     orders = [make_order() for _ in range(6)]
     [message] = messages_after(client, act(client, "send_to_vipps_now", orders))
     assert message == "Send to Vipps now: 6 orders queued; the worker sends them to Vipps."

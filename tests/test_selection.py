@@ -12,7 +12,7 @@ from tests.shop.models import Booking, Purchase
 from vipps_order_management.engine.selection import SelectionError, find_order, select_orders
 from vipps_order_management.models import OutboxItem, VippsOrder
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 
 def run(*args):

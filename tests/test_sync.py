@@ -27,7 +27,7 @@ from vipps_order_management.testing import drain_until_idle
 
 from .conftest import png_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 
 def state_of(order) -> VippsOrder:

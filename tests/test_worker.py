@@ -16,7 +16,7 @@ from vipps_order_management.models import OutboxItem, VippsOrder
 
 from .conftest import run_worker, start_worker
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def wait_for(condition, timeout=20.0, interval=0.02):

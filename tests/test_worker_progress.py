@@ -15,6 +15,8 @@ from vipps_order_management.engine import health
 from vipps_order_management.models import OutboxItem
 from vipps_order_management.runners.worker import Worker
 
+pytestmark = pytest.mark.postgres
+
 
 def progress_lines(caplog) -> list[str]:
     return [
