@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from vipps_order_management.client import (
+    POST_RECEIPT,
     AccessToken,
     CacheTokenStore,
     MemoryTokenStore,
@@ -277,9 +278,9 @@ def test_problem_details_become_fields_of_the_exception(client):
     # Bypass local validation to see what Vipps itself answers to a bad body.
     with pytest.raises(VippsAPIError) as caught:
         client._call(
-            "POST",
-            "/order-management/v2/ECOM/receipts/o-9",
-            "/order-management/v2/{paymentType}/receipts/{orderId}",
+            POST_RECEIPT,
+            paymentType="ECOM",
+            orderId="o-9",
             json_body={
                 "orderLines": [
                     {
@@ -343,7 +344,7 @@ def test_azure_style_bodies_are_read(vipps_fake):
 
 
 def test_retry_after_as_an_http_date():
-    from vipps_order_management.client import _retry_after
+    from vipps_order_management.transport.answers import retry_after as _retry_after
 
     assert _retry_after("120") == 120
     assert (
