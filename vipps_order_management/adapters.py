@@ -179,7 +179,7 @@ class OrderAdapter:
     #: e.g. ``("items__product",)``: a constant number of queries for a whole batch or page.
     prefetch_related: tuple[Any, ...] = ()
 
-    def get_queryset(self) -> models.QuerySet:
+    def get_queryset(self) -> models.QuerySet[Any]:
         """Where orders are loaded from, with :attr:`select_related` and :attr:`prefetch_related`."""
         queryset = self.model._default_manager.all()
         if self.select_related:
@@ -317,9 +317,9 @@ class OrderAdapter:
                 continue
             stored.append(
                 Link(
-                    category=row.category,
+                    category=CategoryType(row.category),
                     url=row.url,
-                    image=ImageSource.from_field(row.image.image) if row.image_id else None,
+                    image=ImageSource.from_field(row.image.image) if row.image else None,
                     position=row.position,
                 )
             )
@@ -384,7 +384,7 @@ class OrderAdapter:
         owner_id = getattr(order, field.attname, None) if field is not None else None
         return owner_id is not None and owner_id == user.pk
 
-    def get_orders_for_user(self, user: Any) -> models.QuerySet:
+    def get_orders_for_user(self, user: Any) -> models.QuerySet[Any]:
         """The orders a customer sees on their own pages and through the API: those whose
         :attr:`owner_field` is the customer."""
         field = self._owner()
@@ -392,13 +392,14 @@ class OrderAdapter:
             return self.get_queryset().none()
         return self.get_queryset().filter(**{field.name: user})
 
-    def _owner(self) -> models.Field | None:
+    def _owner(self) -> models.Field[Any, Any] | None:
         if not self.owner_field:
             return None
         try:
-            return self.model._meta.get_field(self.owner_field)
+            field = self.model._meta.get_field(self.owner_field)
         except FieldDoesNotExist:
             return None
+        return field if isinstance(field, models.Field) else None  # a reverse relation owns nothing
 
     def configuration_problems(self) -> list[tuple[str, str]]:
         """What in this adapter cannot work with its model, as ``(attribute, reason)`` pairs.
@@ -479,12 +480,13 @@ def resolve_adapter(label: str, path: str | type[OrderAdapter]) -> OrderAdapter:
         path, base=OrderAdapter, key=f"'ORDER_ADAPTERS'][{label!r}", kind="an OrderAdapter subclass"
     )
     try:
-        return adapter_class(model)
+        adapter: OrderAdapter = adapter_class(model)
     except Exception as exc:
         raise VippsConfigurationError(
             f"{SETTINGS_NAME}['ORDER_ADAPTERS'][{label!r}]: {path!r} could not be created "
             f"({type(exc).__name__}: {exc})"
         ) from exc
+    return adapter
 
 
 def registered_models() -> list[type[models.Model]]:

@@ -470,8 +470,9 @@ def _check_sqlite() -> list[CheckMessage]:
     engine = str(database.get("ENGINE", ""))
     if not engine.endswith(("sqlite3", "spatialite")):
         return []
-    options = database.get("OPTIONS") or {}
-    if str(options.get("transaction_mode", "")).upper() == "IMMEDIATE":
+    options = database.get("OPTIONS")
+    mode = options.get("transaction_mode", "") if isinstance(options, dict) else ""
+    if str(mode).upper() == "IMMEDIATE":
         return []
     return [
         _warning(

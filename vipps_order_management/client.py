@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -165,7 +165,10 @@ class OrderManagementClient:
         )
         self._owns_session = session is None
         self.session = session or pooled_session(self.base_url, pool_size)
-        self._session_headers = dict(self.session.headers)
+        self._session_headers = {
+            name: value if isinstance(value, str) else value.decode("latin-1")
+            for name, value in self.session.headers.items()
+        }
         self._connection_pool: Any = None
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         self._urllib3_timeout = urllib3.Timeout(connect=connect, read=read)
@@ -511,7 +514,8 @@ class OrderManagementClient:
         pool = self._connection_pool
         if pool is None:
             template = requests.Request("GET", self.base_url).prepare()
-            adapter = self.session.get_adapter(self.base_url)
+            # Only the client's own session comes here, and pooled_session mounts an HTTPAdapter.
+            adapter = cast(requests.adapters.HTTPAdapter, self.session.get_adapter(self.base_url))
             pool = adapter.get_connection_with_tls_context(
                 template, verify=self.session.verify, cert=self.session.cert
             )

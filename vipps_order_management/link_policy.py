@@ -206,10 +206,10 @@ def _host(raw: str) -> tuple[str, str, str | None]:
         if "%" in inside:
             return "", "", "has an IPv6 zone id, which only this machine understands"
         try:
-            address = ipaddress.IPv6Address(inside)
+            v6 = ipaddress.IPv6Address(inside)
         except ValueError:
             return "", "", f"has {raw!r}, which is not an IPv6 address"
-        return f"[{address.compressed}]", _classify_ip(address), None
+        return f"[{v6.compressed}]", _classify_ip(v6), None
     if not raw:
         return "", "", "has no host name"
     if "%" in raw:

@@ -83,7 +83,7 @@ def order_from_token(token: str) -> models.Model:
     except (LookupError, ValueError, VippsConfigurationError):
         raise Http404 from None
     try:
-        order = adapter.get_queryset().filter(pk=object_id).first()
+        order: models.Model | None = adapter.get_queryset().filter(pk=object_id).first()
     except (ValidationError, ValueError, TypeError):
         raise Http404 from None
     if order is None or not tokens.matches(

@@ -37,6 +37,7 @@ from .epayment import mark_receipt_sent, payment_created, payment_fields, receip
 from .exceptions import ImageValidationError, VippsError
 from .images import PreparedImage
 from .models import OrderKey, OutboxItem, SyncAttempt, SyncKind, VippsOrder, order_key
+from .outcomes import Outcome
 from .payloads import Category, Difference, OrderView, Receipt
 from .runners import dispatch
 
@@ -110,7 +111,7 @@ def enqueue_many(
     *,
     due_now: bool = False,
     chunk_size: int = 2000,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> int:
     """Record many orders at once, by key, in chunks: one statement and one commit per chunk.
 
@@ -132,7 +133,7 @@ def enqueue_many(
     return total
 
 
-def requeue(rows: models.QuerySet) -> int:
+def requeue(rows: models.QuerySet[OutboxItem]) -> int:
     """Make these outbox rows pending again, due now, and wake the runner; returns how many."""
     with transaction.atomic():
         count = outbox.requeue(rows)
@@ -178,7 +179,9 @@ def sync_now(
             break
         time.sleep(_SYNC_NOW_POLL)
     for kind in busy:
-        results[kind] = SyncResult(kind, "released", "Another worker is sending it right now.")
+        results[kind] = SyncResult(
+            kind, Outcome.RELEASED, "Another worker is sending it right now."
+        )
     missing = [kind for kind in chosen if kind not in results]
     if missing:
         # A worker finished these between the drain and the look: what it left due (the
@@ -193,10 +196,12 @@ def sync_now(
 def _as_left_elsewhere(row: OutboxItem) -> SyncResult:
     """The result of a kind another worker took care of, from its outbox row."""
     if row.status == OutboxItem.Status.DONE:
-        return SyncResult(row.kind, "done", row.result or "Sent by another worker.")
+        return SyncResult(row.kind, Outcome.DONE, row.result or "Sent by another worker.")
     if row.status == OutboxItem.Status.DEAD:
-        return SyncResult(row.kind, "dead", row.last_error)
-    return SyncResult(row.kind, "retry", row.last_error or "Another worker will send it again.")
+        return SyncResult(row.kind, Outcome.DEAD, row.last_error)
+    return SyncResult(
+        row.kind, Outcome.RETRY, row.last_error or "Another worker will send it again."
+    )
 
 
 # ---------------------------------------------------------------------- the receipt elsewhere

@@ -120,7 +120,7 @@ def order_status(request: HttpRequest, order: models.Model, token: str) -> HttpR
         "image": order_image(order),
         "receipt_state": record.receipt_state if record is not None else "none",
         "receipt_in_app": in_app,
-        "receipt_sent_at": record.receipt_sent_at if in_app else None,
+        "receipt_sent_at": record.receipt_sent_at if in_app and record is not None else None,
         "receipt_page_url": public_links.url_for_token("order_receipt", token, absolute=False)
         if sync_plan.receipt_shown
         else "",

@@ -18,7 +18,7 @@ from ..models import VippsOrder, matching_outer_order
 __all__ = ["SalesUnitFilter", "VippsSalesUnitFilter", "unit_choices"]
 
 
-def unit_choices(rows: models.QuerySet) -> list[tuple[str, str]]:
+def unit_choices(rows: models.QuerySet[Any]) -> list[tuple[str, str]]:
     """The sales units rows of ours name, by their names: one query."""
     found = rows.exclude(merchant_serial_number="").values_list("merchant_serial_number", flat=True)
     return [(msn, unit_label(msn)) for msn in sorted(set(found.distinct()))]
@@ -30,10 +30,14 @@ class SalesUnitFilter(admin.SimpleListFilter):
     title = _("sales unit")
     parameter_name = "unit"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, Any]]:
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, Any]]:
         return unit_choices(model_admin.model.objects.all())
 
-    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
+    def queryset(
+        self, request: HttpRequest, queryset: models.QuerySet[Any]
+    ) -> models.QuerySet[Any]:
         value = self.value()
         return queryset.filter(merchant_serial_number=value) if value else queryset
 
@@ -44,12 +48,16 @@ class VippsSalesUnitFilter(admin.SimpleListFilter):
     title = _("Vipps sales unit")
     parameter_name = "vipps_unit"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, Any]]:
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, Any]]:
         return unit_choices(
             VippsOrder.objects.filter(content_type=_content_type(model_admin.model))
         )
 
-    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
+    def queryset(
+        self, request: HttpRequest, queryset: models.QuerySet[Any]
+    ) -> models.QuerySet[Any]:
         value = self.value()
         if not value:
             return queryset

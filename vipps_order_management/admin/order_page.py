@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def _preview(
-    receipt: dict | None, links: list[PreviewLink], reference: str, image: bytes | None
+    receipt: dict[str, Any] | None, links: list[PreviewLink], reference: str, image: bytes | None
 ) -> str:
     return render_preview(
         receipt=receipt,
@@ -45,7 +45,7 @@ def _preview(
     )
 
 
-def _json(body: dict | None) -> str:
+def _json(body: dict[str, Any] | None) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False) if body else ""
 
 
@@ -80,7 +80,9 @@ def order_page_context(order: models.Model, *, fetch_remote: bool) -> dict[str, 
         links_error=str(sync_plan.links_problem or ""),
         local_json=_json(local["receipt"]),
         local_category=(links[0].category, links[0].url) if links else None,
-        local_preview=_preview(local["receipt"], links, reference, prepared and prepared.data),
+        local_preview=_preview(
+            local["receipt"], links, reference, prepared.data if prepared else None
+        ),
     )
     context.update(_remote(order, sync_plan, fetch_remote, prepared))
     return context
@@ -121,13 +123,17 @@ def _remote(
     )
     # Vipps never gives an image back; when it holds the very image the shop would send
     # (same content-addressed id), that image is what the app shows.
-    same_image = prepared is not None and links and links[0].image_id == prepared.image_id
+    shown = (
+        prepared
+        if prepared is not None and links and links[0].image_id == prepared.image_id
+        else None
+    )
     found.update(
         remote_fetched=True,
         remote_json=_json(body),
         remote_category=category,
         differences=comparison.differences,
-        remote_preview=_preview(body, links, reference, prepared.data if same_image else None),
+        remote_preview=_preview(body, links, reference, shown.data if shown else None),
     )
     return found
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import django
 from django.contrib import admin
@@ -84,7 +84,9 @@ class VippsStatusFilter(admin.SimpleListFilter):
     title = _("Vipps")
     parameter_name = "vipps_status"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, Any]]:
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, Any]]:
         return [
             (SyncStatus.SYNCED.value, SyncStatus.SYNCED.label),
             (SyncStatus.PENDING.value, SyncStatus.PENDING.label),
@@ -93,7 +95,9 @@ class VippsStatusFilter(admin.SimpleListFilter):
             (SyncStatus.NOT_SENT.value, SyncStatus.NOT_SENT.label),
         ]
 
-    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
+    def queryset(
+        self, request: HttpRequest, queryset: models.QuerySet[Any]
+    ) -> models.QuerySet[Any]:
         value = self.value()
         if value not in SyncStatus.values:
             return queryset
@@ -138,8 +142,13 @@ class OrderImageInline(GenericTabularInline):
 
 # ---------------------------------------------------------------------- the mixin
 
+if TYPE_CHECKING:
+    _OrderAdmin = admin.ModelAdmin[Any]
+else:
+    _OrderAdmin = object  # a mixin: the shop's ModelAdmin comes after it
 
-class VippsOrderAdminMixin:
+
+class VippsOrderAdminMixin(_OrderAdmin):
     """Mix into the shop's order ``ModelAdmin`` (before ``admin.ModelAdmin``)."""
 
     vipps_confirmation_template = "vipps_order_management/admin/confirm_action.html"
@@ -152,9 +161,12 @@ class VippsOrderAdminMixin:
 
     # -- the status column
 
-    def get_queryset(self, request: HttpRequest) -> models.QuerySet:
-        queryset = super().get_queryset(request)  # type: ignore[misc]
-        return queryset.annotate(**{STATUS_ANNOTATION: status_expression(queryset.model)})
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        annotated: models.QuerySet[Any] = queryset.annotate(
+            **{STATUS_ANNOTATION: status_expression(queryset.model)}
+        )
+        return annotated
 
     @admin.display(description=_("Vipps"))
     def vipps_status(self, order: models.Model) -> str:
@@ -163,7 +175,7 @@ class VippsOrderAdminMixin:
         url = reverse(
             f"admin:{order._meta.app_label}_{order._meta.model_name}_vipps",
             args=[quote(order.pk)],
-            current_app=self.admin_site.name,  # type: ignore[attr-defined]
+            current_app=self.admin_site.name,
         )
         return format_html(
             '<a href="{}" style="color:{};font-weight:600">{}</a>',
@@ -175,24 +187,24 @@ class VippsOrderAdminMixin:
     # -- actions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        super().__init__(*args, **kwargs)
         # Added to the shop's own actions (None means the shop turned actions off). Django
         # filters them by their permissions: staff without change permission see none.
-        if self.actions is not None:  # type: ignore[has-type]
-            self.actions = [*self.actions, *VIPPS_ACTIONS]  # type: ignore[has-type]
+        if self.actions is not None:
+            self.actions = [*self.actions, *VIPPS_ACTIONS]
 
     # -- the per-order page
 
     def get_urls(self) -> list[Any]:
-        opts = self.model._meta  # type: ignore[attr-defined]
-        view = self.admin_site.admin_view(self.vipps_order_view)  # type: ignore[attr-defined]
+        opts = self.model._meta
+        view = self.admin_site.admin_view(self.vipps_order_view)
         return [
             path(
                 "<path:object_id>/vipps/",
                 view,
                 name=f"{opts.app_label}_{opts.model_name}_vipps",
             ),
-            *super().get_urls(),  # type: ignore[misc]
+            *super().get_urls(),
         ]
 
     def render_change_form(
@@ -205,7 +217,7 @@ class VippsOrderAdminMixin:
         obj: models.Model | None = None,
     ) -> HttpResponse:
         """The change form, wrapped in :attr:`vipps_change_form_template` for a saved order."""
-        response = super().render_change_form(  # type: ignore[misc]
+        response = super().render_change_form(
             request, context, add=add, change=change, form_url=form_url, obj=obj
         )
         wrapper = self.vipps_change_form_template
@@ -223,7 +235,7 @@ class VippsOrderAdminMixin:
         template = loader.select_template([names] if isinstance(names, str) else list(names))
         if template.origin.template_name != self.vipps_change_form_template:
             return template
-        opts = self.model._meta  # type: ignore[attr-defined]
+        opts = self.model._meta
         return loader.select_template(  # what Django renders when no template is named
             [
                 f"admin/{opts.app_label}/{opts.model_name}/change_form.html",
@@ -236,9 +248,9 @@ class VippsOrderAdminMixin:
         self, request: HttpRequest, current: Any, order: models.Model | None = None
     ) -> list[tuple[str | None, Any]]:
         """``(url, label)`` from the admin's home to ``current`` (the page, without a link)."""
-        opts = self.model._meta  # type: ignore[attr-defined]
-        site = self.admin_site.name  # type: ignore[attr-defined]
-        can_see_list = self.has_view_or_change_permission(request)  # type: ignore[attr-defined]
+        opts = self.model._meta
+        site = self.admin_site.name
+        can_see_list = self.has_view_or_change_permission(request)
         crumbs: list[tuple[str | None, Any]] = [
             (reverse("admin:index", current_app=site), _("Home")),
             (
@@ -270,12 +282,12 @@ class VippsOrderAdminMixin:
         """The order beside what Vipps holds: receipts, links, previews, the queue and the log."""
         # As the admin's change view: the permission first (so that staff without it cannot
         # tell which orders exist), then the order; a key that is no key is "not found".
-        order = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
-        if not self.has_view_or_change_permission(request, order):  # type: ignore[attr-defined]
+        order = self.get_object(request, unquote(object_id))
+        if not self.has_view_or_change_permission(request, order):
             raise PermissionDenied
         if order is None:
             raise Http404
-        can_change = self.has_change_permission(request, order)  # type: ignore[attr-defined]
+        can_change = self.has_change_permission(request, order)
         if request.method == "POST":
             if not can_change:
                 raise PermissionDenied
@@ -288,9 +300,9 @@ class VippsOrderAdminMixin:
                 run_for_orders([order], key, _notify(self, request))
             return HttpResponseRedirect(request.get_full_path())
         context = {
-            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            **self.admin_site.each_context(request),
             **order_page_context(order, fetch_remote=request.GET.get("remote") != "0"),
-            "opts": self.model._meta,  # type: ignore[attr-defined]
+            "opts": self.model._meta,
             "original": order,
             "title": _("Vipps: %(order)s") % {"order": plan(order).display_name},
             "can_change": can_change,
@@ -315,7 +327,7 @@ def _bulk_action(key: str, description: Any) -> Callable[..., HttpResponse | Non
     """An admin action that asks for confirmation when several orders are selected."""
 
     def action(
-        model_admin: Any, request: HttpRequest, queryset: models.QuerySet
+        model_admin: Any, request: HttpRequest, queryset: models.QuerySet[Any]
     ) -> HttpResponse | None:
         orders = list(queryset)
         queued = len(orders) > SEND_IN_REQUEST_MAX

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
@@ -39,7 +39,13 @@ LISTED_ORDER = "_vipps_listed_order"
 _UNSET: Any = object()
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = admin.ModelAdmin  # generic only in django-stubs
+
+
+class ReadOnlyAdmin(_ModelAdmin):
     """Records of what happened: staff look, nobody edits."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -173,7 +179,7 @@ class OutboxItemAdmin(OrderRecordAdmin):
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
 
     @admin.action(description=_("Requeue selected rows"), permissions=["requeue"])
-    def requeue(self, request: HttpRequest, queryset: models.QuerySet) -> None:
+    def requeue(self, request: HttpRequest, queryset: models.QuerySet[Any]) -> None:
         count = services.requeue(queryset)
         self.message_user(
             request,

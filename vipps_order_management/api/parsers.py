@@ -10,7 +10,7 @@ JSON ``detail`` instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.http import QueryDict
@@ -19,6 +19,9 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.utils import json
+
+if TYPE_CHECKING:
+    from django.http.request import _ImmutableQueryDict  # what request.POST is, in the stubs
 
 __all__ = ["MAX_BODY_BYTES", "MAX_JSON_DEPTH", "ApiFormParser", "ApiJSONParser", "BodyTooLarge"]
 
@@ -131,6 +134,6 @@ class ApiFormParser(FormParser):
         stream: IO[bytes],
         media_type: str | None = None,
         parser_context: Mapping[str, Any] | None = None,
-    ) -> QueryDict:
+    ) -> _ImmutableQueryDict:
         encoding = _encoding(parser_context)
         return QueryDict(_read_bounded(stream, self.max_bytes), encoding=encoding)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.files.base import ContentFile
 from django.db import models
@@ -67,7 +67,7 @@ def order_label(order: models.Model) -> str:
 # ---------------------------------------------------------------------- staff: links and images
 
 
-class OrderLinkSerializer(serializers.ModelSerializer):
+class OrderLinkSerializer(serializers.ModelSerializer[Any]):
     """A stored link of an order; ``url`` runs the model's validator (https or an app link)."""
 
     category_label = serializers.CharField(source="get_category_display", read_only=True)
@@ -101,10 +101,12 @@ class OrderLinkSerializer(serializers.ModelSerializer):
         order = self.context.get("order")
         if order is not None:
             # Only images of this order can be chosen: others are "does not exist".
-            self.fields["image"].queryset = OrderImage.objects.for_order(order)
+            image = cast(serializers.RelatedField[OrderImage, Any, Any], self.fields["image"])
+            # mypy reads the stubs' `QuerySet | Manager` attribute as the Manager's descriptor
+            image.queryset = OrderImage.objects.for_order(order)  # type: ignore[arg-type]
 
 
-class OrderImageSerializer(serializers.ModelSerializer):
+class OrderImageSerializer(serializers.ModelSerializer[Any]):
     """An uploaded order image; refused unless it can be made into an image Vipps accepts.
 
     What is stored is the prepared image (square, at most 2 MB, no metadata such as GPS
@@ -122,7 +124,7 @@ class OrderImageSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
         extra_kwargs = {"position": _POSITION}
 
-    def validate_image(self, upload: Any) -> ContentFile:
+    def validate_image(self, upload: Any) -> ContentFile[bytes]:
         if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
             raise serializers.ValidationError(
                 _("The image is %(size)s; upload at most %(limit)s.")
@@ -141,7 +143,7 @@ class OrderImageSerializer(serializers.ModelSerializer):
 # ---------------------------------------------------------------------- staff: sync
 
 
-class SyncRequestSerializer(serializers.Serializer):
+class SyncRequestSerializer(serializers.Serializer[Any]):
     """What to send: ``now`` sends while the caller waits; else the order is queued."""
 
     now = serializers.BooleanField(
@@ -167,7 +169,7 @@ class SyncRequestSerializer(serializers.Serializer):
         return attrs
 
 
-class SyncResultSerializer(serializers.Serializer):
+class SyncResultSerializer(serializers.Serializer[Any]):
     kind = serializers.CharField()
     status = serializers.CharField(
         help_text=_("done, changed (sent, but changed meanwhile), retry, dead or released.")
@@ -176,7 +178,7 @@ class SyncResultSerializer(serializers.Serializer):
     message = serializers.CharField(allow_blank=True)
 
 
-class SyncResponseSerializer(serializers.Serializer):
+class SyncResponseSerializer(serializers.Serializer[Any]):
     detail = serializers.CharField()
     queued = serializers.ListField(child=serializers.CharField(), required=False)
     force = serializers.BooleanField()
@@ -184,7 +186,7 @@ class SyncResponseSerializer(serializers.Serializer):
     results = SyncResultSerializer(many=True, required=False)
 
 
-class VippsOrderStateSerializer(serializers.ModelSerializer):
+class VippsOrderStateSerializer(serializers.ModelSerializer[Any]):
     receipt_state_label = serializers.CharField(source="get_receipt_state_display", read_only=True)
     links_state_label = serializers.CharField(source="get_links_state_display", read_only=True)
 
@@ -210,7 +212,7 @@ class VippsOrderStateSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class OutboxItemSerializer(serializers.ModelSerializer):
+class OutboxItemSerializer(serializers.ModelSerializer[Any]):
     class Meta:
         model = OutboxItem
         fields = [
@@ -230,13 +232,13 @@ class OutboxItemSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class OrderRefSerializer(serializers.Serializer):
+class OrderRefSerializer(serializers.Serializer[Any]):
     model = serializers.CharField(help_text=_("app_label.model, as in the URL."))
     pk = serializers.CharField()
     name = serializers.CharField()
 
 
-class SyncStatusSerializer(serializers.Serializer):
+class SyncStatusSerializer(serializers.Serializer[Any]):
     """Where the order stands with Vipps; ``vipps`` is null before anything was sent."""
 
     order = OrderRefSerializer()
@@ -249,7 +251,7 @@ class SyncStatusSerializer(serializers.Serializer):
     outbox = OutboxItemSerializer(many=True)
 
 
-class SyncAttemptSerializer(serializers.ModelSerializer):
+class SyncAttemptSerializer(serializers.ModelSerializer[Any]):
     class Meta:
         model = SyncAttempt
         fields = [
@@ -298,15 +300,18 @@ def customer_order_data(sync_plan: SyncPlan) -> dict[str, Any]:
     }
 
 
-class CustomerLinkSerializer(serializers.Serializer):
+class CustomerLinkSerializer(serializers.Serializer[Any]):
     category = serializers.ChoiceField(choices=LinkCategory.choices)
-    label = serializers.CharField(help_text=_("The category's name in the customer's language."))
+    # DRF's metaclass takes declared fields off the class, so this does not replace Field.label
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text=_("The category's name in the customer's language.")
+    )
     url = serializers.CharField()
     position = serializers.IntegerField()
     has_image = serializers.BooleanField(help_text=_("Whether the link has an image of its own."))
 
 
-class CustomerOrderSerializer(serializers.Serializer):
+class CustomerOrderSerializer(serializers.Serializer[Any]):
     model = serializers.CharField(help_text=_("app_label.model, as in the URL."))
     pk = serializers.CharField()
     name = serializers.CharField()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -38,7 +38,14 @@ from ..adapters import OrderAdapter, get_adapter, registered_models
 from ..engine.plan import plan, plans_for
 from ..engine.status import status_of
 from ..exceptions import VippsConfigurationError, VippsError, VippsTransientError
-from ..models import OrderImage, OrderLink, SyncAttempt, VippsOrder, attached_rows
+from ..models import (
+    OrderAttachedQuerySet,
+    OrderImage,
+    OrderLink,
+    SyncAttempt,
+    VippsOrder,
+    attached_rows,
+)
 from .parsers import ApiFormParser, ApiJSONParser
 from .permissions import CHANGE, StaffPermissionsMixin
 from .serializers import (
@@ -112,7 +119,7 @@ class ApiPagination(PageNumberPagination):
     max_page_size = 200
 
 
-class BaseApiView(GenericAPIView):
+class BaseApiView(GenericAPIView[Any]):
     """Settings that must not come from the host project's ``REST_FRAMEWORK`` defaults."""
 
     pagination_class = ApiPagination
@@ -128,13 +135,13 @@ class BaseApiView(GenericAPIView):
         return super().handle_exception(exc)
 
 
-def _lookup(queryset: models.QuerySet, value: str) -> models.Model:
+def _lookup(queryset: models.QuerySet[Any], value: str) -> models.Model:
     """The row with primary key ``value`` (int or UUID as text), or 404 for anything else."""
     try:
         pk = queryset.model._meta.pk.to_python(value)
     except (ValidationError, ValueError, TypeError):
         raise Http404 from None
-    order = queryset.filter(pk=pk).first()
+    order: models.Model | None = queryset.filter(pk=pk).first()
     if order is None:
         raise Http404
     return order
@@ -146,7 +153,7 @@ class OrderLookupMixin:
     kwargs: dict[str, Any]
 
     def get_order_adapter(self) -> OrderAdapter:
-        cached = getattr(self, "_order_adapter", None)
+        cached: OrderAdapter | None = getattr(self, "_order_adapter", None)
         if cached is not None:
             return cached
         label = str(self.kwargs.get("model", "")).lower()
@@ -160,8 +167,12 @@ class OrderLookupMixin:
         cached = getattr(self, "_order", None)
         if cached is None:
             adapter = self.get_order_adapter()
-            cached = self._order = _lookup(adapter.get_queryset(), self.kwargs.get("order_pk"))
+            cached = self._order = _lookup(adapter.get_queryset(), self.order_pk)
         return cached
+
+    @property
+    def order_pk(self) -> str:
+        return str(self.kwargs.get("order_pk", ""))
 
     def has_order_kwargs(self) -> bool:
         """False while the schema generator inspects the view (no URL arguments then)."""
@@ -205,19 +216,19 @@ class StaffOrderView(StaffPermissionsMixin, OrderLookupMixin, BaseApiView):
 # ---------------------------------------------------------------------- staff: links, images
 
 
-class OrderRowsMixin:
+class OrderRowsView(StaffOrderView):
     """For our own per-order tables: the list and detail lookups are limited to the order."""
 
-    def filter_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
-        return queryset.for_order(self.get_order())
+    def filter_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
+        return cast(OrderAttachedQuerySet, queryset).for_order(self.get_order())
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         if self.has_order_kwargs():
             context["order"] = self.get_order()
         return context
 
-    def perform_create(self, serializer: BaseSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         order = self.get_order()
         serializer.save(
             content_type=ContentType.objects.get_for_model(order, for_concrete_model=False),
@@ -225,7 +236,7 @@ class OrderRowsMixin:
         )
 
 
-class OrderLinkViewSet(OrderRowsMixin, StaffOrderView, viewsets.ModelViewSet):
+class OrderLinkViewSet(OrderRowsView, viewsets.ModelViewSet[OrderLink]):
     """The links stored for an order, for staff (adapter defaults are not rows and not listed).
 
     Needs view / add / change / delete permission on order links. Saving a link queues the
@@ -239,13 +250,12 @@ class OrderLinkViewSet(OrderRowsMixin, StaffOrderView, viewsets.ModelViewSet):
 
 
 class OrderImageViewSet(
-    OrderRowsMixin,
-    StaffOrderView,
+    OrderRowsView,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[OrderImage],
 ):
     """Upload (multipart, field ``image``), list and delete an order's images, for staff.
 
@@ -279,7 +289,7 @@ class OrderImageViewSet(
 
 
 class SyncSchema(ApiSchema):
-    def get_response_serializer(self, path: str, method: str) -> BaseSerializer:
+    def get_response_serializer(self, path: str, method: str) -> BaseSerializer[Any]:
         return SyncResponseSerializer()
 
 
@@ -296,7 +306,7 @@ class SyncView(StaffOrderView):
     model_perms_map = {"POST": [CHANGE]}
     schema = SyncSchema(operation_id_base="OrderSync", tags=STAFF_TAGS)
 
-    def get_queryset(self) -> models.QuerySet:
+    def get_queryset(self) -> models.QuerySet[Any]:
         return self.get_order_adapter().get_queryset()
 
     @method_decorator(sensitive_variables())  # it reaches the client: no frame on error pages
@@ -355,7 +365,7 @@ class SyncView(StaffOrderView):
         return Response(data, status=status.HTTP_502_BAD_GATEWAY)
 
 
-class SyncStatusView(StaffOrderView, RetrieveAPIView):
+class SyncStatusView(StaffOrderView, RetrieveAPIView[Any]):
     """Where the order stands with Vipps, and its outbox rows (staff; view on Vipps orders)."""
 
     queryset = VippsOrder.objects.all()
@@ -377,15 +387,16 @@ class SyncStatusView(StaffOrderView, RetrieveAPIView):
         return Response(data)
 
 
-class SyncAttemptListView(StaffOrderView, ListAPIView):
+class SyncAttemptListView(StaffOrderView, ListAPIView[SyncAttempt]):
     """The calls made to Vipps for the order, newest first (staff; view on sync attempts)."""
 
     queryset = SyncAttempt.objects.all()
     serializer_class = SyncAttemptSerializer
     schema = ApiSchema(operation_id_base="SyncAttempt", tags=STAFF_TAGS)
 
-    def filter_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
-        return queryset.for_order(self.get_order()).order_by("-created_at", "-pk")
+    def filter_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
+        rows = cast(OrderAttachedQuerySet, queryset).for_order(self.get_order())
+        return rows.order_by("-created_at", "-pk")
 
 
 # ---------------------------------------------------------------------- customers
@@ -398,7 +409,7 @@ class CustomerView(OrderLookupMixin, BaseApiView):
     serializer_class = CustomerOrderSerializer
 
 
-class MyOrderListView(CustomerView, ListAPIView):
+class MyOrderListView(CustomerView, ListAPIView[Any]):
     """The signed-in customer's orders of every configured model, each with its links."""
 
     schema = ApiSchema(operation_id_base="MyOrder", tags=CUSTOMER_TAGS)
@@ -411,7 +422,7 @@ class MyOrderListView(CustomerView, ListAPIView):
             if not orders.ordered:
                 orders = orders.order_by("-pk")
             keys.extend((adapter, pk) for pk in orders.values_list("pk", flat=True))
-        page = self.paginate_queryset(keys)
+        page = self.paginate_queryset(keys) or []  # never None: the view has a paginator
         by_adapter: dict[OrderAdapter, list[Any]] = defaultdict(list)
         for adapter, pk in page:
             by_adapter[adapter].append(pk)
@@ -430,14 +441,14 @@ class MyOrderListView(CustomerView, ListAPIView):
         return self.get_paginated_response(CustomerOrderSerializer(data, many=True).data)
 
 
-class MyOrderLinksView(CustomerView, RetrieveAPIView):
+class MyOrderLinksView(CustomerView, RetrieveAPIView[Any]):
     """One of the customer's own orders with its links; any other order is a 404."""
 
     schema = ApiSchema(operation_id_base="MyOrderLinks", tags=CUSTOMER_TAGS)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         adapter = self.get_order_adapter()
-        order = _lookup(adapter.get_orders_for_user(request.user), self.kwargs.get("order_pk"))
+        order = _lookup(adapter.get_orders_for_user(request.user), self.order_pk)
         if not adapter.user_can_view(order, request.user):
             raise Http404
         return Response(CustomerOrderSerializer(customer_order_data(plan(order, adapter))).data)

@@ -76,7 +76,7 @@ def forget_orders(keys: Iterable[OrderKey]) -> int:
             if row.image
         ]
         for model in ORDER_TABLES:
-            count, _by_model = model.objects.filter(condition).delete()
+            count, _by_model = model._default_manager.filter(condition).delete()
             deleted += count
         if files:
             transaction.on_commit(lambda: _delete_files(files), robust=True)
@@ -150,7 +150,7 @@ def _our_ids(content_type_id: int, chunk_size: int) -> Iterator[list[str]]:
         last = ""
         while True:
             ids = list(
-                model.objects.filter(content_type_id=content_type_id, object_id__gt=last)
+                model._default_manager.filter(content_type_id=content_type_id, object_id__gt=last)
                 .order_by("object_id")
                 .values_list("object_id", flat=True)
                 .distinct()[:chunk_size]
@@ -165,4 +165,4 @@ def _count(keys: list[OrderKey]) -> int:
     if not keys:
         return 0
     condition = keys_condition(keys)
-    return sum(model.objects.filter(condition).count() for model in ORDER_TABLES)
+    return sum(model._default_manager.filter(condition).count() for model in ORDER_TABLES)

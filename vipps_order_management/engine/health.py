@@ -167,15 +167,21 @@ def _pending_since() -> Case:
     return Case(When(_AWAITING, then=F("next_attempt_at")), default=F("pending_since"))
 
 
-def in_state(rows: models.QuerySet, state: str, now: datetime | None = None) -> models.QuerySet:
+def in_state(
+    rows: models.QuerySet[Any], state: str, now: datetime | None = None
+) -> models.QuerySet[Any]:
     """The outbox rows of ``rows`` in :class:`RowState` ``state`` (the admin's filter)."""
-    annotated = rows.annotate(_vipps_row_state=state_expression(now or timezone.now()))
+    annotated: models.QuerySet[Any] = rows.annotate(
+        _vipps_row_state=state_expression(now or timezone.now())
+    )
     return annotated.filter(_vipps_row_state=state)
 
 
-def waiting_for(rows: models.QuerySet, reason: str) -> models.QuerySet:
+def waiting_for(rows: models.QuerySet[Any], reason: str) -> models.QuerySet[Any]:
     """The rows of ``rows`` that wait for staff for ``reason`` (a code of :data:`REASONS`)."""
-    annotated = rows.filter(status=DEAD).annotate(_vipps_reason=reason_expression())
+    annotated: models.QuerySet[Any] = rows.filter(status=DEAD).annotate(
+        _vipps_reason=reason_expression()
+    )
     return annotated.filter(_vipps_reason=reason)
 
 

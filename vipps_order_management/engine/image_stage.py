@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from django.db import transaction
 
@@ -49,7 +50,7 @@ class ImageStage:
         clients: dict[str, OrderManagementClient],
         lease: outbox.Lease,
         breaker: CircuitBreaker,
-        wait: Callable[[Sequence[Future]], None],
+        wait: Callable[[Sequence[Future[Any]]], None],
         renew: Callable[[], None],
         wait_seconds: float,
     ) -> None:

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import DatabaseError, models
 
@@ -65,7 +66,7 @@ class _Batch:
 
     lease: outbox.Lease
     works: list[OrderWork]
-    jobs: list[Future]
+    jobs: list[Future[Any]]
 
 
 class Pipeline:
@@ -248,7 +249,7 @@ class Pipeline:
     def _lease_seconds(self) -> float:
         return min((lease.seconds for lease in self._leases), default=IMAGE_WAIT_SECONDS * 3)
 
-    def _wait(self, futures: Sequence[Future]) -> None:
+    def _wait(self, futures: Sequence[Future[Any]]) -> None:
         """Wait for the threads, renewing the leases meanwhile."""
         pending = set(futures)
         seconds = min((lease.seconds for lease in self._leases), default=1.0)

@@ -270,8 +270,10 @@ class SyncPlan:
         A link to the order's own receipt page, while that page shows no receipt (see
         :attr:`receipt_shown`), is the order's status page instead: it says something true.
         """
-        links = self._ask("links", "get_links", lambda: self.adapter.get_links(self.order), [])
-        return self._status_page_for_receipt_page(list(links))
+        links: list[Link] = self._ask(
+            "links", "get_links", lambda: list(self.adapter.get_links(self.order)), []
+        )
+        return self._status_page_for_receipt_page(links)
 
     def _status_page_for_receipt_page(self, links: list[Link]) -> list[Link]:
         pages = [public_links.own_page(link.url, self.order) for link in links]
@@ -305,9 +307,10 @@ class SyncPlan:
     @cached_property
     def images(self) -> list[ImageSource]:
         """The order's own images (stored rows, else the products'); a collage when several."""
-        return list(
-            self._ask("links", "get_images", lambda: self.adapter.get_images(self.order), [])
+        images: list[ImageSource] = self._ask(
+            "links", "get_images", lambda: list(self.adapter.get_images(self.order)), []
         )
+        return images
 
     @cached_property
     def links(self) -> list[PlannedLink]:

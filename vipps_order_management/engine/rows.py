@@ -19,12 +19,20 @@ from django.db import connection, models
 __all__ = ["write"]
 
 
-def _adapter(field: models.Field) -> Callable[[Any], Any]:
+def _adapter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
     if isinstance(field, models.DateTimeField):
         return connection.ops.adapt_datetimefield_value
     if isinstance(field, models.JSONField):
         return lambda value: field.get_db_prep_save(value, connection)
     return lambda value: value
+
+
+def _concrete(model: type[models.Model], name: str) -> tuple[models.Field[Any, Any], str]:
+    """The field ``name`` of ``model`` and its column; a relation's reverse side has none."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} is not a field with a column of its own")
+    return field, field.column
 
 
 def write(
@@ -41,17 +49,17 @@ def write(
     if not rows:
         return
     qn = connection.ops.quote_name
-    fields = [model._meta.get_field(name) for name in names]
-    adapters = [_adapter(field) for field in fields]
-    columns = ", ".join(qn(field.column) for field in fields)
+    fields = [_concrete(model, name) for name in names]
+    adapters = [_adapter(field) for field, _column in fields]
+    columns = ", ".join(qn(column) for _field, column in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     sql = f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
     if conflict:
-        targets = ", ".join(qn(model._meta.get_field(name).column) for name in conflict)
+        targets = ", ".join(qn(_concrete(model, name)[1]) for name in conflict)
         if update:
             assignments = ", ".join(
                 f"{qn(column)} = excluded.{qn(column)}"
-                for column in (model._meta.get_field(name).column for name in update)
+                for column in (_concrete(model, name)[1] for name in update)
             )
             sql += f" ON CONFLICT ({targets}) DO UPDATE SET {assignments}"
         else:

@@ -59,7 +59,7 @@ class Selection:
     model: type[models.Model]
     adapter: OrderAdapter
     pks: list[Any] | None = field(default_factory=list)
-    queryset: models.QuerySet | None = None
+    queryset: models.QuerySet[Any] | None = None
     #: When the adapter computes an order's date itself: the orders it keeps, asked one by one.
     keep: Callable[[models.Model], bool] | None = None
 
@@ -220,7 +220,9 @@ def select_orders(
     return list(by_model.values())
 
 
-def _date_field(selection: Selection, name: str | None) -> tuple[str, models.Field] | None:
+def _date_field(
+    selection: Selection, name: str | None
+) -> tuple[str, models.Field[Any, Any]] | None:
     """The field ``--since``/``--until`` filter on: ``--date-field``, the adapter's
     ``order_date_field``, or a usual name; ``None`` when the adapter computes the date."""
     model, adapter = selection.model, selection.adapter
@@ -270,12 +272,13 @@ def _bound(value: When) -> datetime:
 
 
 def date_range_q(
-    field_name: str, field_: models.Field, since: When | None, until: When | None
+    field_name: str, field_: models.Field[Any, Any], since: When | None, until: When | None
 ) -> models.Q:
     """``since <= field <= until``; a date for ``until`` includes that whole day."""
     is_datetime = isinstance(field_, models.DateTimeField)
     q = models.Q()
     if since is not None:
+        value: When
         if is_datetime:
             value = since if isinstance(since, datetime) else _start_of(since)
         else:

@@ -29,7 +29,7 @@ def wants_progress(stream: Any, forced: bool | None, total: int) -> bool:
     return bool(isatty and isatty()) and total >= PROGRESS_THRESHOLD
 
 
-class ProgressBar(tqdm):
+class ProgressBar(tqdm[Any]):
     """tqdm without its monitor thread: the bar advances once per order, never stalls long."""
 
     monitor_interval = 0
@@ -62,7 +62,7 @@ def progress_bar(stderr: OutputWrapper, forced: bool | None, total: int) -> Prog
 
 
 @contextmanager
-def bar_cleared(bar: tqdm) -> Iterator[None]:
+def bar_cleared(bar: tqdm[Any]) -> Iterator[None]:
     """Erase the bar while the command writes a line of its own, then draw it again below."""
     bar.clear()
     try:

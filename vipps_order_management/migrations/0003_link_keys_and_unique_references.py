@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import django.db.models.deletion
+from django.apps.registry import Apps
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
-def forget_duplicate_references(apps, schema_editor):
+def forget_duplicate_references(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     """Before a reference may belong to one order only: of orders that share one, the first
     (lowest id) keeps it; the others' states forget it (their next send claims it again, and
     waits for staff naming the first)."""

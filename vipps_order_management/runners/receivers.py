@@ -89,18 +89,21 @@ def order_deleted(sender: type[models.Model], instance: models.Model, **kwargs: 
     cleanup.forget_orders([(content_type.pk, str(instance.pk))])
 
 
-def attachment_changed(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+def attachment_changed(
+    sender: type[models.Model], instance: OrderLink | OrderImage, **kwargs: Any
+) -> None:
     """A link or image of an order was added, changed or removed: resend the links."""
     if kwargs.get("raw") or not app_settings.AUTO_SYNC or cleanup.forgetting.get():
         return
     model = ContentType.objects.get_for_id(instance.content_type_id).model_class()
+    if model is None:  # the order's model is no longer installed
+        return
     try:
-        get_adapter(model) if model is not None else None
+        get_adapter(model)
     except VippsConfigurationError:
         logger.warning("%s belongs to %s, which has no Vipps adapter", instance, model.__name__)
         return
-    if model is not None:
-        outbox.record_change((instance.content_type_id, str(instance.object_id)), (SyncKind.LINKS,))
+    outbox.record_change((instance.content_type_id, str(instance.object_id)), (SyncKind.LINKS,))
 
 
 def connect() -> None:

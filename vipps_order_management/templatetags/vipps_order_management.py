@@ -151,8 +151,12 @@ def display_links(links: Iterable[Link | tuple[str, str]]) -> list[DisplayLink]:
 # ---------------------------------------------------------------------- loading
 
 
+#: What :func:`prefetch_vipps` attaches to each order (the last three are documented).
+_PLAN, _LINKS, _IMAGE, _STATE = "_vipps_plan", "vipps_links", "vipps_image", "vipps_state"
+
+
 def _plan(order: models.Model) -> SyncPlan | None:
-    attached = getattr(order, "_vipps_plan", None)
+    attached: SyncPlan | None = getattr(order, _PLAN, None)
     if attached is not None:
         return attached
     try:
@@ -189,7 +193,7 @@ def order_links(order: models.Model) -> list[DisplayLink]:
 
     Uses what :func:`prefetch_vipps` attached, else loads them.
     """
-    attached = getattr(order, "vipps_links", None)
+    attached = getattr(order, _LINKS, None)
     if attached is not None:
         return list(attached)
     sync_plan = _plan(order)
@@ -198,14 +202,15 @@ def order_links(order: models.Model) -> list[DisplayLink]:
 
 def order_image(order: models.Model) -> DisplayImage | None:
     """The order's first stored image (else a product image), or ``None``."""
-    if hasattr(order, "vipps_image"):
-        return order.vipps_image
+    if hasattr(order, _IMAGE):
+        attached: DisplayImage | None = getattr(order, _IMAGE)
+        return attached
     return _image_of(_plan(order), order)
 
 
 def order_state(order: models.Model) -> VippsState:
     """The order's :class:`VippsState`, from :func:`prefetch_vipps` or two queries."""
-    attached = getattr(order, "vipps_state", None)
+    attached: VippsState | None = getattr(order, _STATE, None)
     if attached is not None:
         return attached
     sync_plan = _plan(order)
@@ -232,16 +237,28 @@ def prefetch_vipps(orders: Iterable[models.Model]) -> list[models.Model]:
     for order in orders:
         sync_plan = plans.get(id(order))
         if sync_plan is None:
-            order.vipps_links, order.vipps_image, order.vipps_state = [], None, VippsState()
+            _attach(order, [], None, VippsState())
             continue
-        order._vipps_plan = sync_plan
+        setattr(order, _PLAN, sync_plan)
         rows = attached_rows(order)
-        order.vipps_links = display_links(sync_plan.customer_links)
-        order.vipps_image = _image_of(sync_plan, order)
-        order.vipps_state = VippsState(
-            rows.state, tuple(rows.outbox), has_payment=sync_plan.target is not None
+        _attach(
+            order,
+            display_links(sync_plan.customer_links),
+            _image_of(sync_plan, order),
+            VippsState(rows.state, tuple(rows.outbox), has_payment=sync_plan.target is not None),
         )
     return orders
+
+
+def _attach(
+    order: models.Model,
+    links: list[DisplayLink],
+    image: DisplayImage | None,
+    state: VippsState,
+) -> None:
+    setattr(order, _LINKS, links)
+    setattr(order, _IMAGE, image)
+    setattr(order, _STATE, state)
 
 
 def _configured(order: models.Model) -> bool:
@@ -260,7 +277,9 @@ def _render(context: template.Context, name: str, values: dict[str, Any]) -> Saf
 
     Surrounding whitespace is dropped, so a tag that has nothing to show renders nothing.
     """
-    rendered = context.template.engine.get_template(name).render(context.new(values))
+    # A Context rendered by hand, outside any template, has none: use the default engine.
+    engine = context.template.engine if context.template else template.Engine.get_default()
+    rendered = engine.get_template(name).render(context.new(values))
     return mark_safe(rendered.strip())  # noqa: S308 - template output, already escaped
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import models
@@ -65,11 +65,14 @@ SNAP_TOLERANCE = Decimal("0.5")
 #: Oscar's shipping method for baskets that need none; it is no receipt line.
 NO_SHIPPING_CODES = frozenset({"no-shipping-required"})
 _HUNDREDTH = Decimal("0.01")
+#: An Oscar order: django-oscar ships no type information, so its fields are unknown to mypy.
+OscarOrder = Any
 
 
 def oscar_settings() -> OscarSettings:
     """``VIPPS_ORDER_MANAGEMENT['OSCAR']`` merged over its defaults."""
-    return app_settings.OSCAR
+    merged: OscarSettings = app_settings.OSCAR
+    return merged
 
 
 def vat_rate_from(
@@ -128,7 +131,7 @@ class OscarOrderAdapter(OrderAdapter):
 
     # -- Oscar's figures, as stored ---------------------------------------------------------
 
-    def stored_prefetches(self) -> list[models.Prefetch]:
+    def stored_prefetches(self) -> list[models.Prefetch[Any]]:
         """The relations whose figures are read, loaded with those figures as stored.
 
         They come before :attr:`prefetch_related`, whose lookups then go through them.
@@ -137,21 +140,22 @@ class OscarOrderAdapter(OrderAdapter):
         for relation, fields in FIGURES.items():
             if not relation:
                 continue
-            related = self.model._meta.get_field(relation).related_model
+            # FIGURES names relations of Oscar's Order, each to a model
+            related = cast(type[models.Model], self.model._meta.get_field(relation).related_model)
             queryset = as_stored(related._default_manager.all(), fields)
             if relation == "sources":
                 queryset = queryset.select_related("source_type")
             prefetches.append(models.Prefetch(relation, queryset=queryset))
         return prefetches
 
-    def get_queryset(self) -> models.QuerySet:
+    def get_queryset(self) -> models.QuerySet[Any]:
         """Oscar's orders with their figures as stored, and everything the adapter reads."""
         queryset = as_stored(self.model._default_manager.all(), FIGURES[""])
         if self.select_related:
             queryset = queryset.select_related(*self.select_related)
         return queryset.prefetch_related(*self.stored_prefetches(), *self.prefetch_related)
 
-    def prefetch(self, orders: Sequence[models.Model]) -> None:
+    def prefetch(self, orders: Sequence[OscarOrder]) -> None:
         """What the adapter reads, for orders loaded elsewhere (Oscar's own views): the
         relations, and the stored figures of rows such a view loaded its own way."""
         orders = list(orders)
@@ -167,24 +171,24 @@ class OscarOrderAdapter(OrderAdapter):
                     [row for order in orders for row in self.related(order, relation)], fields
                 )
 
-    def related(self, order: models.Model, relation: str) -> list[Any]:
+    def related(self, order: OscarOrder, relation: str) -> list[Any]:
         """The order's ``relation`` rows (``"lines"``, ``"sources"``...) as loaded."""
         return list(getattr(order, relation).all())
 
-    def rows(self, order: models.Model, relation: str) -> list[Any]:
+    def rows(self, order: OscarOrder, relation: str) -> list[Any]:
         """The order's ``relation`` rows with their figures as stored (read now if need be)."""
         found = self.related(order, relation)
         read_stored(found, FIGURES[relation])
         return found
 
-    def order_figure(self, order: models.Model, field: str) -> Decimal | None:
+    def order_figure(self, order: OscarOrder, field: str) -> Decimal | None:
         """One of the order's own money fields (``"total_incl_tax"``...) as Oscar computed it."""
         read_stored([order], FIGURES[""])
         return figure(order, field)
 
     # -- identity ---------------------------------------------------------------------
 
-    def get_payment_source(self, order: models.Model) -> Any:
+    def get_payment_source(self, order: OscarOrder) -> Any:
         """The order's payment ``Source`` of type ``OSCAR['PAYMENT_SOURCE_TYPE']``, or ``None``."""
         code = oscar_settings().payment_source_type
         for source in order.sources.all():
@@ -192,21 +196,21 @@ class OscarOrderAdapter(OrderAdapter):
                 return source
         return None
 
-    def get_reference(self, order: models.Model) -> str | None:
+    def get_reference(self, order: OscarOrder) -> str | None:
         """The Vipps orderId, kept by Oscar as the payment source's ``reference``."""
         source = self.get_payment_source(order)
         return str(source.reference) if source is not None else None
 
-    def get_receipt_number(self, order: models.Model) -> str | None:
+    def get_receipt_number(self, order: OscarOrder) -> str | None:
         return str(order.number)
 
-    def get_display_name(self, order: models.Model) -> str:
+    def get_display_name(self, order: OscarOrder) -> str:
         return gettext("Order %(number)s") % {"number": order.number}
 
-    def get_currency(self, order: models.Model) -> str:
+    def get_currency(self, order: OscarOrder) -> str:
         return str(order.currency or getattr(settings, "OSCAR_DEFAULT_CURRENCY", self.currency))
 
-    def get_paid_amount(self, order: models.Model) -> AmountLike | None:
+    def get_paid_amount(self, order: OscarOrder) -> AmountLike | None:
         """What the customer paid: the ``amount_allocated`` of the order's Vipps payment
         sources (what the customer approved in the app; captures come later, and may come in
         parts), or Oscar's ``total_incl_tax`` when the shop recorded no Vipps source."""
@@ -220,14 +224,14 @@ class OscarOrderAdapter(OrderAdapter):
 
     # -- receipt ----------------------------------------------------------------------
 
-    def known_vat_rates(self, order: models.Model) -> tuple[Decimal, ...]:
+    def known_vat_rates(self, order: OscarOrder) -> tuple[Decimal, ...]:
         if self.vat_rates is not None:
             return tuple(Decimal(rate) for rate in self.vat_rates)
         return DEFAULT_VAT_RATES.get(self.get_currency(order), ())
 
     def vat_rate(
         self,
-        order: models.Model,
+        order: OscarOrder,
         tax_code: str | None,
         *figures: tuple[AmountLike | None, AmountLike | None, int],
     ) -> Decimal:
@@ -241,7 +245,7 @@ class OscarOrderAdapter(OrderAdapter):
                 return rate
         return Decimal(0)
 
-    def get_line_vat_rate(self, order: models.Model, line: Any) -> Decimal:
+    def get_line_vat_rate(self, order: OscarOrder, line: Any) -> Decimal:
         """A line's VAT rate: its ``tax_code``, else its prices before discounts, else after."""
         return self.vat_rate(
             order,
@@ -259,7 +263,7 @@ class OscarOrderAdapter(OrderAdapter):
             ),
         )
 
-    def get_product_url(self, order: models.Model, line: Any) -> str | None:
+    def get_product_url(self, order: OscarOrder, line: Any) -> str | None:
         """The product's page on the shop, when it can be an absolute https link."""
         product = line.product
         site = app_settings.get("SITE_URL")  # refused: no product link, as the policy would
@@ -274,7 +278,7 @@ class OscarOrderAdapter(OrderAdapter):
     def get_line_id(self, line: Any) -> str:
         return str(line.upc or line.partner_sku or line.product_id or line.pk)
 
-    def get_line(self, order: models.Model, line: Any) -> OrderLine:
+    def get_line(self, order: OscarOrder, line: Any) -> OrderLine:
         """One product line (of :meth:`rows`), with Oscar's totals after discounts and their VAT."""
         total = figure(line, "line_price_incl_tax") or Decimal(0)
         excluding = figure(line, "line_price_excl_tax") or Decimal(0)
@@ -293,7 +297,7 @@ class OscarOrderAdapter(OrderAdapter):
             product_url=self.get_product_url(order, line),
         )
 
-    def shipping_discount(self, order: models.Model) -> Decimal:
+    def shipping_discount(self, order: OscarOrder) -> Decimal:
         """The shipping offers' discounts (incl. VAT), from the prefetched ``discounts``."""
         return sum(
             (
@@ -304,7 +308,7 @@ class OscarOrderAdapter(OrderAdapter):
             Decimal(0),
         )
 
-    def get_shipping_line(self, order: models.Model) -> OrderLine | None:
+    def get_shipping_line(self, order: OscarOrder) -> OrderLine | None:
         """Shipping as Oscar charged it (after shipping offers); ``None`` without shipping."""
         discount = self.shipping_discount(order)
         charged = self.order_figure(order, "shipping_incl_tax") or Decimal(0)
@@ -327,7 +331,7 @@ class OscarOrderAdapter(OrderAdapter):
             is_shipping=True,
         )
 
-    def get_surcharge_lines(self, order: models.Model) -> list[OrderLine]:
+    def get_surcharge_lines(self, order: OscarOrder) -> list[OrderLine]:
         """Oscar's surcharges (payment fees and the like), each a line of its own."""
         lines = []
         for charge in self.rows(order, "surcharges"):
@@ -346,7 +350,7 @@ class OscarOrderAdapter(OrderAdapter):
             )
         return lines
 
-    def get_order_lines(self, order: models.Model) -> list[OrderLine]:
+    def get_order_lines(self, order: OscarOrder) -> list[OrderLine]:
         lines = [self.get_line(order, line) for line in self.rows(order, "lines")]
         shipping = self.get_shipping_line(order)
         if shipping is not None:
@@ -359,7 +363,7 @@ class OscarOrderAdapter(OrderAdapter):
     def status_categories(self) -> Mapping[str, CategoryType | None]:
         return oscar_settings().status_categories
 
-    def get_link_category(self, order: models.Model) -> CategoryType | None:
+    def get_link_category(self, order: OscarOrder) -> CategoryType | None:
         """The category for the order's status; a status not listed keeps the one before it.
 
         An order that never had a listed status shows its order confirmation; a status
@@ -376,13 +380,13 @@ class OscarOrderAdapter(OrderAdapter):
                 return mapping[status]
         return CategoryType.ORDER_CONFIRMATION
 
-    def get_link_url(self, order: models.Model, category: CategoryType) -> str:
+    def get_link_url(self, order: OscarOrder, category: CategoryType) -> str:
         """Where the link opens: the printable receipt, else the signed order status page."""
         if category == CategoryType.RECEIPT:
             return receipt_url(order)
         return order_status_url(order)
 
-    def get_default_links(self, order: models.Model) -> Iterable[Link]:
+    def get_default_links(self, order: OscarOrder) -> Iterable[Link]:
         category = self.get_link_category(order)
         if category is None:
             return []
@@ -393,7 +397,7 @@ class OscarOrderAdapter(OrderAdapter):
             return []
         return [Link(category, url)]
 
-    def get_product_images(self, order: models.Model) -> Iterable[ImageSource]:
+    def get_product_images(self, order: OscarOrder) -> Iterable[ImageSource]:
         """Each product's ``primary_image()`` once (Oscar's dict placeholder is skipped)."""
         sources: list[ImageSource] = []
         seen: set[str] = set()
@@ -412,13 +416,13 @@ class OscarOrderAdapter(OrderAdapter):
 
     # -- customers ----------------------------------------------------------------------
 
-    def user_can_view(self, order: models.Model, user: Any) -> bool:
+    def user_can_view(self, order: OscarOrder, user: Any) -> bool:
         """Staff, and the customer who placed the order (``order.user``)."""
         if not getattr(user, "is_authenticated", False):
             return False
         return bool(user.is_staff) or (order.user_id is not None and order.user_id == user.pk)
 
-    def get_orders_for_user(self, user: Any) -> models.QuerySet:
+    def get_orders_for_user(self, user: Any) -> models.QuerySet[Any]:
         if not getattr(user, "is_authenticated", False):
             return self.get_queryset().none()
         return self.get_queryset().filter(user=user)

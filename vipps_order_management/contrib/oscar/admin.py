@@ -10,6 +10,7 @@ so it works wherever this app stands in ``INSTALLED_APPS``.
 from __future__ import annotations
 
 from importlib import import_module
+from typing import Any
 
 from django.apps import apps
 from django.contrib import admin
@@ -30,7 +31,7 @@ def _register_oscar_admin() -> None:
             raise
 
 
-def order_admin_with_vipps(base: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
+def order_admin_with_vipps(base: type[admin.ModelAdmin[Any]]) -> type[admin.ModelAdmin[Any]]:
     """A subclass of ``base`` with the Vipps status column and filter, inlines and actions."""
     return type(
         f"Vipps{base.__name__}",

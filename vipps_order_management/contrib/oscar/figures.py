@@ -47,9 +47,11 @@ def _stored(field: str) -> str:
     return _PREFIX + field
 
 
-def as_stored(queryset: models.QuerySet, fields: Iterable[str]) -> models.QuerySet:
+def as_stored[M: models.Model](
+    queryset: models.QuerySet[M], fields: Iterable[str]
+) -> models.QuerySet[M]:
     """``queryset`` with each of ``fields`` also read as stored, which Django does not round."""
-    return queryset.annotate(
+    annotated: models.QuerySet[M] = queryset.annotate(
         **{
             _stored(name): models.ExpressionWrapper(
                 models.F(name), output_field=models.DecimalField()
@@ -57,6 +59,7 @@ def as_stored(queryset: models.QuerySet, fields: Iterable[str]) -> models.QueryS
             for name in fields
         }
     )
+    return annotated
 
 
 def read_stored(rows: Iterable[models.Model], fields: tuple[str, ...]) -> None:

@@ -8,7 +8,7 @@ act only on orders with their partner's lines.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.db import models
@@ -36,13 +36,19 @@ STATUS_ANNOTATION = "vipps_status"
 ATTENTION = (SyncStatus.FAILED.value, SyncStatus.DRIFT.value, SyncStatus.PENDING.value)
 
 
-def orders_for_user(user: Any) -> models.QuerySet:
+def orders_for_user(user: Any) -> models.QuerySet[Any]:
     """The orders Oscar's dashboard lets ``user`` see (all for staff, a partner's for partners)."""
     queryset_orders_for_user = get_class("dashboard.orders.views", "queryset_orders_for_user")
     return queryset_orders_for_user(user)
 
 
-class VippsOrderListView(generic.ListView):
+if TYPE_CHECKING:
+    _ListView = generic.ListView[Any]
+else:
+    _ListView = generic.ListView  # generic only in django-stubs
+
+
+class VippsOrderListView(_ListView):
     """Orders by Vipps status; by default those that failed, differ from Vipps or are pending."""
 
     template_name = "vipps_order_management/oscar/order_list.html"
@@ -53,7 +59,7 @@ class VippsOrderListView(generic.ListView):
         value = self.request.GET.get("status", "")
         return (value,) if value in SyncStatus.values else ATTENTION
 
-    def get_queryset(self) -> models.QuerySet:
+    def get_queryset(self) -> models.QuerySet[Any]:
         order_model = get_model("order", "Order")
         queryset = orders_for_user(self.request.user)
         return (

@@ -114,7 +114,7 @@ class Command(BaseCommand):
                 )
             )
 
-    def _rows(self, options: dict[str, Any]) -> models.QuerySet:
+    def _rows(self, options: dict[str, Any]) -> models.QuerySet[Any]:
         statuses = [OutboxItem.Status.DEAD]
         if options["include_done"]:
             statuses.append(OutboxItem.Status.DONE)

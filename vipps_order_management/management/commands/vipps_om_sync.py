@@ -204,9 +204,8 @@ class Command(BaseCommand):
         if self.verbosity >= 1:
             troubled = counts["drift"] or counts["failed"]
             style = self.style.WARNING if troubled else self.style.SUCCESS
-            for line in verify_summary(counts, now):
-                self.stdout.write(line, style_func=style)
-                style = None
+            for index, line in enumerate(verify_summary(counts, now)):
+                self.stdout.write(line, style_func=style if index == 0 else None)
         if counts["failed"]:
             raise CommandError(unsent_error(counts["failed"], checked=True))
 

@@ -168,7 +168,7 @@ class Router:
             method.upper(),
             re.compile(pattern, re.IGNORECASE),
             handler,
-            name or getattr(handler, "__name__", pattern),
+            name or str(getattr(handler, "__name__", pattern)),
             inspection,
         )
         self._routes.append(route)

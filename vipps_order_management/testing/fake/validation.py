@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -83,7 +83,7 @@ def shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return type(value) is int  # bool is an int subclass, and JSON true is no amount
 
 
@@ -150,7 +150,7 @@ class Fields:
             if required:
                 self.add(key, "is required")
             return None
-        if value not in allowed:
+        if not isinstance(value, str) or value not in allowed:
             self.add(key, f"must be one of {', '.join(allowed)}, not {shown(value)}")
             return None
         return value

@@ -10,11 +10,10 @@ reaching Vipps, or in the shop's adapter, is shown in the panel; the page never 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django import template
 from django.apps import apps
-from django.db import models
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString, mark_safe
@@ -23,6 +22,8 @@ from oscar.views.decorators import check_permissions
 from ....admin.operations import ORDER_OPERATIONS
 from ....admin.order_page import order_page_context
 from ....engine.plan import plan
+from ..adapters import OscarOrder
+from ..apps import VippsOscarConfig
 
 __all__ = ["vipps_oscar_order_panel"]
 
@@ -34,12 +35,12 @@ PANEL_TEMPLATE = "vipps_order_management/oscar/order_panel.html"
 
 def can_change(user: Any) -> bool:
     """Whether ``user`` may run the Vipps actions (the app's change permissions)."""
-    config = apps.get_app_config("vipps_oscar")
+    config = cast(VippsOscarConfig, apps.get_app_config("vipps_oscar"))
     return bool(user is not None and check_permissions(user, config.change_permissions))
 
 
 @register.simple_tag(takes_context=True)
-def vipps_oscar_order_panel(context: template.Context, order: models.Model) -> SafeString:
+def vipps_oscar_order_panel(context: template.Context, order: OscarOrder) -> SafeString:
     """The order's Vipps panel; ``?vipps_remote=0`` on the page skips asking Vipps."""
     request = context.get("request")
     values: dict[str, Any] = {"order": order, "panel_error": ""}
