@@ -124,6 +124,33 @@ def test_once_created_the_receipt_is_never_posted_only_links_and_images(vipps, m
     assert vipps.category(order.vipps_reference)["imageId"] in vipps.images()
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("status", ["new", "paid"])
+def test_a_receipt_created_with_the_payment_while_a_worker_sends_stays_sent(
+    vipps, make_order, monkeypatch, status
+):
+    """The shop records the payment after a worker read the order's state and before it wrote
+    back: the worker's "waiting" (an order not final yet) or "sent" must not undo it."""
+    from vipps_order_management.engine import pipeline
+
+    order = make_order(status=status)
+    vipps.store_receipt(order.vipps_reference, epayment.payment_fields(order)["receipt"])
+    real_write = pipeline.write_batch
+
+    def created_meanwhile(works, lease):
+        epayment.payment_created(order)
+        return real_write(works, lease)
+
+    monkeypatch.setattr(pipeline, "write_batch", created_meanwhile)
+    drain_until_idle()
+    state = VippsOrder.objects.get(object_id=str(order.pk))
+    assert (state.receipt_state, state.receipt_sent_via, state.receipt_error) == (
+        VippsOrder.ReceiptState.SENT,
+        "epayment",
+        "",
+    )
+
+
 def test_the_services_names_are_the_epayment_ones():
     assert services.payment_fields is epayment.payment_fields
     assert services.payment_created is epayment.payment_created

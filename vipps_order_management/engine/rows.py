@@ -12,11 +12,28 @@ Our tables only, whose columns are known; SQLite and PostgreSQL (both speak ``ON
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, models
 
-__all__ = ["write"]
+__all__ = ["Forward", "write"]
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A state that only moves forward: while the stored ``field`` is one of ``reached`` and the
+    written one is not, the ``fields`` keep what is stored (``field`` itself among them); once
+    the stored one is reached, the ``arrival`` fields (when and how it got there) keep theirs.
+
+    For what another process may have recorded between this batch's read and its write, e.g.
+    a receipt that reached Vipps inside the ePayment payment while a worker decided to wait.
+    """
+
+    field: str
+    reached: tuple[str, ...]
+    fields: tuple[str, ...]
+    arrival: tuple[str, ...] = ()
 
 
 def _adapter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
@@ -42,9 +59,11 @@ def write(
     *,
     conflict: Sequence[str] = (),
     update: Sequence[str] = (),
+    forward: Forward | None = None,
 ) -> None:
     """Insert ``rows`` (values in the order of the field ``names``); on a conflict on the
-    ``conflict`` fields, set the ``update`` fields to the new values instead."""
+    ``conflict`` fields, set the ``update`` fields to the new values instead, except where
+    ``forward`` says the stored state is ahead."""
     rows = list(rows)
     if not rows:
         return
@@ -53,19 +72,43 @@ def write(
     adapters = [_adapter(field) for field, _column in fields]
     columns = ", ".join(qn(column) for _field, column in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+    table = qn(model._meta.db_table)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
+    extra: list[Any] = []
     if conflict:
         targets = ", ".join(qn(_concrete(model, name)[1]) for name in conflict)
         if update:
-            assignments = ", ".join(
-                f"{qn(column)} = excluded.{qn(column)}"
-                for column in (_concrete(model, name)[1] for name in update)
-            )
-            sql += f" ON CONFLICT ({targets}) DO UPDATE SET {assignments}"
+            assignments = []
+            for name in update:
+                column = qn(_concrete(model, name)[1])
+                if forward is not None and name in (*forward.fields, *forward.arrival):
+                    state = qn(_concrete(model, forward.field)[1])
+                    held, params = _held(table, state, forward, name in forward.arrival)
+                    assignments.append(
+                        f"{column} = CASE WHEN {held} THEN {table}.{column} "
+                        f"ELSE excluded.{column} END"
+                    )
+                    extra += params
+                else:
+                    assignments.append(f"{column} = excluded.{column}")
+            sql += f" ON CONFLICT ({targets}) DO UPDATE SET {', '.join(assignments)}"
         else:
             sql += f" ON CONFLICT ({targets}) DO NOTHING"
     with connection.cursor() as cursor:
         cursor.executemany(
             sql,
-            [[adapt(value) for adapt, value in zip(adapters, row, strict=True)] for row in rows],
+            [
+                [*(adapt(value) for adapt, value in zip(adapters, row, strict=True)), *extra]
+                for row in rows
+            ],
         )
+
+
+def _held(table: str, column: str, forward: Forward, arrival: bool) -> tuple[str, list[Any]]:
+    """The SQL condition for keeping the stored value, with its parameters: the stored state
+    is reached (``arrival``), or is reached and the written one is not."""
+    marks = ", ".join(["%s"] * len(forward.reached))
+    if arrival:
+        return f"{table}.{column} IN ({marks})", list(forward.reached)
+    condition = f"{table}.{column} IN ({marks}) AND excluded.{column} NOT IN ({marks})"
+    return condition, [*forward.reached, *forward.reached]

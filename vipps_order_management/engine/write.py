@@ -161,6 +161,17 @@ def _changed_fields(work: OrderWork) -> frozenset[str]:
     )
 
 
+#: A receipt that reached Vipps stays reached, and keeps how and when it first did:
+#: ``epayment.payment_created`` may record it while a worker, which read the state before,
+#: decides the receipt must wait, or finds it at Vipps.
+RECEIPT_AT_VIPPS = rows.Forward(
+    "receipt_state",
+    (VippsOrder.ReceiptState.SENT.value, VippsOrder.ReceiptState.DRIFT.value),
+    fields=("receipt_state", "receipt_error"),
+    arrival=("receipt_sent_via", "receipt_sent_at"),
+)
+
+
 def _save_states(works: Sequence[OrderWork]) -> None:
     """Write only the fields each order's state changed, grouped: one statement per group.
 
@@ -189,6 +200,7 @@ def _save_states(works: Sequence[OrderWork]) -> None:
             ([getattr(state, name) for name in names] for state in states),
             conflict=["content_type", "object_id"],
             update=sorted({*changed, "last_synced_at", "updated_at"}),
+            forward=RECEIPT_AT_VIPPS,
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import OutputWrapper
 from django.utils.translation import gettext as _
@@ -29,7 +29,13 @@ def wants_progress(stream: Any, forced: bool | None, total: int) -> bool:
     return bool(isatty and isatty()) and total >= PROGRESS_THRESHOLD
 
 
-class ProgressBar(tqdm[Any]):
+if TYPE_CHECKING:
+    _Bar = tqdm[Any]
+else:
+    _Bar = tqdm  # generic only in types-tqdm
+
+
+class ProgressBar(_Bar):
     """tqdm without its monitor thread: the bar advances once per order, never stalls long."""
 
     monitor_interval = 0
