@@ -614,10 +614,12 @@ def test_status_and_attempts_show_what_happened(staff_api, vipps, make_order):
     assert page["count"] == len(expected) >= 3
     assert [row["id"] for row in page["results"]] == expected[:2]
     assert page["next"]
-    assert any(
-        row["status_code"] == 503
-        for row in staff_api.get(url("order-attempts", order)).json()["results"]
-    )
+    every = staff_api.get(url("order-attempts", order)).json()["results"]
+    assert any(row["status_code"] == 503 for row in every)
+    # each call names the sales unit it was made for
+    assert {row["merchant_serial_number"] for row in every} == {
+        vipps.credentials["merchant_serial_number"]
+    }
 
 
 def test_status_of_an_order_never_sent_has_no_vipps_state(staff_api, make_order):

@@ -240,14 +240,7 @@ class OrderManagementClient:
 
         ``validate=False`` skips the local check for a body the caller has just validated.
         """
-        kind = _payment_type(payment_type)
-        _validate_order_id(order_id)
-        if validate:
-            category.validate(policy=self.link_policy)
-        body = self._call(
-            PUT_CATEGORY, paymentType=kind, orderId=order_id, json_body=category.to_api()
-        )
-        return as_id(body)
+        return self._send_for_order(PUT_CATEGORY, payment_type, order_id, category, validate)
 
     def create_category(
         self, payment_type: PaymentType | str, order_id: str, category: Category
@@ -299,13 +292,22 @@ class OrderManagementClient:
 
         ``validate=False`` skips the local check for a receipt the caller has just validated.
         """
+        return self._send_for_order(POST_RECEIPT, payment_type, order_id, receipt, validate)
+
+    def _send_for_order(
+        self,
+        endpoint: Endpoint,
+        payment_type: PaymentType | str,
+        order_id: str,
+        payload: Category | Receipt,
+        validate: bool,
+    ) -> str | None:
+        """A v2 body for one order's path: checked here first unless the caller just did."""
         kind = _payment_type(payment_type)
         _validate_order_id(order_id)
         if validate:
-            receipt.validate(policy=self.link_policy)
-        body = self._call(
-            POST_RECEIPT, paymentType=kind, orderId=order_id, json_body=receipt.to_api()
-        )
+            payload.validate(policy=self.link_policy)
+        body = self._call(endpoint, paymentType=kind, orderId=order_id, json_body=payload.to_api())
         return as_id(body)
 
     def get_order(self, payment_type: PaymentType | str, order_id: str) -> OrderView | None:

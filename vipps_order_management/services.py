@@ -11,7 +11,7 @@
 * :func:`accept_receipt` records that staff accept a receipt held for differing from what
   was paid, as it is.
 * :func:`compare_with_vipps` fetches what Vipps holds and sets it beside the plan;
-  :func:`order_image` and :func:`forget_images` (:func:`forget_images_many`) serve the
+  :func:`prepared_image` and :func:`forget_images` (:func:`forget_images_many`) serve the
   admin's preview and re-upload.
 
 What would be sent is always :func:`~.engine.plan.plan`'s answer; nothing here decides it.
@@ -56,9 +56,9 @@ __all__ = [
     "forget_images_many",
     "get_client",
     "mark_receipt_sent",
-    "order_image",
     "payment_created",
     "payment_fields",
+    "prepared_image",
     "receipt_for_epayment",
     "requeue",
     "sync_now",
@@ -291,7 +291,7 @@ def compare_with_vipps(order: models.Model, sync_plan: SyncPlan | None = None) -
     return Comparison(local_receipt, local_category, remote, differences, local_error, sync_plan)
 
 
-def order_image(order: models.Model, sync_plan: SyncPlan | None = None) -> PreparedImage | None:
+def prepared_image(order: models.Model, sync_plan: SyncPlan | None = None) -> PreparedImage | None:
     """The image the order's first link carries, prepared as it is (or would be) uploaded.
 
     For previews; ``None`` when the order has no image or it cannot be made valid.

@@ -246,7 +246,7 @@ def test_images_come_from_product_images(place_order, catalogue):
     ]
     assert [source.name for source in sources] == expected  # the pattern has none: skipped
     assert all(source.url.startswith("/media/") for source in sources)
-    prepared = services.order_image(order)
+    prepared = services.prepared_image(order)
     assert prepared is not None  # two products: one collage
 
 

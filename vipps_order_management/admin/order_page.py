@@ -72,7 +72,7 @@ def order_page_context(order: models.Model, *, fetch_remote: bool) -> dict[str, 
         context.update(remote_category=None, remote_preview="")
         return context
     local = sync_plan.as_json()  # exactly what would be sent, as vipps_om_sync --dry-run shows
-    prepared = services.order_image(order, sync_plan)
+    prepared = services.prepared_image(order, sync_plan)
     links = [PreviewLink(str(c.category), c.url) for c in sync_plan.links[:1]]
     context.update(
         local_error=str(sync_plan.receipt_problem or ""),

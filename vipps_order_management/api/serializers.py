@@ -263,6 +263,7 @@ class SyncAttemptSerializer(serializers.ModelSerializer[Any]):
             "outcome",
             "duration_ms",
             "error",
+            "merchant_serial_number",
             "worker",
             "created_at",
         ]

@@ -8,18 +8,22 @@ preview without a configured project); :mod:`.labels` holds the translated words
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from ..money import CURRENCY_EXPONENTS
 from ..payloads import CategoryType, Receipt
 
 __all__ = [
+    "APP",
     "APP_LABELS",
+    "PLAIN",
+    "MoneyStyle",
     "VatRow",
-    "format_minor",
+    "format_money",
     "icon_path",
     "icon_svg",
     "signed_amount",
@@ -85,15 +89,42 @@ def icon_svg(category: str) -> str:
         return _FALLBACK_ICON
 
 
-def format_minor(amount: int, currency: str) -> str:
-    """As the app writes amounts: ``123450, "NOK"`` -> ``"1 234,50 kr"`` (integers only)."""
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(int(amount)), 100)
-    grouped = f"{major:,}".replace(",", "\u00a0")
-    if currency == "EUR":
-        return f"{sign}{grouped},{minor:02d}\u00a0€"
-    unit = {"NOK": "kr", "DKK": "kr."}.get(currency, currency)
-    return f"{sign}{grouped},{minor:02d}\u00a0{unit}"
+_NBSP = "\u00a0"
+
+
+@dataclass(frozen=True)
+class MoneyStyle:
+    """How an amount is written: separators, the space before the unit, the units' names."""
+
+    decimal: str = "."
+    thousands: str = ""
+    space: str = " "
+    #: The unit written for a currency code; the code itself when not listed.
+    units: Mapping[str, str] = field(default_factory=dict)
+
+
+#: Messages, logs and the fake Vipps's pages: ``1234.50 NOK``, the same in every language.
+PLAIN = MoneyStyle()
+#: As the Vipps MobilePay app writes amounts: ``1 234,50 kr``.
+APP = MoneyStyle(
+    decimal=",", thousands=_NBSP, space=_NBSP, units={"NOK": "kr", "DKK": "kr.", "EUR": "€"}
+)
+
+
+def format_money(minor: int, currency: str, style: MoneyStyle = PLAIN) -> str:
+    """Minor units (as the API holds them) written with the currency's own decimals, exactly.
+
+    The one way money is shown: the admin, the customer pages and the template tags (each in
+    its :class:`MoneyStyle`), the app preview and the messages. A code Vipps does not take
+    (in a body the fake was fed) is written with two decimals: showing never fails.
+    """
+    exponent = CURRENCY_EXPONENTS.get(currency, 2)
+    sign = "-" if minor < 0 else ""
+    major, fraction = divmod(abs(int(minor)), 10**exponent)
+    grouped = f"{major:,}".replace(",", style.thousands)
+    decimals = f"{style.decimal}{fraction:0{exponent}d}" if exponent else ""
+    unit = style.units.get(currency, currency)
+    return f"{sign}{grouped}{decimals}{style.space}{unit}"
 
 
 def signed_amount(line: Mapping[str, Any], key: str) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import APP_LABELS, format_minor, icon_svg, signed_amount, vat_rows
+from . import APP, APP_LABELS, format_money, icon_svg, signed_amount, vat_rows
 
 __all__ = ["PreviewLink", "render_preview"]
 
@@ -87,7 +87,7 @@ def _body(page: _Page) -> str:
     parts = [
         '<div class="phone"><header class="top">',
         f'<p class="merchant">{_e(page.merchant)}</p>',
-        f'<p class="amount">{_e(format_minor(total, currency)) if lines else "&nbsp;"}</p>',
+        f'<p class="amount">{_e(format_money(total, currency, APP)) if lines else "&nbsp;"}</p>',
         f'<p class="reference">{_e(page.reference)}</p>' if page.reference else "",
         "</header>",
         _links(page),
@@ -136,8 +136,8 @@ def _lines(
     rows += [_line_row(line, currency, labels, shipping=True) for line in shipping]
     vat_table = "".join(
         f"<tr><td>{_e(labels['vat'])} {_e(_rate(row.rate))}</td>"
-        f'<td class="num">{_e(labels["net"])} {_e(format_minor(row.net, currency))}</td>'
-        f'<td class="num">{_e(format_minor(row.vat, currency))}</td></tr>'
+        f'<td class="num">{_e(labels["net"])} {_e(format_money(row.net, currency, APP))}</td>'
+        f'<td class="num">{_e(format_money(row.vat, currency, APP))}</td></tr>'
         for row in vat_rows({"orderLines": list(lines), "bottomLine": dict(bottom)})
     )
     total = sum(signed_amount(line, "totalAmount") for line in lines)
@@ -147,7 +147,7 @@ def _lines(
         f'<table class="lines">{"".join(rows)}</table>'
         f'<table class="vat">{vat_table}</table>'
         f'<p class="total"><span>{_e(labels["total"])}</span>'
-        f"<span>{_e(format_minor(total, currency))}</span></p>"
+        f"<span>{_e(format_money(total, currency, APP))}</span></p>"
         + (
             f'<p class="receipt-number">{_e(labels["receipt_number"])} {_e(number)}</p>'
             if number
@@ -171,11 +171,13 @@ def _line_row(
         quantity = _e(unit["quantity"])
         unit_name = _e(str(unit.get("quantityUnit") or "PCS").lower())
         price = unit.get("unitPrice")
-        each = f" &times; {_e(format_minor(price, currency))}" if isinstance(price, int) else ""
+        each = (
+            f" &times; {_e(format_money(price, currency, APP))}" if isinstance(price, int) else ""
+        )
         detail = f"{quantity} {unit_name}{each}"
     discount = line.get("discount")
     if isinstance(discount, int) and discount > 0:
-        detail += f" · {_e(labels['discount'])} {_e(format_minor(discount, currency))}"
+        detail += f" · {_e(labels['discount'])} {_e(format_money(discount, currency, APP))}"
     tags = []
     if shipping:
         tags.append(labels["shipping"])
@@ -185,7 +187,7 @@ def _line_row(
     return (
         f'<tr class="{"shipping" if shipping else "item"}"><td>{name} {tag_html}'
         f"<small>{detail}</small></td>"
-        f'<td class="num">{_e(format_minor(signed_amount(line, "totalAmount"), currency))}</td></tr>'
+        f'<td class="num">{_e(format_money(signed_amount(line, "totalAmount"), currency, APP))}</td></tr>'
     )
 
 

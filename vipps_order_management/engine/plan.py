@@ -29,6 +29,7 @@ from django.utils.translation import gettext
 from .. import public_links
 from ..adapters import ImageSource, Link, OrderAdapter, get_adapter
 from ..conf import app_settings, link_policy
+from ..display import format_money
 from ..exceptions import (
     PayloadValidationError,
     ReceiptValidationError,
@@ -37,7 +38,7 @@ from ..exceptions import (
 )
 from ..link_policy import normalise
 from ..models import OrderKey, attach_rows, attached_rows, order_key
-from ..money import from_minor_units, to_minor_units
+from ..money import to_minor_units
 from ..payloads import Category, CategoryType, PaymentType, Receipt, order_id_errors
 
 __all__ = [
@@ -162,7 +163,7 @@ class PaymentCheck:
         return self.receipt.content_hash()
 
     def money(self, minor: int) -> str:
-        return f"{from_minor_units(minor, self.currency)} {self.currency}"
+        return format_money(minor, self.currency)
 
     def problem(self, source: str) -> Problem:
         lines = "; ".join(

@@ -34,7 +34,7 @@ from django.utils.translation import gettext
 
 from ..adapters import Link, get_adapter
 from ..conf import link_policy
-from ..display import icon_path
+from ..display import MoneyStyle, format_money, icon_path
 from ..engine.plan import SyncPlan, plan, plans_for
 from ..engine.status import customer_status_of, status_of
 from ..exceptions import VippsConfigurationError
@@ -47,7 +47,7 @@ from ..models import (
     VippsOrder,
     attached_rows,
 )
-from ..money import CURRENCY_EXPONENTS, from_minor_units
+from ..money import CURRENCY_EXPONENTS
 
 __all__ = [
     "DisplayImage",
@@ -353,8 +353,9 @@ def vipps_money(value: Any, currency: Any) -> str:
     code = str(currency or "")
     if code not in CURRENCY_EXPONENTS:
         return ""
-    amount = from_minor_units(value, code)
-    number = formats.number_format(
-        amount, decimal_pos=CURRENCY_EXPONENTS[code], force_grouping=True
+    style = MoneyStyle(
+        decimal=str(formats.get_format("DECIMAL_SEPARATOR")),
+        thousands=str(formats.get_format("THOUSAND_SEPARATOR")),
+        space="\u00a0",
     )
-    return f"{number}\u00a0{code}"
+    return format_money(value, code, style)

@@ -47,11 +47,9 @@ def _stored(field: str) -> str:
     return _PREFIX + field
 
 
-def as_stored[M: models.Model](
-    queryset: models.QuerySet[M], fields: Iterable[str]
-) -> models.QuerySet[M]:
+def as_stored(queryset: models.QuerySet[Any], fields: Iterable[str]) -> models.QuerySet[Any]:
     """``queryset`` with each of ``fields`` also read as stored, which Django does not round."""
-    annotated: models.QuerySet[M] = queryset.annotate(
+    annotated: models.QuerySet[Any] = queryset.annotate(
         **{
             _stored(name): models.ExpressionWrapper(
                 models.F(name), output_field=models.DecimalField()

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ...display import format_money
 from .epayment import LANDING_PATH, decide
 from .http import Request, Response
 from .state import FakeState
@@ -36,10 +37,8 @@ _STYLE = (
 
 
 def money(amount: Mapping[str, Any]) -> str:
-    """Minor units as the app shows them: ``178.00 NOK``."""
-    value = int(amount["value"])
-    sign = "-" if value < 0 else ""
-    return f"{sign}{abs(value) // 100}.{abs(value) % 100:02d} {amount['currency']}"
+    """An ePayment ``amount`` as the fake's pages show it: ``178.00 NOK``."""
+    return format_money(int(amount["value"]), str(amount["currency"]))
 
 
 def _page(title: str, body: str, status: int = 200) -> Response:
