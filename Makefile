@@ -9,7 +9,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test pytest test-postgres test-bench test-celery test-oscar soak docs demo fake screenshots bench test-django52 messages clean
+.PHONY: help venv lint pre-commit format test pytest test-postgres test-bench test-celery test-oscar soak docs demo fake screenshots bench test-django52 messages clean
 
 help:
 	@echo "make demo   run the example shop with the embedded fake Vipps and the worker (PORT=$(PORT))"
@@ -32,8 +32,13 @@ venv: $(BIN)/.installed
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m django makemigrations vipps_order_management shop --check --dry-run --skip-checks --settings=tests.settings
 	VIPPS_DEMO_DATA_DIR=$$(mktemp -d) $(BIN)/python -m django makemigrations shop --check --dry-run --skip-checks --settings=example_project.settings
+
+# The hooks of .pre-commit-config.yaml on the whole tree, as `git commit` runs them on a change.
+pre-commit: venv
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 format: venv
 	$(BIN)/ruff check --fix .

@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 from django.db import connection, transaction
 
-from vipps_order_management.engine import outbox
+from vipps_order_management.engine import leases
 from vipps_order_management.models import OutboxItem, SyncAttempt, VippsOrder
 
 from .conftest import start_worker
@@ -141,12 +141,12 @@ def test_a_checkout_and_a_worker_finishing_the_same_order_queue_instead_of_deadl
     from tests.shop.models import Order
 
     order = make_order(status="paid")
-    lease = outbox.claim(limit=1, worker_id="w1")
+    lease = leases.claim(limit=1, worker_id="w1")
     rows = {row.kind: row for row in lease.rows}
     # The receipt was sent, the links failed: two groups, written one after the other.
     outcomes = [
-        outbox.RowOutcome(rows["receipt"], "done", "Receipt sent"),
-        outbox.RowOutcome(rows["links"], "retry", "Vipps answered 503", 503),
+        leases.RowOutcome(rows["receipt"], "done", "Receipt sent"),
+        leases.RowOutcome(rows["links"], "retry", "Vipps answered 503", 503),
     ]
     holding, failures = threading.Event(), []
 
@@ -169,7 +169,7 @@ def test_a_checkout_and_a_worker_finishing_the_same_order_queue_instead_of_deadl
     def worker():
         try:
             with connection.execute_wrapper(pause_until_the_shop_waits), transaction.atomic():
-                outbox.finish(lease, outcomes)
+                leases.finish(lease, outcomes)
         except Exception as error:
             failures.append(error)
         finally:

@@ -26,12 +26,12 @@ from vipps_order_management.conf import (
     SCHEMA,
     CategoryAPI,
     Dispatch,
-    OscarSettings,
     Retry,
     app_settings,
     link_policy,
 )
 from vipps_order_management.conf_health import HealthThresholds
+from vipps_order_management.conf_oscar import OscarSettings
 from vipps_order_management.engine.clients import get_client
 from vipps_order_management.exceptions import VippsConfigurationError
 from vipps_order_management.payloads import CategoryType

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from tests.shop.models import Booking, Order, OrderItem, Product
 from vipps_order_management import services, signals
-from vipps_order_management.engine import outbox
+from vipps_order_management.engine import leases, outbox
 from vipps_order_management.engine.pipeline import CIRCUIT_BREAKER_THRESHOLD
 from vipps_order_management.models import (
     OrderLink,
@@ -694,7 +694,7 @@ def test_sync_now_does_not_wait_for_a_backoff(vipps, make_order, settings):
 def test_sync_now_waits_for_a_worker_that_holds_the_order_then_sends(vipps, make_order):
     order = make_order()
     # Another worker holds the order's rows (and died with them): its lease runs out in 0.5 s.
-    assert outbox.claim(limit=10, worker_id="other", lease_seconds=0.5) is not None
+    assert leases.claim(limit=10, worker_id="other", lease_seconds=0.5) is not None
 
     results = services.sync_now(order, wait=5)
 
@@ -704,7 +704,7 @@ def test_sync_now_waits_for_a_worker_that_holds_the_order_then_sends(vipps, make
 
 def test_sync_now_says_so_when_a_worker_holds_the_order_for_longer_than_it_waits(vipps, make_order):
     order = make_order()
-    assert outbox.claim(limit=10, worker_id="other", lease_seconds=60) is not None
+    assert leases.claim(limit=10, worker_id="other", lease_seconds=60) is not None
 
     results = services.sync_now(order, wait=0.3)
 
@@ -720,7 +720,7 @@ def test_sync_now_reports_every_kind_when_a_worker_finishes_it_between_the_drain
     vipps, make_order, monkeypatch, changed_meanwhile
 ):
     order = make_order()
-    other = outbox.claim(limit=10, worker_id="other", lease_seconds=60)
+    other = leases.claim(limit=10, worker_id="other", lease_seconds=60)
     assert other is not None
     real = outbox.held_elsewhere
 
@@ -730,8 +730,8 @@ def test_sync_now_reports_every_kind_when_a_worker_finishes_it_between_the_drain
             other.rows if changed_meanwhile else list(OutboxItem.objects.filter(pk__in=other.held))
         )
         with transaction.atomic():
-            outbox.finish(
-                other, [outbox.RowOutcome(row, "done", f"{row.kind} sent by other") for row in rows]
+            leases.finish(
+                other, [leases.RowOutcome(row, "done", f"{row.kind} sent by other") for row in rows]
             )
         monkeypatch.setattr(outbox, "held_elsewhere", real)
         return real(key, kinds)

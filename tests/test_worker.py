@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from vipps_order_management import services
-from vipps_order_management.engine import outbox
+from vipps_order_management.engine import leases
 from vipps_order_management.models import OutboxItem, VippsOrder
 
 from .conftest import run_worker, start_worker
@@ -78,7 +78,7 @@ def test_a_worker_killed_mid_send_loses_nothing(worker_env, vipps, make_order):
     assert row.lease_until > timezone.now()
 
     # Another worker leaves the leased row alone until the lease runs out, then finishes it.
-    assert outbox.claim(limit=10, worker_id="other") is None
+    assert leases.claim(limit=10, worker_id="other") is None
     assert wait_for(lambda: timezone.now() > row.lease_until, timeout=5)
     vipps.faults.clear()
     run_worker(worker_env, "--once")

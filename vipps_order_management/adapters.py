@@ -308,7 +308,7 @@ class OrderAdapter:
 
     def get_links(self, order: models.Model) -> list[Link]:
         """Stored links (from the admin or the API) first, then :meth:`get_default_links`."""
-        from .models import attached_rows  # models need the app registry; adapters do not
+        from .order_rows import attached_rows  # models need the app registry; adapters do not
 
         stored = []
         for row in attached_rows(order).links:
@@ -362,7 +362,7 @@ class OrderAdapter:
 
     def get_images(self, order: models.Model) -> list[ImageSource]:
         """Images for the order: stored rows, else :meth:`get_product_images`."""
-        from .models import attached_rows
+        from .order_rows import attached_rows
 
         stored = [ImageSource.from_field(row.image) for row in attached_rows(order).images]
         return stored or list(self.get_product_images(order))

@@ -32,9 +32,9 @@ from django.utils.module_loading import import_string
 
 from .client import clean_base_url
 from .conf_health import HEALTH_DEFAULT, health_thresholds, health_token
+from .conf_oscar import OSCAR_DEFAULT, parse_oscar
 from .exceptions import VippsConfigurationError
 from .link_policy import LinkPolicy
-from .payloads import CategoryType
 from .schema import (
     AppSettings,
     Context,
@@ -43,7 +43,6 @@ from .schema import (
     Setting,
     as_duration,
     choice,
-    closest,
     duration,
     flag,
     is_number,
@@ -94,14 +93,6 @@ class Retry:
     cap_seconds: float
     give_up_after: timedelta
     jitter: float
-
-
-@dataclass(frozen=True)
-class OscarSettings:
-    """django-oscar shops (``OSCAR``): the payment source type's code and each status's link."""
-
-    payment_source_type: str
-    status_categories: Mapping[str, CategoryType | None]
 
 
 # ---------------------------------------------------------------------- parsers of one key
@@ -285,60 +276,6 @@ def _retry(value: Any, context: Context) -> Retry:
     return Retry(float(base), float(cap), give_up_after, float(jitter))
 
 
-_OSCAR_DEFAULT = {
-    "PAYMENT_SOURCE_TYPE": "vipps",
-    "STATUS_CATEGORIES": {
-        "Pending": "ORDER_CONFIRMATION",
-        "Being processed": "ORDER_CONFIRMATION",
-        "Shipped": "DELIVERY",
-        "Complete": "RECEIPT",
-    },
-}
-
-
-def _oscar(value: Any, context: Context) -> OscarSettings:
-    oscar = sub_dict(value, _OSCAR_DEFAULT, "OSCAR")
-    source_type, categories = oscar["PAYMENT_SOURCE_TYPE"], oscar["STATUS_CATEGORIES"]
-    problems: list[Problem] = []
-    if not (isinstance(source_type, str) and source_type.strip()):
-        problems.append(
-            Problem(
-                f"is {source_type!r}, not the code of a payment SourceType",
-                ("PAYMENT_SOURCE_TYPE",),
-                "Use the code your checkout gives the Vipps payment's SourceType, e.g. 'vipps'.",
-            )
-        )
-    if not isinstance(categories, Mapping):
-        problems.append(
-            Problem(
-                f"must be a dict of order status -> link category, not {type(categories).__name__}",
-                ("STATUS_CATEGORIES",),
-                "E.g. {'Pending': 'ORDER_CONFIRMATION', 'Shipped': 'DELIVERY'}.",
-            )
-        )
-        categories = {}
-    allowed = [category.value for category in CategoryType]
-    for status, category in categories.items():
-        if category is None or category in allowed:
-            continue
-        problems.append(
-            Problem(
-                f"is {category!r}, not a link category",
-                ("STATUS_CATEGORIES", status),
-                f"Use one of {', '.join(allowed)}, or None for no link.",
-                suggestion=closest(str(category), allowed),
-            )
-        )
-    if problems:
-        raise Invalid(*problems)
-    return OscarSettings(
-        source_type,
-        MappingProxyType(
-            {s: None if c is None else CategoryType(c) for s, c in categories.items()}
-        ),
-    )
-
-
 def _order_adapters(value: Any, context: Context) -> Mapping[str, str | type]:
     """The dict's shape only: whether each model and adapter exists is check E004/E005's."""
     if value is None:
@@ -516,8 +453,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("CELERY_QUEUE", "vipps_om", name, _WRONG_TYPE, "Use a queue name, e.g. 'vipps_om'."),
     Setting(
         "OSCAR",
-        _OSCAR_DEFAULT,
-        _oscar,
+        OSCAR_DEFAULT,
+        parse_oscar,
         "E024",
         "Give only the keys you change: PAYMENT_SOURCE_TYPE, STATUS_CATEGORIES.",
     ),

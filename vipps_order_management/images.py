@@ -44,7 +44,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 try:
     from PIL import ImageCms
@@ -419,7 +419,7 @@ def _open(data: bytes, source: str, max_pixels: int) -> Image.Image:
             f"(2000{_BY}2000 pixels is plenty) and upload it again."
         )
         raise ImageValidationError(reason, source=source) from exc
-    except Image.UnidentifiedImageError as exc:
+    except UnidentifiedImageError as exc:
         raise ImageValidationError(_unsupported_reason(data), source=source) from exc
     except Exception as exc:
         raise ImageValidationError(_DAMAGED, source=source) from exc
@@ -470,6 +470,12 @@ def _unsupported_reason(data: bytes) -> str:
     return _NOT_AN_IMAGE
 
 
+def _brightest(image: Image.Image) -> float:
+    """The highest value of a one-band image (of the brightest band, were it several)."""
+    top = image.getextrema()[1]
+    return float(max(top) if isinstance(top, tuple) else top)
+
+
 def _normalise_mode(image: Image.Image, source: str) -> Image.Image:
     """Reduce Pillow's many modes to L, RGB, RGBA or CMYK (CMYK waits for its ICC profile).
 
@@ -487,11 +493,11 @@ def _normalise_mode(image: Image.Image, source: str) -> Image.Image:
             return image.convert("LA").convert("RGBA")
         if mode.startswith("I"):  # 16-bit (or 32-bit integer) grey
             image = image.convert("I")
-            if image.getextrema()[1] > 255:
+            if _brightest(image) > 255:
                 image = image.point(lambda value: value * (1 / 256))
             return image.convert("L")
         if mode == "F":
-            if image.getextrema()[1] <= 1.0:  # floating point images are often 0..1
+            if _brightest(image) <= 1.0:  # floating point images are often 0..1
                 image = image.point(lambda value: value * 255)
             return image.convert("L")
         return image.convert("RGB")  # YCbCr, LAB, HSV

@@ -13,28 +13,25 @@ integer and UUID primary keys both work and no migration ever depends on a host 
 
 from __future__ import annotations
 
-import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property, reduce
+from collections.abc import Iterable
+from functools import reduce
 from operator import or_
 from typing import Any
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import OuterRef, Value
 from django.db.models.functions import Cast, Replace
 from django.utils.translation import gettext_lazy as _
 
-from .conf import app_settings, link_policy
+from .conf import link_policy
 from .payloads import CategoryType, PaymentType, link_errors
+from .storage import image_storage
 
 __all__ = [
-    "AttachedRows",
     "CustomerStatus",
     "LinkCategory",
     "OrderImage",
@@ -46,10 +43,8 @@ __all__ = [
     "SyncStatus",
     "UploadedImage",
     "VippsOrder",
-    "attach_rows",
-    "attached_rows",
-    "existing_link_key",
-    "link_keys",
+    "image_storage",
+    "keys_condition",
     "order_key",
 ]
 
@@ -91,58 +86,6 @@ def validate_link_url(value: str) -> None:
         )
 
 
-class ImageStorage(Storage):
-    """``STORAGES[IMAGE_STORAGE]``, looked up on every use rather than when models load.
-
-    Django calls a field's storage callable once, as the model class is built; a storage that
-    finds its backend per call lets ``IMAGE_STORAGE`` change (``override_settings``) and lets
-    a wrong alias be a system check (E006), not a crash at start-up.
-    """
-
-    @property
-    def backend(self) -> Storage:
-        return storages[app_settings.IMAGE_STORAGE]
-
-    def __getattr__(self, name: str) -> Any:  # a backend's own attributes (bucket_name...)
-        return getattr(self.backend, name)
-
-
-def _delegate(name: str) -> Any:
-    def method(self: ImageStorage, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.backend, name)(*args, **kwargs)
-
-    method.__name__ = method.__qualname__ = name
-    return method
-
-
-# What Storage defines itself is not reached through __getattr__: hand it over explicitly.
-for _name in (
-    "open",
-    "save",
-    "get_valid_name",
-    "get_alternative_name",
-    "get_available_name",
-    "generate_filename",
-    "path",
-    "delete",
-    "exists",
-    "listdir",
-    "size",
-    "url",
-    "get_accessed_time",
-    "get_created_time",
-    "get_modified_time",
-):
-    setattr(ImageStorage, _name, _delegate(_name))
-
-_image_storage = ImageStorage()
-
-
-def image_storage() -> Storage:
-    """The storage of order images: ``STORAGES[IMAGE_STORAGE]``, whatever it is at the time."""
-    return _image_storage
-
-
 class SyncStatus(models.TextChoices):
     """One word for where an order stands with Vipps, for staff (the admin, the API)."""
 
@@ -164,7 +107,9 @@ class CustomerStatus(models.TextChoices):
     NONE = "none", _("Not in the Vipps app")
 
 
-def matching_outer_order(queryset: models.QuerySet, model: type[models.Model]) -> models.QuerySet:
+def matching_outer_order(
+    queryset: models.QuerySet[Any], model: type[models.Model]
+) -> models.QuerySet[Any]:
     """Rows of ``queryset`` that belong to the host order ``OuterRef("pk")`` of ``model``.
 
     For ``Exists()`` subqueries that filter or annotate a host queryset in one SQL statement.
@@ -174,13 +119,14 @@ def matching_outer_order(queryset: models.QuerySet, model: type[models.Model]) -
     outer = Cast(OuterRef("pk"), output_field=models.CharField())
     if isinstance(model._meta.pk, models.UUIDField):
         dashless = Replace("object_id", Value("-"), Value(""))
-        return queryset.annotate(_dashless_id=dashless).filter(
+        annotated: models.QuerySet[Any] = queryset.annotate(_dashless_id=dashless)
+        return annotated.filter(
             content_type=content_type, _dashless_id=Replace(outer, Value("-"), Value(""))
         )
     return queryset.filter(content_type=content_type, object_id=outer)
 
 
-class OrderAttachedQuerySet(models.QuerySet):
+class OrderAttachedQuerySet(models.QuerySet[Any]):
     def for_order(self, order: models.Model) -> OrderAttachedQuerySet:
         content_type = ContentType.objects.get_for_model(order, for_concrete_model=False)
         return self.filter(content_type=content_type, object_id=str(order.pk))
@@ -328,7 +274,7 @@ class OrderImage(OrderAttached):
         ordering = ["position", "pk"]
 
     def __str__(self) -> str:
-        return self.description or self.image.name
+        return self.description or self.image.name or ""
 
 
 class OrderLink(OrderAttached):
@@ -453,7 +399,9 @@ class OutboxItem(OrderAttached):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
-    objects = OutboxQuerySet.as_manager()
+    # the outbox's own queryset (due rows...) in place of the base's; mypy reads the
+    # generated manager as a class variable the base declared
+    objects = OutboxQuerySet.as_manager()  # type: ignore[misc]
 
     class Meta:
         verbose_name = _("outbox item")
@@ -513,7 +461,7 @@ class SyncAttempt(OrderAttached):
         return f"{self.method} {self.endpoint} -> {self.status_code or self.outcome}"
 
 
-# ---------------------------------------------------------------------- rows of many orders
+# ---------------------------------------------------------------------- keys of orders
 
 
 def order_key(order: models.Model) -> OrderKey:
@@ -522,31 +470,6 @@ def order_key(order: models.Model) -> OrderKey:
         raise ValueError("save the order before syncing it with Vipps")
     content_type = ContentType.objects.get_for_model(order, for_concrete_model=False)
     return content_type.pk, str(order.pk)
-
-
-@dataclass
-class AttachedRows:
-    """Our rows of one order, loaded for many orders at once by :func:`attach_rows`."""
-
-    links: list[OrderLink] = field(default_factory=list)
-    images: list[OrderImage] = field(default_factory=list)
-    state: VippsOrder | None = None
-    outbox: list[OutboxItem] = field(default_factory=list)
-    #: The order's key in our tables, and the link keys of the orders loaded with it.
-    key: OrderKey | None = None
-    keys: _LinkKeys | None = field(default=None, repr=False)
-
-    @property
-    def link_key(self) -> str:
-        """The key its customer links are signed with (:class:`PublicLinkKey`), read for every
-        order loaded with it the first time one of them needs it (made if need be)."""
-        assert self.keys is not None
-        assert self.key is not None
-        return self.keys.get(self.key)
-
-
-#: The attribute :func:`attach_rows` sets on each order.
-ATTACHED = "_vipps_attached"
 
 
 def keys_condition(keys: Iterable[OrderKey]) -> models.Q:
@@ -563,121 +486,3 @@ def keys_condition(keys: Iterable[OrderKey]) -> models.Q:
             for content_type_id, ids in sorted(by_type.items())
         ),
     )
-
-
-def attach_rows(
-    orders: Sequence[models.Model], *, outbox: bool = True
-) -> dict[OrderKey, AttachedRows]:
-    """Load links, images, state (and outbox rows) of many orders in a constant number of queries.
-
-    Each order gets them as ``order._vipps_attached``, which :func:`attached_rows` (and so the
-    adapter's default ``get_links``/``get_images``) reads instead of querying per order.
-    Orders of several models may be mixed.
-    """
-    keyed = [(order_key(order), order) for order in orders if order is not None]
-    keys = _LinkKeys([key for key, _order in keyed])
-    found: dict[OrderKey, AttachedRows] = {
-        key: AttachedRows(key=key, keys=keys) for key, _order in keyed
-    }
-    if not keyed:
-        return found
-    condition = keys_condition(found)
-    for row in (
-        OrderLink.objects.filter(condition).select_related("image").order_by("position", "pk")
-    ):
-        found[(row.content_type_id, row.object_id)].links.append(row)
-    for row in OrderImage.objects.filter(condition).order_by("position", "pk"):
-        found[(row.content_type_id, row.object_id)].images.append(row)
-    for row in VippsOrder.objects.filter(condition):
-        found[(row.content_type_id, row.object_id)].state = row
-    if outbox:
-        for row in OutboxItem.objects.filter(condition).order_by("kind"):
-            found[(row.content_type_id, row.object_id)].outbox.append(row)
-    for key, order in keyed:
-        setattr(order, ATTACHED, found[key])
-    return found
-
-
-class _RowsOfOne(AttachedRows):
-    """Rows of one order not loaded in bulk: each kind is read when first asked for."""
-
-    def __init__(self, order: models.Model) -> None:
-        self._order = order
-
-    @cached_property
-    def links(self) -> list[OrderLink]:  # type: ignore[override]
-        return list(OrderLink.objects.for_order(self._order).select_related("image"))
-
-    @cached_property
-    def images(self) -> list[OrderImage]:  # type: ignore[override]
-        return list(OrderImage.objects.for_order(self._order))
-
-    @cached_property
-    def state(self) -> VippsOrder | None:  # type: ignore[override]
-        return VippsOrder.objects.for_order(self._order).first()
-
-    @cached_property
-    def outbox(self) -> list[OutboxItem]:  # type: ignore[override]
-        return list(OutboxItem.objects.for_order(self._order).order_by("kind"))
-
-    @cached_property
-    def link_key(self) -> str:  # type: ignore[override]
-        return link_keys([order_key(self._order)])[order_key(self._order)]
-
-
-class _LinkKeys:
-    """The link keys of orders loaded together: none are read until one is needed, then all."""
-
-    def __init__(self, keys: Sequence[OrderKey]) -> None:
-        self._keys = keys
-        self._found: dict[OrderKey, str] | None = None
-
-    def get(self, key: OrderKey) -> str:
-        if self._found is None:
-            self._found = link_keys(self._keys)
-        return self._found[key]
-
-
-def link_keys(keys: Iterable[OrderKey]) -> dict[OrderKey, str]:
-    """Each order's :class:`PublicLinkKey`, made (at random) for those that have none yet.
-
-    At most three queries however many orders: read, insert the missing ones (another process
-    may insert the same order's at the same moment: the first one stays), read those back.
-    """
-    keys = list(dict.fromkeys(keys))
-    if not keys:
-        return {}
-    rows = PublicLinkKey.objects.filter(keys_condition(keys))
-    found = {
-        (ct, oid): key for ct, oid, key in rows.values_list("content_type_id", "object_id", "key")
-    }
-    missing = [key for key in keys if key not in found]
-    if missing:
-        PublicLinkKey.objects.bulk_create(
-            [
-                PublicLinkKey(content_type_id=ct, object_id=oid, key=secrets.token_urlsafe(24))
-                for ct, oid in missing
-            ],
-            ignore_conflicts=True,
-        )
-        created = PublicLinkKey.objects.filter(keys_condition(missing))
-        for ct, oid, key in created.values_list("content_type_id", "object_id", "key"):
-            found[(ct, oid)] = key
-    return found
-
-
-def existing_link_key(order: models.Model) -> str:
-    """The order's link key if it has one, without making one (for checking a link)."""
-    content_type_id, object_id = order_key(order)
-    row = PublicLinkKey.objects.filter(content_type_id=content_type_id, object_id=object_id)
-    return row.values_list("key", flat=True).first() or ""
-
-
-def attached_rows(order: models.Model) -> AttachedRows:
-    """The order's rows from :func:`attach_rows`, else read now, each kind when asked for.
-
-    Rows read now are not kept on the order, so a page that changes them and renders again
-    sees the change; :func:`attach_rows` is the way to load many orders' rows at once.
-    """
-    attached = getattr(order, ATTACHED, None)
-    return attached if attached is not None else _RowsOfOne(order)

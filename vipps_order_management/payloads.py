@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any, Self, TypeGuard
 
 from .exceptions import PayloadValidationError, ReceiptValidationError
 from .link_policy import STRICT, LinkPolicy, normalise
@@ -167,7 +167,7 @@ class BarcodeFormat(StrEnum):
 # --------------------------------------------------------------------------- field checks
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -1087,11 +1087,12 @@ class Category:
     def from_api(cls, data: Mapping[str, Any]) -> Self:
         """Read either shape: v2 (``category``, ``orderDetailsUrl``) or v3 (``type``, ``url``...)."""
         if "orderDetailsUrl" in data or "category" in data:
+            # Reading never refuses: a missing field is named by validate(), not here.
             return cls(
-                category=data.get("category"),
-                url=data.get("orderDetailsUrl"),
+                category=data.get("category"),  # type: ignore[arg-type]
+                url=data.get("orderDetailsUrl"),  # type: ignore[arg-type]
                 image_id=data.get("imageId"),
-            )  # type: ignore[arg-type]
+            )
         return cls(
             category=data.get("type"),  # type: ignore[arg-type]
             url=data.get("url"),  # type: ignore[arg-type]

@@ -27,7 +27,7 @@ from django.urls import Resolver404, resolve
 from . import tokens
 from .adapters import OrderAdapter, get_adapter
 from .exceptions import VippsConfigurationError
-from .models import existing_link_key
+from .order_rows import existing_link_key
 
 __all__ = [
     "SALT",

@@ -40,7 +40,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from .conf import SETTINGS_NAME, app_settings
 from .exceptions import VippsConfigurationError
-from .models import attached_rows
+from .order_rows import attached_rows
 
 __all__ = ["PAGES", "SALT", "make_token", "matches", "read_token", "site_url", "url_for_token"]
 
@@ -127,7 +127,7 @@ def matches(fingerprint: str, order: models.Model, key: str, secret: str) -> boo
 def site_url() -> str:
     """``SITE_URL`` without its trailing slash; a configuration error when it is not set (or
     refused: see check E010)."""
-    value = app_settings.SITE_URL
+    value: str | None = app_settings.SITE_URL
     if value is None:
         raise VippsConfigurationError(
             f"{SETTINGS_NAME}['SITE_URL'] is not set: absolute links to the order pages need the "

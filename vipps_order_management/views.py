@@ -34,7 +34,8 @@ from . import public_links
 from .conf import app_settings
 from .display import vat_rows
 from .engine.plan import SyncPlan, plan
-from .models import VippsOrder, attached_rows
+from .models import VippsOrder
+from .order_rows import attached_rows
 from .payloads import Receipt
 from .templatetags.vipps_order_management import DisplayLink, order_image, order_links
 

@@ -23,7 +23,8 @@ from ..engine.plan import SyncPlan, plan
 from ..engine.status import status_of
 from ..exceptions import VippsError
 from ..images import PreparedImage
-from ..models import SyncAttempt, attached_rows
+from ..models import SyncAttempt
+from ..order_rows import attached_rows
 from ..payloads import OrderView
 from .operations import ACCEPT_RECEIPT, ACCEPT_RECEIPT_LABEL
 

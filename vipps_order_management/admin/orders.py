@@ -30,13 +30,8 @@ from django.utils.translation import gettext_lazy as _
 
 from ..engine.plan import plan
 from ..engine.status import status_expression, status_of
-from ..models import (
-    OrderImage,
-    OrderLink,
-    OutboxItem,
-    SyncStatus,
-    attached_rows,
-)
+from ..models import OrderImage, OrderLink, OutboxItem, SyncStatus
+from ..order_rows import attached_rows
 from .filters import VippsSalesUnitFilter
 from .operations import (
     ACCEPT_RECEIPT,

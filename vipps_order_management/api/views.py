@@ -38,14 +38,8 @@ from ..adapters import OrderAdapter, get_adapter, registered_models
 from ..engine.plan import plan, plans_for
 from ..engine.status import status_of
 from ..exceptions import VippsConfigurationError, VippsError, VippsTransientError
-from ..models import (
-    OrderAttachedQuerySet,
-    OrderImage,
-    OrderLink,
-    SyncAttempt,
-    VippsOrder,
-    attached_rows,
-)
+from ..models import OrderAttachedQuerySet, OrderImage, OrderLink, SyncAttempt, VippsOrder
+from ..order_rows import attached_rows
 from .parsers import ApiFormParser, ApiJSONParser
 from .permissions import CHANGE, StaffPermissionsMixin
 from .serializers import (

@@ -59,7 +59,7 @@ def sales_unit(merchant_serial_number: str | None = None) -> SalesUnit:
     it: its own (``SALES_UNITS``), the single-unit settings for ``MERCHANT_SERIAL_NUMBER``, or
     partner keys (``PARTNER_KEYS``) for any. :class:`SalesUnitMissing` when none do."""
     msn = str(merchant_serial_number or app_settings.MERCHANT_SERIAL_NUMBER or "")
-    named = app_settings.SALES_UNITS.get(msn)
+    named: SalesUnit | None = app_settings.SALES_UNITS.get(msn)
     if named is not None and named.has_keys:
         return named
     default = app_settings.MERCHANT_SERIAL_NUMBER

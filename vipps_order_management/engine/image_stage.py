@@ -25,7 +25,7 @@ from ..client import OrderManagementClient
 from ..exceptions import ImageValidationError
 from ..images import PreparedImage
 from ..outcomes import CircuitBreaker, NotAttempted, Outcome, Verdict, classify
-from . import outbox, uploads
+from . import leases, uploads
 from .calllog import collecting
 from .work import LINKS, OrderWork
 
@@ -48,7 +48,7 @@ class ImageStage:
         *,
         executor: ThreadPoolExecutor,
         clients: dict[str, OrderManagementClient],
-        lease: outbox.Lease,
+        lease: leases.Lease,
         breaker: CircuitBreaker,
         wait: Callable[[Sequence[Future[Any]]], None],
         renew: Callable[[], None],

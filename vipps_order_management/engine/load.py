@@ -18,9 +18,10 @@ from django.db import DatabaseError, models
 from django.utils import timezone
 
 from ..adapters import OrderAdapter, adapter_for
-from ..models import OrderKey, OutboxItem, attach_rows, attached_rows
+from ..models import OrderKey, OutboxItem
+from ..order_rows import attach_rows, attached_rows
 from ..outcomes import Outcome, Verdict, classify
-from . import cleanup, outbox
+from . import cleanup, leases, outbox
 from .calllog import CallLog
 from .plan import Problem, SyncPlan
 from .references import claim_references
@@ -31,7 +32,7 @@ __all__ = ["load_batch"]
 logger = logging.getLogger(__name__)
 
 
-def load_batch(lease: outbox.Lease, worker_id: str) -> list[OrderWork]:
+def load_batch(lease: leases.Lease, worker_id: str) -> list[OrderWork]:
     """The batch's orders, our rows and their plans, in a constant number of queries."""
     by_key: dict[OrderKey, dict[str, OutboxItem]] = {}
     for row in lease.rows:

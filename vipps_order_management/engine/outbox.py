@@ -7,46 +7,38 @@ afterwards.
 
 * :func:`record` is what the shop's request pays: one ``INSERT ... ON CONFLICT DO UPDATE``
   statement for every order and kind it names, in the shop's own transaction.
-* :func:`claim` leases due rows (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL; the lease
+* :func:`.leases.claim` leases due rows (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL; the lease
   itself is a conditional ``UPDATE`` on every database, so two workers never hold one row).
-* :class:`Lease` is renewed while the worker works (:meth:`Lease.renew`) and checked before
+* :class:`.leases.Lease` is renewed while the worker works (:meth:`Lease.renew`) and checked before
   each order's calls; a worker that stalls past its lease lets another take the rows over.
-* :func:`finish` writes a whole batch's outcomes in a constant number of statements.
+* :func:`.leases.finish` writes a whole batch's outcomes in a constant number of statements.
 
 Every statement that writes several rows takes their locks in one order, the order's key and
-then the kind (:func:`_lock`): the shop's upsert sorts its rows the same way, so a checkout
+then the kind (:func:`lock_in_order`): the shop's upsert sorts its rows the same way, so a checkout
 and a worker finishing a batch with the same order in it wait for each other, never deadlock.
 """
 
 from __future__ import annotations
 
 import random
-import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Cast
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from ..conf import app_settings
+from ..conf import Retry, app_settings
 from ..models import OrderKey, OutboxItem, SyncKind, keys_condition
-from ..outcomes import Outcome
 
 __all__ = [
     "ALL_KINDS",
     "AWAITING_PAYMENT",
-    "Lease",
-    "RowOutcome",
     "backoff_seconds",
-    "claim",
-    "finish",
     "forget_recorded",
     "give_up_after",
+    "lock_in_order",
     "on_commit",
     "record",
     "record_change",
@@ -150,7 +142,7 @@ def _upsert(
     # The values that differ per row travel as a VALUES list of three; the rest are written
     # once, which keeps a bulk enqueue's statements (and their binding) small.
     selected = "column1, column2, column3, %s, 1, %s, %s, 0, %s, %s, '', '', '', '', %s, %s"
-    select_params: list[object] = [pending, force, priority, now, now, now, now]
+    select_params: list[Any] = [pending, force, priority, now, now, now, now]
     fixed = len(select_params) + len(update_params)
     # PostgreSQL binds on the client and has no limit of its own: keep statements sensible.
     limit = min(connection.features.max_query_params or 30_000, 30_000)
@@ -180,7 +172,7 @@ def _record_portably(  # pragma: no cover - exercised only on databases without 
     rows: Sequence[tuple[OrderKey, str]], *, force: bool, priority: int, due_now: bool
 ) -> None:
     now = timezone.now()
-    changes: dict = {
+    changes: dict[str, Any] = {
         "generation": F("generation") + 1,
         "next_attempt_at": Case(
             When(status=PENDING, then=F("next_attempt_at")), default=Value(now)
@@ -216,7 +208,7 @@ def _record_portably(  # pragma: no cover - exercised only on databases without 
             existing.update(**changes)
 
 
-def _lock(rows: models.QuerySet) -> None:
+def lock_in_order(rows: models.QuerySet[OutboxItem]) -> None:
     """Lock ``rows`` (in the caller's transaction) in the order :func:`_upsert` writes them.
 
     PostgreSQL locks the rows an UPDATE changes in whatever order its plan reads them; a
@@ -268,7 +260,14 @@ class _Recorded:
 
 
 def _live_markers(db: Any) -> list[_Recorded]:
-    registered = {id(func) for _sids, func, _robust in db.run_on_commit}
+    """This transaction's markers whose writes still stand.
+
+    Django keeps no public record of which ``on_commit`` callbacks a savepoint rollback (or
+    the end of a transaction) dropped; ``run_on_commit`` is that record (its entries have been
+    ``(savepoint ids, callback, robust)`` since Django 4.2). The open savepoints alone cannot
+    tell a rolled-back write from one that stands, nor this transaction from the last one.
+    """
+    registered = {id(entry[1]) for entry in db.run_on_commit}
     live = [m for m in getattr(db, "_vipps_om_recorded", ()) if id(m) in registered]
     db._vipps_om_recorded = live
     return live
@@ -324,262 +323,6 @@ def forget_recorded(keys: Iterable[OrderKey] | None = None) -> None:
                 marker.keys.pop(key, None)
 
 
-# ---------------------------------------------------------------------- claim and lease
-
-
-@dataclass
-class Lease:
-    """The rows one worker holds, until :attr:`expires` unless renewed.
-
-    :meth:`holds` is checked before each order's calls without a query: the expiry only moves
-    when :meth:`renew` confirms it in the database, so a worker that could not renew (it
-    stalled, or lost the database) stops before its rows may already be someone else's, and a
-    row another worker took over is left to it.
-    """
-
-    token: str
-    seconds: float
-    expires: float  # time.monotonic() by which the lease must have been renewed
-    rows: list[OutboxItem] = field(default_factory=list)
-    held: set[int] = field(default_factory=set)
-    renewed_at: float = 0.0
-    #: Whether image claims (renewed with the lease) are outstanding.
-    images_claimed: bool = False
-
-    #: Share of the lease kept as a margin: no order is started in its last moments.
-    MARGIN = 0.1
-
-    def __post_init__(self) -> None:
-        if not self.held:
-            self.held = {row.pk for row in self.rows}
-
-    def holds(self, row: OutboxItem | None = None) -> bool:
-        """Whether the lease (on ``row``) is still ours, with a margin to spare."""
-        if row is not None and row.pk not in self.held:
-            return False
-        return bool(self.held) and time.monotonic() < self.expires - self.seconds * self.MARGIN
-
-    def due_for_renewal(self) -> bool:
-        return bool(self.held) and time.monotonic() - self.renewed_at >= self.seconds / 3
-
-    def renew(self) -> bool:
-        """Extend the lease on every row still held; a row taken over meanwhile is let go."""
-        if not self.held:
-            return False
-        started = time.monotonic()
-        now = timezone.now()
-        mine = OutboxItem.objects.filter(lease_token=self.token, pk__in=self.held)
-        with transaction.atomic():
-            _lock(mine)
-            renewed = mine.filter(lease_until__gte=now).update(
-                lease_until=now + timedelta(seconds=self.seconds)
-            )
-        if renewed < len(self.held):
-            # Rare: some rows expired before we came back (a stall). Keep only what is ours.
-            self.held = (
-                set(mine.filter(lease_until__gt=now).values_list("pk", flat=True))
-                if renewed
-                else set()
-            )
-        if self.held:
-            self.expires = started + self.seconds
-            self.renewed_at = started
-        return bool(self.held)
-
-
-def claim(
-    *,
-    limit: int,
-    worker_id: str,
-    lease_seconds: float | None = None,
-    only: Q | None = None,
-) -> Lease | None:
-    """Lease the due rows of up to ``limit`` orders for ``worker_id``, until the lease expires."""
-    seconds = float(lease_seconds or app_settings.LEASE_SECONDS)
-    started = time.monotonic()
-    now = timezone.now()
-    token = uuid.uuid4().hex
-    with transaction.atomic():
-        candidates = OutboxItem.objects.due(now)
-        if only is not None:
-            candidates = candidates.filter(only)
-        candidates = candidates.order_by("-priority", "next_attempt_at", "pk")
-        skip_locked = connection.features.has_select_for_update_skip_locked
-        if skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        # ``limit`` orders: every due kind of an order is one candidate row at most twice over.
-        keys = set()
-        for key in candidates.values_list("content_type_id", "object_id")[: limit * len(ALL_KINDS)]:
-            keys.add(key)
-            if len(keys) == limit:
-                break
-        if not keys:
-            return None
-        # Every due row of those orders, so one worker holds all of an order's kinds; rows
-        # another worker is claiming right now are skipped, never waited for (no deadlock).
-        siblings = OutboxItem.objects.due(now).filter(keys_condition(keys))
-        if skip_locked:
-            siblings = siblings.select_for_update(skip_locked=True)
-        ids = list(siblings.values_list("pk", flat=True))
-        OutboxItem.objects.due(now).filter(pk__in=ids).update(
-            lease_until=now + timedelta(seconds=seconds),
-            leased_by=worker_id[:100],
-            lease_token=token,
-            attempts=F("attempts") + 1,
-            updated_at=now,
-        )
-    rows = list(OutboxItem.objects.filter(lease_token=token))
-    if not rows:
-        return None
-    return Lease(token, seconds, started + seconds, rows, renewed_at=started)
-
-
-# ---------------------------------------------------------------------- finishing a batch
-
-
-@dataclass
-class RowOutcome:
-    """What became of one leased row.
-
-    ``status``: ``DONE``; ``RETRY`` (at ``due``); ``DEAD``; ``WAITING`` (nothing to send yet,
-    look again at ``due``); ``RELEASED`` (handed back unprocessed, no attempt counted, due now
-    or at ``due``).
-    """
-
-    row: OutboxItem
-    status: Outcome
-    message: str = ""
-    status_code: int | None = None
-    due: datetime | None = None
-
-
-def _grouped(outcomes: Iterable[RowOutcome], *fields: str) -> dict[tuple, list[int]]:
-    """Row ids grouped by the values they are written with: one cheap UPDATE per group.
-
-    A batch's outcomes repeat a handful of values (the same few messages, generation 1, one
-    due time per retry round), so a few ``pk IN (...)`` updates beat one statement with a
-    CASE branch per row, which costs the ORM milliseconds to compile.
-    """
-    groups: dict[tuple, list[int]] = {}
-    for outcome in outcomes:
-        key = tuple(
-            getattr(outcome, name) if name != "generation" else outcome.row.generation
-            for name in fields
-        )
-        groups.setdefault(key, []).append(outcome.row.pk)
-    return groups
-
-
-def _per_row(
-    group: Sequence[RowOutcome], value: Callable[[RowOutcome], object], field: models.Field
-) -> Case:
-    """One value per row in one UPDATE; NULLs cast, or PostgreSQL takes the CASE for text."""
-
-    def typed(item: object) -> Any:
-        return Cast(Value(None), field) if item is None else Value(item, output_field=field)
-
-    return Case(
-        *(When(pk=o.row.pk, then=typed(value(o))) for o in group),
-        default=typed(None),
-        output_field=field,
-    )
-
-
-def finish(lease: Lease, outcomes: Sequence[RowOutcome]) -> set[int]:
-    """Write every outcome of a batch; returns the ids of rows that changed during the send.
-
-    A row marked done or dead whose generation moved since the claim is instead due again now:
-    the change made during the send is sent next. Runs in the caller's transaction, in a
-    number of statements that depends on how many different outcomes there are (a handful),
-    not on the size of the batch.
-    """
-    now = timezone.now()
-    held = OutboxItem.objects.filter(lease_token=lease.token)
-    _lock(held)
-    cleared = {"lease_until": None, "lease_token": "", "updated_at": now}
-    by_status: dict[Outcome, list[RowOutcome]] = {}
-    for outcome in outcomes:
-        by_status.setdefault(outcome.status, []).append(outcome)
-    finished: list[int] = []
-    for (message, generation), ids in _grouped(
-        by_status.get(Outcome.DONE, ()), "message", "generation"
-    ).items():
-        held.filter(pk__in=ids, generation=generation).update(
-            status=DONE,
-            force=False,
-            result=message[:200],
-            last_error="",
-            last_status_code=None,
-            done_at=now,
-            **cleared,
-        )
-        finished += ids
-    # Failures carry a message per row (with its order's id): one CASE per column.
-    text, code = models.TextField(), models.PositiveSmallIntegerField()
-    dead = by_status.get(Outcome.DEAD, [])
-    for (generation,), ids in _grouped(dead, "generation").items():
-        group = [o for o in dead if o.row.pk in set(ids)]
-        held.filter(pk__in=ids, generation=generation).update(
-            status=DEAD,
-            force=False,
-            last_error=_per_row(group, lambda o: o.message, text),
-            last_status_code=_per_row(group, lambda o: o.status_code, code),
-            dead_at=now,
-            **cleared,
-        )
-        finished += ids
-    retry = by_status.get(Outcome.RETRY, [])
-    for (due,), ids in _grouped(retry, "due").items():
-        group = [o for o in retry if o.row.pk in set(ids)]
-        held.filter(pk__in=ids).update(
-            next_attempt_at=due or now,
-            last_error=_per_row(group, lambda o: o.message, text),
-            last_status_code=_per_row(group, lambda o: o.status_code, code),
-            **cleared,
-        )
-    changed: set[int] = set()
-    if finished:
-        # Rows still held here were not finished: their generation moved during the send.
-        changed = set(held.filter(pk__in=finished).values_list("pk", flat=True))
-    for (message, due), ids in _grouped(
-        by_status.get(Outcome.WAITING, ()), "message", "due"
-    ).items():
-        held.filter(pk__in=ids).update(
-            next_attempt_at=due or now, result=message[:200], last_error="", **cleared
-        )
-    handed_back = list(by_status.get(Outcome.RELEASED, ()))
-    for (due,), ids in _grouped(handed_back, "due").items():
-        held.filter(pk__in=ids).update(
-            attempts=F("attempts") - 1,  # the claim counted one; nothing was attempted
-            next_attempt_at=due or now,
-            **cleared,
-        )
-    if changed:
-        held.filter(pk__in=changed).update(
-            attempts=F("attempts") - 1, next_attempt_at=now, **cleared
-        )
-    return changed
-
-
-def release_all(lease: Lease, *, delay: float | None = None) -> None:
-    """Hand every row still held back at once (shutdown, the database gone, a bug).
-
-    Without ``delay`` no attempt is counted and the rows are due as they were; with it (a bug
-    of ours that may recur), the attempt counts and the rows wait ``delay`` seconds, so the
-    same batch is not claimed first again and the rest of the outbox gets its turn.
-    """
-    held = OutboxItem.objects.filter(lease_token=lease.token)
-    now = timezone.now()
-    changes: dict[str, Any] = {"lease_until": None, "lease_token": "", "updated_at": now}
-    if delay is None:
-        changes["attempts"] = F("attempts") - 1
-    else:
-        changes["next_attempt_at"] = now + timedelta(seconds=delay)
-    with transaction.atomic():
-        _lock(held)
-        held.update(**changes)
-
-
 # ---------------------------------------------------------------------- backoff, requeue
 
 
@@ -591,11 +334,12 @@ BACKOFF_FLOOR_SECONDS = 1.0
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter, capped, never sooner than Vipps's ``Retry-After`` and
     never below :data:`BACKOFF_FLOOR_SECONDS`."""
-    retry = app_settings.RETRY
+    retry: Retry = app_settings.RETRY
     base = retry.base_seconds
     cap = retry.cap_seconds
     jitter = retry.jitter
-    delay = min(cap, base * 2 ** min(max(0, attempts - 1), 32))
+    doublings: int = min(max(0, attempts - 1), 32)
+    delay = min(cap, base * (1 << doublings))
     delay *= 1 + random.uniform(-jitter, jitter)
     if retry_after is not None:
         delay = max(delay, retry_after)
@@ -609,20 +353,23 @@ AWAITING_PAYMENT = "Waiting for the order to get a Vipps payment."
 
 def payment_wait() -> timedelta:
     """How long an order without a Vipps payment is looked at again (``PAYMENT_WAIT``)."""
-    return app_settings.PAYMENT_WAIT
+    wait: timedelta = app_settings.PAYMENT_WAIT
+    return wait
 
 
 def wait_seconds(attempts: int) -> float:
     """Pauses between looks at an order waiting for its payment: 5 s, doubling, at most 10 min."""
-    return min(600.0, 5.0 * 2 ** min(max(0, attempts - 1), 10))
+    doublings: int = min(max(0, attempts - 1), 10)
+    return min(600.0, 5.0 * (1 << doublings))
 
 
 def give_up_after() -> timedelta:
     """How long a row may stay pending through failures before it waits for staff."""
-    return app_settings.RETRY.give_up_after
+    retry: Retry = app_settings.RETRY
+    return retry.give_up_after
 
 
-def requeue(rows: models.QuerySet) -> int:
+def requeue(rows: models.QuerySet[OutboxItem]) -> int:
     """Make rows pending again, due now, with a fresh age; returns how many.
 
     Rows already pending are only made due now (their age stays); others get a new
@@ -630,7 +377,7 @@ def requeue(rows: models.QuerySet) -> int:
     """
     now = timezone.now()
     with transaction.atomic():
-        _lock(rows)
+        lock_in_order(rows)
         waiting = rows.filter(status=PENDING).update(next_attempt_at=now, updated_at=now)
         return waiting + rows.exclude(status=PENDING).update(
             status=PENDING,
@@ -645,7 +392,9 @@ def requeue(rows: models.QuerySet) -> int:
         )
 
 
-def rows_of(keys: Iterable[OrderKey], kinds: Iterable[str] | None = None) -> models.QuerySet:
+def rows_of(
+    keys: Iterable[OrderKey], kinds: Iterable[str] | None = None
+) -> models.QuerySet[OutboxItem]:
     """The outbox rows of these orders (and kinds)."""
     rows = OutboxItem.objects.filter(keys_condition(keys))
     return rows.filter(kind__in=list(kinds)) if kinds is not None else rows

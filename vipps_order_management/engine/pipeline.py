@@ -38,7 +38,7 @@ from ..client import OrderManagementClient
 from ..conf import app_settings
 from ..exceptions import VippsConfigurationError
 from ..outcomes import CircuitBreaker, classify
-from . import liveness, outbox, uploads
+from . import leases, liveness, outbox, uploads
 from .clients import SalesUnitMissing, get_client
 from .image_stage import IMAGE_WAIT_SECONDS, ImageStage
 from .load import load_batch
@@ -64,7 +64,7 @@ def default_worker_id() -> str:
 class _Batch:
     """A claimed batch whose calls are in the threads' hands."""
 
-    lease: outbox.Lease
+    lease: leases.Lease
     works: list[OrderWork]
     jobs: list[Future[Any]]
 
@@ -89,7 +89,7 @@ class Pipeline:
         self._executor: ThreadPoolExecutor | None = None
         self._image_executor: ThreadPoolExecutor | None = None
         #: Leases of the batches being worked on (two at most), renewed while waiting.
-        self._leases: list[outbox.Lease] = []
+        self._leases: list[leases.Lease] = []
 
     def __enter__(self) -> Pipeline:
         return self
@@ -163,7 +163,7 @@ class Pipeline:
                     # after it are loaded while they do.
                     size = self.batch_size if claimed else self.first_batch_size
                     want = size if limit is None else min(size, limit - claimed)
-                    lease = outbox.claim(limit=want, worker_id=self.worker_id, only=only)
+                    lease = leases.claim(limit=want, worker_id=self.worker_id, only=only)
                     if lease is not None:
                         claimed += len({(r.content_type_id, r.object_id) for r in lease.rows})
                         started = self._start(lease, breaker, stopping)
@@ -185,7 +185,7 @@ class Pipeline:
     # -- one batch ------------------------------------------------------------------------------
 
     def _start(
-        self, lease: outbox.Lease, breaker: CircuitBreaker, stopping: Callable[[], bool]
+        self, lease: leases.Lease, breaker: CircuitBreaker, stopping: Callable[[], bool]
     ) -> _Batch:
         """Load and plan a claimed batch, settle its images, and hand its calls to the threads."""
         self._leases.append(lease)
@@ -264,14 +264,14 @@ class Pipeline:
                 uploads.renew(lease.token, lease.seconds)
 
 
-def _release(lease: outbox.Lease, exc: BaseException) -> None:
+def _release(lease: leases.Lease, exc: BaseException) -> None:
     """Hand a batch back after ``exc``: at once and uncounted when the cause is outside the
     batch (a stop, the database, the configuration); counted and after a backoff when it may
     be a bug that this very batch would meet again."""
     outside = isinstance(exc, DatabaseError | VippsConfigurationError) or not isinstance(
         exc, Exception
     )
-    outbox.release_all(lease, delay=None if outside else outbox.backoff_seconds(1))
+    leases.release_all(lease, delay=None if outside else outbox.backoff_seconds(1))
 
 
 def drain(

@@ -37,8 +37,9 @@ from ..exceptions import (
     VippsError,
 )
 from ..link_policy import normalise
-from ..models import OrderKey, attach_rows, attached_rows, order_key
+from ..models import OrderKey, order_key
 from ..money import to_minor_units
+from ..order_rows import attach_rows, attached_rows
 from ..payloads import Category, CategoryType, PaymentType, Receipt, order_id_errors
 
 __all__ = [
@@ -261,7 +262,7 @@ class SyncPlan:
 
     @property
     def category_api(self) -> str:
-        return app_settings.CATEGORY_API
+        return str(app_settings.CATEGORY_API)
 
     @cached_property
     def all_links(self) -> list[Link]:

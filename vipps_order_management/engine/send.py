@@ -14,7 +14,7 @@ from collections.abc import Callable
 from ..client import OrderManagementClient
 from ..exceptions import VippsError
 from ..outcomes import CircuitBreaker, Outcome, Verdict, classify
-from . import outbox
+from . import leases
 from .calllog import collecting
 from .links import sync_links
 from .receipts import sync_receipt
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 def send_order(
     work: OrderWork,
     clients: dict[str, OrderManagementClient],
-    lease: outbox.Lease,
+    lease: leases.Lease,
     breaker: CircuitBreaker,
     stopping: Callable[[], bool],
 ) -> None:

@@ -18,9 +18,10 @@ from django.utils import timezone
 from .. import signals
 from ..exceptions import ImageMissingAtVipps
 from ..link_policy import normalise
-from ..models import OrderLink, OutboxItem, VippsOrder, attached_rows
+from ..models import OrderLink, OutboxItem, VippsOrder
+from ..order_rows import attached_rows
 from ..outcomes import GAVE_UP_PREFIX, Outcome, Verdict
-from . import calllog, cleanup, outbox, rows, uploads
+from . import calllog, cleanup, leases, outbox, rows, uploads
 from .results import DrainResult, SyncResult
 from .work import KINDS, RECEIPT, STATE_FIELDS, OrderWork, snapshot
 
@@ -29,7 +30,7 @@ __all__ = ["announce", "write_batch"]
 logger = logging.getLogger(__name__)
 
 
-def write_batch(works: Sequence[OrderWork], lease: outbox.Lease) -> set[int]:
+def write_batch(works: Sequence[OrderWork], lease: leases.Lease) -> set[int]:
     """Store what the batch learnt; returns the ids of rows that changed during the send."""
     outcomes = _row_outcomes(works)
     link_rows = _v3_link_ids(works)
@@ -41,7 +42,7 @@ def write_batch(works: Sequence[OrderWork], lease: outbox.Lease) -> set[int]:
             [work.log for work in works],
             {(r.content_type_id, r.object_id, r.kind): r.pk for r in lease.rows},
         )
-        changed = outbox.finish(lease, outcomes)
+        changed = leases.finish(lease, outcomes)
         cleanup.forget_orders(work.key for work in works if work.forget)
         lost = [
             (verdict.error.merchant_serial_number, verdict.error.image_id)
@@ -55,12 +56,12 @@ def write_batch(works: Sequence[OrderWork], lease: outbox.Lease) -> set[int]:
     return changed
 
 
-def _row_outcomes(works: Sequence[OrderWork]) -> list[outbox.RowOutcome]:
+def _row_outcomes(works: Sequence[OrderWork]) -> list[leases.RowOutcome]:
     """Each row's outcome as the outbox writes it, with when it is due again."""
     now = timezone.now()
     give_up = outbox.give_up_after()
     delays: dict[tuple[int, float | None], datetime] = {}
-    found: list[outbox.RowOutcome] = []
+    found: list[leases.RowOutcome] = []
     for work in works:
         for kind, row in work.rows.items():
             verdict = work.verdicts.setdefault(kind, Verdict(Outcome.RELEASED))
@@ -89,7 +90,7 @@ def _row_outcomes(works: Sequence[OrderWork]) -> list[outbox.RowOutcome]:
                 verdict.due = row.next_attempt_at  # keeps its turn, so --once still sends it
             status = Outcome.RELEASED if verdict.outcome is Outcome.DEFERRED else verdict.outcome
             found.append(
-                outbox.RowOutcome(row, status, verdict.message, verdict.status_code, verdict.due)
+                leases.RowOutcome(row, status, verdict.message, verdict.status_code, verdict.due)
             )
     return found
 

@@ -38,16 +38,9 @@ from ..display import MoneyStyle, format_money, icon_path
 from ..engine.plan import SyncPlan, plan, plans_for
 from ..engine.status import customer_status_of, status_of
 from ..exceptions import VippsConfigurationError
-from ..models import (
-    CustomerStatus,
-    LinkCategory,
-    OrderImage,
-    OutboxItem,
-    SyncStatus,
-    VippsOrder,
-    attached_rows,
-)
+from ..models import CustomerStatus, LinkCategory, OrderImage, OutboxItem, SyncStatus, VippsOrder
 from ..money import CURRENCY_EXPONENTS
+from ..order_rows import attached_rows
 
 __all__ = [
     "DisplayImage",

@@ -41,7 +41,8 @@ from django.urls import NoReverseMatch
 from django.utils.translation import gettext
 
 from ...adapters import ImageSource, Link, OrderAdapter
-from ...conf import OscarSettings, app_settings, link_policy
+from ...conf import app_settings, link_policy
+from ...conf_oscar import OscarSettings
 from ...exceptions import VippsConfigurationError
 from ...money import AmountLike
 from ...payloads import CategoryType, OrderLine
