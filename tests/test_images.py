@@ -18,9 +18,9 @@ from vipps_order_management.images import (
     PreparedImage,
     make_collage,
     prepare_image,
-    read_stored_image,
 )
 from vipps_order_management.payloads import IMAGE_ID_PATTERN
+from vipps_order_management.storage import read_stored_image
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)

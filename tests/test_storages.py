@@ -32,8 +32,9 @@ from vipps_order_management import services
 from vipps_order_management.adapters import ImageSource
 from vipps_order_management.admin.orders import OrderImageInline
 from vipps_order_management.exceptions import ImageValidationError
-from vipps_order_management.images import MAX_BYTES, MIN_HEIGHT, prepare_image, read_stored_image
+from vipps_order_management.images import MAX_BYTES, MIN_HEIGHT, prepare_image
 from vipps_order_management.models import OrderImage, OutboxItem, SyncAttempt, VippsOrder
+from vipps_order_management.storage import read_stored_image
 from vipps_order_management.templatetags.vipps_order_management import order_image
 from vipps_order_management.testing import drain_until_idle
 

@@ -486,7 +486,7 @@ def test_no_retry_setting_lets_a_row_be_claimed_more_than_once_a_second(
 ):
     from functools import partial
 
-    from vipps_order_management.images import read_from_storage
+    from vipps_order_management.storage import read_from_storage
 
     class Flaky(ShopOrderAdapter):
         def get_images(self, order):

@@ -44,7 +44,6 @@ from django.db import models
 
 from .conf import SETTINGS_NAME, app_settings, configured_class
 from .exceptions import VippsConfigurationError
-from .images import read_from_storage, read_stored_image
 from .money import AmountLike
 from .payloads import (
     BottomLine,
@@ -54,6 +53,7 @@ from .payloads import (
     PaymentType,
     Receipt,
 )
+from .storage import read_from_storage, read_stored_image
 
 __all__ = [
     "ImageSource",

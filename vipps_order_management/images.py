@@ -29,7 +29,7 @@ The pipeline of :func:`prepare_image`, with Pillow doing the work:
 
 :func:`make_collage` puts several products into one square grid image, because an order has
 one image slot. Every refusal is an :class:`ImageValidationError` whose ``reason`` tells a shop
-owner what to do. Nothing here does I/O except :func:`read_stored_image`.
+owner what to do. Nothing here does I/O (:mod:`.storage` reads stored images).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ try:
 except ImportError:  # pragma: no cover - Pillow built without LittleCMS
     ImageCms = None  # type: ignore[assignment]
 
-from .exceptions import ImageSourceError, ImageValidationError, StorageUnavailable
+from .exceptions import ImageValidationError
 from .payloads import Image as ImageUpload
 
 __all__ = [
@@ -67,8 +67,6 @@ __all__ = [
     "PreparedImage",
     "make_collage",
     "prepare_image",
-    "read_from_storage",
-    "read_stored_image",
 ]
 
 #: Vipps's limits: at most 2 MB, at least 167 pixels high.
@@ -243,70 +241,6 @@ def make_collage(
     return _encode(canvas, max_bytes=max_bytes, min_height=min_height, source=source)
 
 
-def read_stored_image(name: str, storage_alias: str, *, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
-    """Read an image through ``STORAGES[storage_alias]`` (any django-storages backend).
-
-    The size is checked before the file is read, and the read itself is bounded, so a huge
-    upload never lands in memory. What goes wrong is said in this app's terms (see
-    :func:`read_from_storage`); an alias that is not in ``STORAGES`` is an
-    :class:`ImageSourceError`.
-    """
-    from django.core.files.storage import InvalidStorageError, storages
-
-    try:
-        storage = storages[storage_alias]
-    except InvalidStorageError:
-        raise ImageSourceError(
-            f"the storage {storage_alias!r} is not defined in the STORAGES setting; add it, or "
-            "name one that is",
-            source=name,
-        ) from None
-    return read_from_storage(storage, name, max_bytes=max_bytes)
-
-
-def read_from_storage(storage: Any, name: str, *, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
-    """Like :func:`read_stored_image`, for a storage object (a ``FieldFile.storage``, say).
-
-    The boundary between a storage backend and this app: a missing or oversized file is an
-    :class:`ImageValidationError` (the order's other links go without it); a name the storage
-    refuses (``../x.png``) or a file it may not read is an :class:`ImageSourceError` (staff
-    must fix it); any other failure of the backend, whatever its type (botocore's are no
-    ``OSError``), is :class:`StorageUnavailable`, which is retried.
-    """
-    from django.core.exceptions import SuspiciousOperation
-
-    missing = "The image file was not found in storage. Upload it again."
-    try:
-        try:
-            size = storage.size(name)
-        except NotImplementedError:
-            size = None
-        if size is not None and size > max_bytes:
-            raise ImageValidationError(_file_too_big(size, max_bytes), source=name)
-        with storage.open(name, "rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except (ImageValidationError, ImageSourceError):
-        raise
-    except FileNotFoundError:
-        raise ImageValidationError(missing, source=name) from None
-    except SuspiciousOperation as exc:
-        raise ImageSourceError(
-            f"the storage refuses this name ({exc}); store the image under a name inside it",
-            source=name,
-        ) from None
-    except (PermissionError, IsADirectoryError) as exc:
-        raise ImageSourceError(
-            f"the file cannot be read ({type(exc).__name__}: {exc.strerror or exc})", source=name
-        ) from None
-    except Exception as exc:
-        raise StorageUnavailable(
-            f"{name}: could not read the image: {type(exc).__name__}: {exc}"
-        ) from exc
-    if len(data) > max_bytes:
-        raise ImageValidationError(_file_too_big(len(data), max_bytes, at_least=True), source=name)
-    return bytes(data)
-
-
 # -- decoding ----------------------------------------------------------------------------------
 
 
@@ -324,15 +258,7 @@ def _decode(
 
     RGBA is returned only when some pixel is not fully opaque.
     """
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"image data must be bytes, not {type(data).__name__}")
-    if len(data) == 0:
-        raise ImageValidationError(
-            "The file is empty. Upload a product photo in PNG or JPEG format.", source=source
-        )
-    if len(data) > max_input_bytes:
-        raise ImageValidationError(_file_too_big(len(data), max_input_bytes), source=source)
-    data = bytes(data)
+    data = _checked_bytes(data, source, max_input_bytes)
 
     # Pillow warns (and from twice its own limit raises) about large images while opening.
     # Our own, lower limit is what counts, so the warning must not escape to the caller; nor
@@ -343,16 +269,7 @@ def _decode(
         warnings.filterwarnings("ignore", r".*corrupt EXIF", UserWarning)
         image = _open(data, source, max_pixels)
         width, height = image.size
-        if width * height > max_pixels:
-            raise ImageValidationError(_too_many_pixels(width, height, max_pixels), source=source)
-        if min(width, height) < min_source_side:
-            raise ImageValidationError(
-                f"The image is {width}{_BY}{height} pixels; Vipps needs images at least "
-                f"{min_height} pixels high, and an image under {min_source_side} pixels on "
-                f"a side is too small to enlarge. Upload a larger image (at least "
-                f"{min_height}{_BY}{min_height} pixels).",
-                source=source,
-            )
+        _check_dimensions(width, height, source, max_pixels, min_source_side, min_height)
         icc_profile = image.info.get("icc_profile")
         try:
             _draft(image, box)
@@ -377,6 +294,33 @@ def _decode(
     if image.mode == "RGBA" and image.getchannel("A").getextrema()[0] == 255:
         image = image.convert("RGB")  # an alpha channel without transparency: JPEG will do
     return image
+
+
+def _checked_bytes(data: Any, source: str, max_input_bytes: int) -> bytes:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"image data must be bytes, not {type(data).__name__}")
+    if len(data) == 0:
+        raise ImageValidationError(
+            "The file is empty. Upload a product photo in PNG or JPEG format.", source=source
+        )
+    if len(data) > max_input_bytes:
+        raise ImageValidationError(file_too_big(len(data), max_input_bytes), source=source)
+    return bytes(data)
+
+
+def _check_dimensions(
+    width: int, height: int, source: str, max_pixels: int, min_source_side: int, min_height: int
+) -> None:
+    if width * height > max_pixels:
+        raise ImageValidationError(_too_many_pixels(width, height, max_pixels), source=source)
+    if min(width, height) < min_source_side:
+        raise ImageValidationError(
+            f"The image is {width}{_BY}{height} pixels; Vipps needs images at least "
+            f"{min_height} pixels high, and an image under {min_source_side} pixels on "
+            f"a side is too small to enlarge. Upload a larger image (at least "
+            f"{min_height}{_BY}{min_height} pixels).",
+            source=source,
+        )
 
 
 def _draft(image: Image.Image, box: int) -> None:
@@ -630,7 +574,7 @@ def _too_many_pixels(width: int, height: int, limit: int) -> str:
     )
 
 
-def _file_too_big(size: int, limit: int, *, at_least: bool = False) -> str:
+def file_too_big(size: int, limit: int, *, at_least: bool = False) -> str:
     if at_least:  # a bounded read: we only know it is bigger
         what = f"larger than the {_format_bytes(limit)} limit"
     else:

@@ -346,6 +346,28 @@ def _ean13_check_digit(first_twelve: str) -> int:
     return (10 - total % 10) % 10
 
 
+def _booked_amounts(
+    gross: Decimal, net: Decimal, vat: Decimal | None, currency: str
+) -> tuple[int, int, int]:
+    """A booked line's total, total excluding VAT and VAT in minor units, which must add up
+    (``ValueError`` naming the fields when they do not)."""
+    minor_total = to_minor_units(gross, currency, field="total")
+    minor_net = to_minor_units(net, currency, field="total_excluding_vat")
+    if minor_net > minor_total:
+        raise ValueError(
+            f"total_excluding_vat: {net} is more than the total {gross}; "
+            "give the total including VAT as total"
+        )
+    minor_tax = minor_total - minor_net
+    if vat is not None and to_minor_units(vat, currency, field="vat") != minor_tax:
+        raise ValueError(
+            f"vat: total {gross} - total_excluding_vat {net} is "
+            f"{from_minor_units(minor_tax, currency)}, not {vat}; Vipps refuses a line "
+            "whose amounts do not add up to the minor unit"
+        )
+    return minor_total, minor_net, minor_tax
+
+
 def _not_negative(**values: Decimal | None) -> None:
     """Amounts are never negative in a receipt: returns are lines marked ``is_return``."""
     for label, value in values.items():
@@ -545,20 +567,7 @@ class OrderLine:
             unit_price=price,
             discount=reduction,
         )
-        minor_total = to_minor_units(gross, currency, field="total")
-        minor_net = to_minor_units(net, currency, field="total_excluding_vat")
-        if minor_net > minor_total:
-            raise ValueError(
-                f"total_excluding_vat: {net} is more than the total {gross}; "
-                "give the total including VAT as total"
-            )
-        minor_tax = minor_total - minor_net
-        if tax_value is not None and to_minor_units(tax_value, currency, field="vat") != minor_tax:
-            raise ValueError(
-                f"vat: total {gross} - total_excluding_vat {net} is "
-                f"{from_minor_units(minor_tax, currency)}, not {tax_value}; Vipps refuses a line "
-                "whose amounts do not add up to the minor unit"
-            )
+        minor_total, minor_net, minor_tax = _booked_amounts(gross, net, tax_value, currency)
         return cls._with_unit(
             name=name,
             id=id,

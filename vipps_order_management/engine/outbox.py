@@ -112,33 +112,7 @@ def _upsert(
     table = qn(OutboxItem._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     pending = str(PENDING)
-    # A row backing off after a failure keeps its due time (a busy shop must not defeat a
-    # Vipps outage's backoff) unless staff want it now; any other row is due now.
-    keep_schedule = (
-        ""
-        if (force or due_now)
-        else f"WHEN {table}.{qn('status')} = %s AND {table}.{qn('last_error')} <> '' "
-    )
-    update = {
-        "generation": f"{table}.{qn('generation')} + 1",
-        "next_attempt_at": (
-            f"CASE {keep_schedule}THEN {table}.{qn('next_attempt_at')} "
-            f"ELSE excluded.{qn('next_attempt_at')} END"
-            if keep_schedule
-            else f"excluded.{qn('next_attempt_at')}"
-        ),
-        "pending_since": f"CASE WHEN {table}.{qn('status')} = %s THEN {table}.{qn('pending_since')} "
-        f"ELSE excluded.{qn('pending_since')} END",
-        "attempts": f"CASE WHEN {table}.{qn('status')} = %s THEN {table}.{qn('attempts')} ELSE 0 END",
-        "status": "%s",
-        "priority": f"CASE WHEN {table}.{qn('priority')} > excluded.{qn('priority')} "
-        f"THEN {table}.{qn('priority')} ELSE excluded.{qn('priority')} END",
-        "force": f"CASE WHEN excluded.{qn('force')} THEN excluded.{qn('force')} "
-        f"ELSE {table}.{qn('force')} END",
-        "updated_at": f"excluded.{qn('updated_at')}",
-    }
-    update_params = ([pending] if keep_schedule else []) + [pending, pending, pending]
-    set_clause = ", ".join(f"{qn(column)} = {expression}" for column, expression in update.items())
+    set_clause, update_params = _update_clause(table, pending, keep_schedule=not (force or due_now))
     # The values that differ per row travel as a VALUES list of three; the rest are written
     # once, which keeps a bulk enqueue's statements (and their binding) small.
     selected = "column1, column2, column3, %s, 1, %s, %s, 0, %s, %s, '', '', '', '', %s, %s"
@@ -156,8 +130,8 @@ def _upsert(
                 values += [content_type_id, object_id, kind]
             # Names are quoted by the backend; every value is a parameter. "WHERE true" lets
             # SQLite tell the upsert's ON CONFLICT from a join's ON.
-            # Sorted in SQL, in the database's own collation, as _lock sorts: the rows are
-            # inserted or locked in that order.
+            # Sorted in SQL, in the database's own collation, as lock_in_order sorts: the rows
+            # are inserted or locked in that order.
             sql = (
                 f"INSERT INTO {table} ({columns}) SELECT {selected} "  # noqa: S608
                 f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(part))}) AS v WHERE true "
@@ -166,6 +140,40 @@ def _upsert(
                 f"DO UPDATE SET {set_clause}"
             )
             cursor.execute(sql, select_params + values + update_params)
+
+
+def _update_clause(table: str, pending: str, *, keep_schedule: bool) -> tuple[str, list[Any]]:
+    """The upsert's ``SET`` for a row that exists, with its parameters.
+
+    A row backing off after a failure keeps its due time (a busy shop must not defeat a Vipps
+    outage's backoff) unless ``keep_schedule`` is off (staff want it now, or it is forced).
+    """
+    qn = connection.ops.quote_name
+
+    def own(name: str) -> str:  # the column as the row that exists holds it
+        return f"{table}.{qn(name)}"
+
+    update = {
+        "generation": f"{own('generation')} + 1",
+        "next_attempt_at": (
+            f"CASE WHEN {own('status')} = %s AND {own('last_error')} <> '' "
+            f"THEN {own('next_attempt_at')} ELSE excluded.{qn('next_attempt_at')} END"
+            if keep_schedule
+            else f"excluded.{qn('next_attempt_at')}"
+        ),
+        "pending_since": f"CASE WHEN {own('status')} = %s THEN "
+        f"{own('pending_since')} ELSE excluded.{qn('pending_since')} END",
+        "attempts": f"CASE WHEN {own('status')} = %s THEN {own('attempts')} ELSE 0 END",
+        "status": "%s",
+        "priority": f"CASE WHEN {own('priority')} > excluded.{qn('priority')} "
+        f"THEN {own('priority')} ELSE excluded.{qn('priority')} END",
+        "force": f"CASE WHEN excluded.{qn('force')} THEN excluded.{qn('force')} "
+        f"ELSE {own('force')} END",
+        "updated_at": f"excluded.{qn('updated_at')}",
+    }
+    params = ([pending] if keep_schedule else []) + [pending, pending, pending]
+    set_clause = ", ".join(f"{qn(name)} = {expression}" for name, expression in update.items())
+    return set_clause, params
 
 
 def _record_portably(  # pragma: no cover - exercised only on databases without ON CONFLICT

@@ -124,30 +124,12 @@ class Worker:
                     result = pipeline.drain(
                         should_stop=self.stop.is_set, time_budget=budget, only=only
                     )
-                except VippsConfigurationError as exc:
+                except Exception as exc:  # nothing but a stop ends the loop
                     if self.once:
                         raise
-                    self.warn(f"Not sending: {exc}")
-                    self.stop.wait(max(poll, 30))
-                    continue
-                except DatabaseError as exc:
-                    if self.once:
-                        raise
-                    self.warn(f"Database error, retrying: {exc}")
-                    self.stop.wait(poll)
-                    continue
-                except Exception as exc:  # a bug of ours: logged, and the loop goes on
-                    if self.once:
-                        raise
-                    failures += 1
-                    pause = min(MAX_ERROR_PAUSE, poll * 2 ** min(failures - 1, 10))
-                    logger.exception(
-                        "The Vipps worker's drain failed; trying again in %.0f s", pause
-                    )
-                    self.warn(
-                        f"Unexpected error, trying again in {pause:.0f} s: {type(exc).__name__}: {exc}"
-                    )
-                    self.stop.wait(pause)
+                    if not isinstance(exc, VippsConfigurationError | DatabaseError):
+                        failures += 1
+                    self.stop.wait(self._pause_after(exc, poll, failures))
                     continue
                 failures = 0
                 total += result.processed
@@ -158,6 +140,20 @@ class Worker:
                     self.stop.wait(poll)
         self._report_progress(final=True)
         return total
+
+    def _pause_after(self, exc: Exception, poll: float, failures: int) -> float:
+        """Say why the drain failed; how long to wait before the next one."""
+        if isinstance(exc, VippsConfigurationError):
+            self.warn(f"Not sending: {exc}")
+            return max(poll, 30)
+        if isinstance(exc, DatabaseError):
+            self.warn(f"Database error, retrying: {exc}")
+            return poll
+        # a bug of ours: logged with its traceback, and backed off the more it repeats
+        pause = min(MAX_ERROR_PAUSE, poll * (1 << min(failures - 1, 10)))
+        logger.exception("The Vipps worker's drain failed; trying again in %.0f s", pause)
+        self.warn(f"Unexpected error, trying again in {pause:.0f} s: {type(exc).__name__}: {exc}")
+        return pause
 
     def _after_drain(self, result: DrainResult) -> None:
         """Say what the drain did (each failed order always; every order with ``each``), count

@@ -103,6 +103,10 @@ class Auth:
             return token_error(
                 401, "unauthorized_client", "Merchant-Serial-Number does not belong to these keys"
             )
+        return self._issue(request, merchant)
+
+    def _issue(self, request: Request, merchant: FakeMerchant) -> Response:
+        """A signed token bound to the merchant's MSN and subscription key, as Azure AD answers."""
         now = int(self._state.now())
         lifetime = int(self._config.token_lifetime)
         expires = now + lifetime
