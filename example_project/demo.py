@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 from vipps_order_management.testing import FakeMerchant, FakeVippsServer
@@ -27,6 +28,7 @@ from vipps_order_management.testing import FakeMerchant, FakeVippsServer
 ROOT = Path(__file__).resolve().parents[1]
 MANAGE = [sys.executable, str(ROOT / "example_project" / "manage.py")]
 DEMO_ORDERS = 3  # what seed_demo creates: delivered, shipped, paid
+DENMARK_MSN = "654321"  # the Danish storefront's sales unit, with keys of its own at the fake
 
 
 def port_is_free(port: int) -> bool:
@@ -61,15 +63,24 @@ class Demo:
         self.port = port
         self.site = f"http://127.0.0.1:{port}"
         self.data_dir = data_dir
+        # Two sales units, each with its own keys: the Norwegian storefront's and the Danish one's.
         self.fake = FakeVippsServer(
             port=fake_port,
-            merchants=[FakeMerchant(name="Strikk og Sokk AS")],
+            merchants=[
+                FakeMerchant(name="Strikk og Sokk AS"),
+                replace(FakeMerchant.generate(msn=DENMARK_MSN), name="Strikk og Sokk Danmark ApS"),
+            ],
             http_link_hosts={"127.0.0.1", "localhost"},
         )
         self.children: list[subprocess.Popen] = []
 
+    @property
+    def denmark(self) -> FakeMerchant:
+        return self.fake.merchants[1]
+
     def environment(self) -> dict[str, str]:
         credentials = self.fake.credentials
+        danish = f"VIPPS_ORDER_MANAGEMENT_SALES_UNIT_{DENMARK_MSN}_"
         return {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "example_project.settings",
@@ -81,6 +92,10 @@ class Demo:
             "VIPPS_ORDER_MANAGEMENT_CLIENT_SECRET": credentials["client_secret"],
             "VIPPS_ORDER_MANAGEMENT_SUBSCRIPTION_KEY": credentials["subscription_key"],
             "VIPPS_ORDER_MANAGEMENT_MERCHANT_SERIAL_NUMBER": credentials["merchant_serial_number"],
+            "VIPPS_DEMO_DENMARK_MSN": DENMARK_MSN,
+            danish + "CLIENT_ID": self.denmark.client_id,
+            danish + "CLIENT_SECRET": self.denmark.client_secret,
+            danish + "SUBSCRIPTION_KEY": self.denmark.subscription_key,
         }
 
     def manage(self, *args: str) -> None:
@@ -108,7 +123,8 @@ class Demo:
             f"""
   The example shop is running.
 
-    Shop .............. {self.site}/   (Norwegian storefront, NOK, MSN {self.fake.merchant.msn})
+    Shop .............. {self.site}/no/   (Norwegian storefront, NOK, MSN {self.fake.merchant.msn})
+    Danish shop ....... {self.site}/dk/   (Danish storefront, DKK, MSN {DENMARK_MSN})
     My orders ......... {self.site}/my-orders/        (customer / customer)
     Admin ............. {self.site}/admin/            (admin / admin)
     Vipps payments .... {self.fake.url}/payments/     (each payment's landing page)

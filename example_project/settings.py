@@ -99,9 +99,35 @@ LOGGING = {
     "loggers": {"vipps_order_management": {"handlers": ["console"], "level": "INFO"}},
 }
 
+# Two storefronts, each with a sales unit of its own (shop/storefronts.py). Their merchant
+# serial numbers come from the environment; make demo sets them to the fake's.
+NORWAY_MSN = os.environ.get("VIPPS_ORDER_MANAGEMENT_MERCHANT_SERIAL_NUMBER", "123456")
+DENMARK_MSN = os.environ.get("VIPPS_DEMO_DENMARK_MSN", "654321")
+SHOP_STOREFRONTS = {
+    "no": {
+        "NAME": "Strikk og Sokk Norge",
+        "CURRENCY": "NOK",
+        "MERCHANT_SERIAL_NUMBER": NORWAY_MSN,
+        "SHIPPING": "49.00",
+        "PRICE_FIELD": "price",
+    },
+    "dk": {
+        "NAME": "Strikk og Sokk Danmark",
+        "CURRENCY": "DKK",
+        "MERCHANT_SERIAL_NUMBER": DENMARK_MSN,
+        "SHIPPING": "39.00",
+        "PRICE_FIELD": "price_dkk",
+    },
+}
+
 VIPPS_ORDER_MANAGEMENT = {
-    # The credentials come from the environment (VIPPS_ORDER_MANAGEMENT_CLIENT_ID and so on);
-    # make demo sets them to the fake's.
+    # The credentials come from the environment: VIPPS_ORDER_MANAGEMENT_CLIENT_ID and so on for
+    # the Norwegian unit (the default), VIPPS_ORDER_MANAGEMENT_SALES_UNIT_<MSN>_CLIENT_ID and so
+    # on for the Danish one. make demo sets them to the fake's.
+    "SALES_UNITS": {
+        NORWAY_MSN: {"NAME": "Strikk og Sokk Norge"},
+        DENMARK_MSN: {"NAME": "Strikk og Sokk Danmark"},
+    },
     "BASE_URL": os.environ.get("VIPPS_DEMO_FAKE_URL", "http://127.0.0.1:8765"),
     "ORDER_ADAPTERS": {"shop.Order": "example_project.shop.vipps.ShopOrderAdapter"},
     "SITE_URL": SITE_URL,

@@ -241,46 +241,77 @@ def check_out(page, product: str) -> None:
     page.get_by_role("button", name="Pay with Vipps").click()
 
 
+# Each storefront is a sales unit with its own keys at the fake: the payment, the receipt inside
+# it, the links and the image all go to that unit, in its currency.
+STOREFRONTS = {
+    "no": {"merchant": "Strikk og Sokk AS", "total": "298.00", "currency": "NOK", "unit": 0},
+    "dk": {
+        "merchant": "Strikk og Sokk Danmark ApS",
+        "total": "228.00",
+        "currency": "DKK",
+        "unit": 1,
+    },
+}
+
+
+@pytest.mark.parametrize("storefront", STOREFRONTS)
 def test_a_customer_pays_with_epayment_and_the_receipt_comes_with_the_payment(
-    chromium, demo, screenshot_dir
+    chromium, demo, screenshot_dir, storefront
 ):
+    shop = STOREFRONTS[storefront]
+    unit = demo.fake.merchants[shop["unit"]]
+    msn = unit.merchant_serial_number
+    other = demo.fake.merchants[1 - shop["unit"]].merchant_serial_number
     page = new_page(chromium, demo)
     log_in(page, "customer", "customer")
-    check_out(page, "hat-2")
+    page.goto(f"/{storefront}/")
+    check_out(page, "hat-2")  # the hat and shipping
 
-    # Sent to the fake's landing page, which shows the merchant, the amount and the receipt.
+    # Sent to the fake's landing page, which shows the unit's merchant, the amount, the receipt.
     page.wait_for_url(re.compile(re.escape(demo.fake.url) + r"/landing\?token="))
     landing = page.inner_text("body")
-    assert "Strikk og Sokk AS" in landing
-    assert "298.00 NOK" in landing  # the hat and shipping
+    assert shop["merchant"] in landing
+    assert f"{shop['total']} {shop['currency']}" in landing
     assert "Knitted hat" in landing
     assert "Shipping" in landing
-    page.screenshot(path=screenshot_dir / "epayment-landing-page.png", full_page=True)
+    page.screenshot(path=screenshot_dir / f"epayment-landing-page-{storefront}.png", full_page=True)
     page.get_by_role("button", name="Approve payment").click()
 
-    # Back in the shop: paid and captured.
+    # Back in the shop: paid and captured, in the storefront's currency.
     page.wait_for_selector("text=Payment approved")
     number = re.search(r"Order (\d+)", page.title()).group(1)
-    assert "298.00 kr captured with Vipps" in page.inner_text("main")
+    captured_text = f"{shop['total']}\N{NO-BREAK SPACE}{shop['currency']} captured with Vipps"
+    assert captured_text in page.inner_text("main")
     order_id, status, authorized, captured, reference = shop_order(demo, number)
-    assert (status, authorized, captured) == ("paid", 298, 298)
+    total = round(float(shop["total"]) * 100)
+    assert (status, authorized * 100, captured * 100) == ("paid", total, total)
 
-    # At Vipps: the payment, authorised and captured, with the receipt inside.
-    payment = demo.fake.payment(reference)
+    # At Vipps, at the order's own sales unit: the payment, authorised and captured, with the
+    # receipt inside; the other unit has never heard of it.
+    payment = demo.fake.payment(reference, msn=msn)
+    assert demo.fake.payment(reference, msn=other) is None
+    amount = {"currency": shop["currency"], "value": total}
     assert payment["state"] == "AUTHORIZED"
-    assert payment["aggregate"]["authorizedAmount"] == {"currency": "NOK", "value": 29800}
-    assert payment["aggregate"]["capturedAmount"] == {"currency": "NOK", "value": 29800}
+    assert payment["aggregate"]["authorizedAmount"] == amount
+    assert payment["aggregate"]["capturedAmount"] == amount
     receipt = payment["request"]["receipt"]
     assert [line["name"] for line in receipt["orderLines"]] == ["Knitted hat", "Shipping"]
-    assert demo.fake.receipt(reference) == receipt  # the Order Management receipt
+    assert receipt["bottomLine"]["currency"] == shop["currency"]
+    assert demo.fake.receipt(reference, msn=msn) == receipt  # the Order Management receipt
     receipt_page = payment["request"]["receiptUrl"]
     assert receipt_page.startswith(demo.site + "/vipps/orders/")
 
-    # Order Management then gets the link and the image, and no receipt is posted.
+    # Order Management then gets the link and the image, at that unit with its token; and no
+    # receipt is posted.
     wait_until_sent(demo, order_id)
-    category = demo.fake.category(reference)
+    category = demo.fake.category(reference, msn=msn)
     assert category["category"] == "ORDER_CONFIRMATION"
-    assert category["imageId"] in demo.fake.images()
+    assert category["imageId"] in demo.fake.images(msn=msn)
+    assert demo.fake.category(reference, msn=other) is None
+    calls = demo.fake.requests_for(None, reference)
+    assert calls
+    assert {record.headers["Merchant-Serial-Number"] for record in calls} == {msn}
+    assert {demo.fake.issued_token(record.token_jti).msn for record in calls} == {msn}
     links = demo.fake.requests_for("PUT", f"/categories/{reference}")
     assert links
     assert all(record.status == 200 for record in links)

@@ -10,6 +10,7 @@ from vipps_order_management.admin import (
     OrderImageInline,
     OrderLinkInline,
     VippsOrderAdminMixin,
+    VippsSalesUnitFilter,
     VippsStatusFilter,
 )
 
@@ -18,7 +19,7 @@ from .models import Order, OrderItem, Product
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["name", "sku", "price", "vat_rate"]
+    list_display = ["name", "sku", "price", "price_dkk", "vat_rate"]
     prepopulated_fields = {"slug": ["name"]}
 
 
@@ -29,8 +30,8 @@ class OrderItemInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(VippsOrderAdminMixin, admin.ModelAdmin):
-    list_display = ["number", "name", "status", "created_at", "vipps_status"]
-    list_filter = ["status", VippsStatusFilter]
+    list_display = ["number", "name", "storefront", "status", "created_at", "vipps_status"]
+    list_filter = ["storefront", "status", VippsStatusFilter, VippsSalesUnitFilter]
     search_fields = ["number", "name", "email", "vipps_reference"]
     inlines = [OrderItemInline, OrderLinkInline, OrderImageInline]
     actions = ["mark_shipped", "mark_delivered"]

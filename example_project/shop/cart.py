@@ -1,4 +1,4 @@
-"""The shopping cart, kept in the session as {product id: quantity}."""
+"""The shopping cart, kept in the session as {product id: quantity}, one per storefront."""
 
 from __future__ import annotations
 
@@ -7,25 +7,29 @@ from decimal import Decimal
 
 from django.http import HttpRequest
 
+from . import storefronts
 from .models import Product
-
-SESSION_KEY = "cart"
 
 
 @dataclass
 class CartLine:
     product: Product
     quantity: int
+    unit_price: Decimal
 
     @property
     def total(self) -> Decimal:
-        return self.product.price * self.quantity
+        return self.unit_price * self.quantity
 
 
 class Cart:
+    """The cart of the customer's current storefront, priced in its currency."""
+
     def __init__(self, request: HttpRequest) -> None:
+        self.storefront = storefronts.current(request)
         self.session = request.session
-        self.items: dict[str, int] = dict(self.session.get(SESSION_KEY, {}))
+        self.session_key = f"cart-{self.storefront.code}"
+        self.items: dict[str, int] = dict(self.session.get(self.session_key, {}))
 
     def set(self, product: Product, quantity: int) -> None:
         if quantity > 0:
@@ -42,12 +46,13 @@ class Cart:
         self.save()
 
     def save(self) -> None:
-        self.session[SESSION_KEY] = self.items
+        self.session[self.session_key] = self.items
 
     def lines(self) -> list[CartLine]:
-        products = Product.objects.in_bulk([int(pk) for pk in self.items])
+        sold = self.storefront.sells(Product.objects.all())
+        products = sold.in_bulk([int(pk) for pk in self.items])
         return [
-            CartLine(products[int(pk)], quantity)
+            CartLine(products[int(pk)], quantity, self.storefront.price(products[int(pk)]))
             for pk, quantity in self.items.items()
             if int(pk) in products
         ]

@@ -10,6 +10,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from . import storefronts
+
 
 class Product(models.Model):
     name = models.CharField(_("name"), max_length=100)
@@ -17,6 +19,10 @@ class Product(models.Model):
     sku = models.CharField(_("SKU"), max_length=32, unique=True)
     description = models.TextField(_("description"), blank=True)
     price = models.DecimalField(_("price incl. VAT"), max_digits=10, decimal_places=2)
+    # The Danish storefront's price; a product without one is not sold there.
+    price_dkk = models.DecimalField(
+        _("price in DKK incl. VAT"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
     vat_rate = models.DecimalField(_("VAT %"), max_digits=5, decimal_places=2, default=Decimal(25))
     image = models.ImageField(_("image"), upload_to="products/", blank=True)
 
@@ -38,6 +44,13 @@ class Order(models.Model):
         DELIVERED = "delivered", _("Delivered")
 
     number = models.CharField(_("number"), max_length=20, unique=True)
+    # Where the order was placed: its currency and its sales unit (storefronts.py).
+    storefront = models.CharField(
+        _("storefront"),
+        max_length=8,
+        choices=[("no", _("Norway")), ("dk", _("Denmark"))],
+        default="no",
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="orders"
     )
@@ -68,6 +81,10 @@ class Order(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("shop:order", args=[self.number])
+
+    @property
+    def currency(self) -> str:
+        return storefronts.get(self.storefront).currency
 
     @property
     def total(self) -> Decimal:

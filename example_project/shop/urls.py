@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -17,4 +17,5 @@ urlpatterns = [
     path("my-orders/", views.my_orders, name="my_orders"),
     path("my-orders/<str:number>/", views.order, name="order"),
     path("track/<str:code>/", views.track, name="track"),
+    re_path(r"^(?P<code>[a-z]{2})/$", views.storefront, name="storefront"),  # /no/, /dk/
 ]

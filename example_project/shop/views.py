@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -15,23 +15,47 @@ from django.views.decorators.http import require_POST
 
 from vipps_order_management.exceptions import VippsError
 
-from . import epayment
+from . import epayment, storefronts
 from .cart import Cart
 from .forms import CheckoutForm
 from .models import Order, OrderItem, Product
 
 
+def storefront(request: HttpRequest, code: str) -> HttpResponse:
+    """``/no/``, ``/dk/``: shop in that country, in its currency (each has its own cart)."""
+    if code not in storefronts.all_storefronts():
+        raise Http404("No such storefront.")
+    request.session[storefronts.SESSION_KEY] = code
+    return redirect("shop:products")
+
+
+def _priced(request: HttpRequest, products) -> list[Product]:
+    """The products of the current storefront, each with its price there as ``shop_price``."""
+    shop = storefronts.current(request)
+    sold = list(shop.sells(products))
+    for item in sold:
+        item.shop_price = shop.price(item)  # type: ignore[attr-defined] # for the template only
+    return sold
+
+
 def products(request: HttpRequest) -> HttpResponse:
-    return render(request, "shop/products.html", {"products": Product.objects.all()})
+    return render(
+        request, "shop/products.html", {"products": _priced(request, Product.objects.all())}
+    )
 
 
 def product(request: HttpRequest, slug: str) -> HttpResponse:
-    return render(request, "shop/product.html", {"product": get_object_or_404(Product, slug=slug)})
+    found = _priced(request, Product.objects.filter(slug=slug))
+    if not found:
+        raise Http404("No such product in this storefront.")
+    return render(request, "shop/product.html", {"product": found[0]})
 
 
 @require_POST
 def cart_add(request: HttpRequest, product_id: int) -> HttpResponse:
-    item = get_object_or_404(Product, pk=product_id)
+    item = get_object_or_404(
+        storefronts.current(request).sells(Product.objects.all()), pk=product_id
+    )
     Cart(request).add(item, _quantity(request))
     messages.success(request, _("%(product)s is in your cart.") % {"product": item.name})
     return redirect("shop:cart")
@@ -67,7 +91,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         initial={"name": user.get_full_name() or user.username, "email": user.email},
     )
     if request.method == "POST" and form.is_valid():
-        order = _place_order(request, lines, form.cleaned_data)
+        order = _place_order(request, basket, lines, form.cleaned_data)
         return_url = settings.SITE_URL + reverse("shop:payment_return", args=[order.number])
         try:
             # The receipt goes inside the payment; Vipps's page is where the customer pays.
@@ -79,23 +103,36 @@ def checkout(request: HttpRequest) -> HttpResponse:
             )
             return redirect("shop:cart")
     return render(
-        request, "shop/checkout.html", {"form": form, "lines": lines, "total": basket.total}
+        request,
+        "shop/checkout.html",
+        {
+            "form": form,
+            "lines": lines,
+            "total": basket.total,
+            "shipping": basket.storefront.shipping,
+        },
     )
 
 
-def _place_order(request: HttpRequest, lines: list, data: dict) -> Order:
+def _place_order(request: HttpRequest, basket: Cart, lines: list, data: dict) -> Order:
     for _attempt in range(5):
         try:
             with transaction.atomic():
                 last = Order.objects.aggregate(last=Max("id"))["last"] or 0
-                order = Order(number=str(1001 + last), user=request.user, **data)
+                order = Order(
+                    number=str(1001 + last),
+                    user=request.user,
+                    storefront=basket.storefront.code,
+                    shipping_price=basket.storefront.shipping,
+                    **data,
+                )
                 order.save()
                 OrderItem.objects.bulk_create(
                     OrderItem(
                         order=order,
                         product=line.product,
                         name=line.product.name,
-                        unit_price=line.product.price,
+                        unit_price=line.unit_price,
                         quantity=line.quantity,
                         vat_rate=line.product.vat_rate,
                     )

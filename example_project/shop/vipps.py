@@ -4,6 +4,9 @@ The link moves with the order: the order confirmation once paid, the tracking pa
 parcel travels, the printable receipt once delivered. The receipt (order lines with VAT) goes
 with the ePayment payment the checkout creates (``epayment.py``), so Order Management never
 gets it posted; only the demo's seeded orders, paid without a payment, have it sent.
+
+Each storefront is a sales unit of its own (``storefronts.py``): an order goes to Vipps with
+its storefront's merchant serial number and keys, in its storefront's currency.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from vipps_order_management.adapters import ImageSource, Link, OrderAdapter
 from vipps_order_management.payloads import OrderLine
 from vipps_order_management.public_links import order_status_url, receipt_url
 
+from . import storefronts
+
 SHIPPING_VAT = Decimal(25)
 
 
@@ -25,6 +30,17 @@ class ShopOrderAdapter(OrderAdapter):
 
     def get_queryset(self):
         return super().get_queryset().prefetch_related("items__product")
+
+    # Each storefront's sales unit; check E028 says which of them has no keys.
+    merchant_serial_numbers = tuple(
+        unit.merchant_serial_number for unit in storefronts.all_storefronts().values()
+    )
+
+    def get_merchant_serial_number(self, order):
+        return storefronts.get(order.storefront).merchant_serial_number
+
+    def get_currency(self, order):
+        return order.currency
 
     def get_reference(self, order):
         return order.vipps_reference or None  # nothing is sent before the payment exists
@@ -44,6 +60,7 @@ class ShopOrderAdapter(OrderAdapter):
                 quantity=item.quantity,
                 total=item.line_total,  # the shop's own figure, as the customer was charged
                 vat_rate=item.vat_rate,
+                currency=order.currency,
                 product_url=settings.SITE_URL + item.product.get_absolute_url(),
             )
             for item in order.items.all()
@@ -55,6 +72,7 @@ class ShopOrderAdapter(OrderAdapter):
                 unit_price=order.shipping_price,
                 quantity=1,
                 vat_rate=SHIPPING_VAT,
+                currency=order.currency,
                 is_shipping=True,
             )
         )

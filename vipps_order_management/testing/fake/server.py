@@ -29,7 +29,7 @@ from .inspection import STATE_PATH, InspectionPages
 from .landing import PAYMENTS_PATH, LandingPages
 from .preview import PreviewPages
 from .problems import Problem, azure
-from .state import FakeMerchant, FakeState, RecordedRequest
+from .state import FakeMerchant, FakeState, IssuedToken, RecordedRequest
 from .statefile import StateFile
 from .validation import PAYMENT_TYPES
 
@@ -306,6 +306,11 @@ class FakeVippsServer:
         self._state.expire_tokens()
 
     # ---------------------------------------------------------------- inspection and seeding
+
+    def issued_token(self, jti: str) -> IssuedToken | None:
+        """What the fake issued as the token ``jti`` (a recorded request's ``token_jti``): the
+        sales unit (``msn``) it belongs to and when it expires; ``None`` if it issued none."""
+        return self._state.token(jti)
 
     def _msn(self, msn: str | int | None) -> str:
         return self.merchant.msn if msn is None else str(msn)

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from example_project.shop.models import Order, OrderItem, Product
 
 PRODUCTS = [
-    # name, sku, price, VAT %, colour, shape, description
+    # name, sku, price (NOK), VAT %, colour, shape, description
     (
         "Wool socks",
         "SOCK-1",
@@ -53,6 +53,9 @@ PRODUCTS = [
         "Fresh roast from Bergen (food: 15 % VAT).",
     ),
 ]
+
+# The Danish storefront's prices (DKK, incl. VAT); the coffee is sold in Norway only.
+DANISH_PRICES = {"SOCK-1": "99.00", "HAT-2": "189.00", "MITT-3": "149.00", "BOOK-4": "269.00"}
 
 USERS = [("admin", "admin", True), ("customer", "customer", False)]
 
@@ -118,12 +121,17 @@ class Command(BaseCommand):
                 user.save()
         for name, sku, price, vat, colour, shape, description in PRODUCTS:
             if Product.objects.filter(sku=sku).exists():
+                # A database seeded before the Danish storefront opened gets its prices.
+                Product.objects.filter(sku=sku, price_dkk__isnull=True).update(
+                    price_dkk=DANISH_PRICES.get(sku)
+                )
                 continue
             product = Product(
                 name=name,
                 slug=sku.lower(),
                 sku=sku,
                 price=Decimal(price),
+                price_dkk=DANISH_PRICES.get(sku),
                 vat_rate=Decimal(vat),
                 description=description,
             )
