@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-
 from typing import TypeVar
 
 from django.conf import settings
