@@ -20,6 +20,7 @@ from vipps_order_management.client import (
     MemoryTokenStore,
     OrderManagementClient,
 )
+from vipps_order_management.engine.calllog import outcome_of
 from vipps_order_management.exceptions import (
     ImageValidationError,
     PayloadValidationError,
@@ -266,12 +267,28 @@ def test_second_receipt_is_a_conflict(client):
 def test_duplicate_image_is_a_conflict_in_both_of_vippss_styles(vipps_fake, status):
     vipps_fake.reset()
     vipps_fake.duplicate_image_status = status
-    with OrderManagementClient(base_url=vipps_fake.url, **vipps_fake.credentials) as client:
+    calls = []
+    with OrderManagementClient(
+        base_url=vipps_fake.url, on_call=calls.append, **vipps_fake.credentials
+    ) as client:
         client.upload_image("img-1", png_bytes())
         with pytest.raises(VippsConflict) as caught:
             client.upload_image("img-1", png_bytes())
+        with pytest.raises(VippsAPIError) as refused:  # a 400 that is no duplicate
+            client._call(POST_RECEIPT, paymentType="ECOM", orderId="o-9", json_body={})
     assert caught.value.status_code == status
     assert "duplicate" in str(caught.value).lower()
+    assert not isinstance(refused.value, VippsConflict)
+    # The one rule also tells the call log: the duplicate is "already there", the 400 refused.
+    uploads = [call for call in calls if call.endpoint.endswith("/images")]
+    assert [(call.status_code, call.already_there) for call in uploads] == [
+        (200, False),
+        (status, True),
+    ]
+    assert calls[-1].status_code == 400
+    assert calls[-1].already_there is False
+    assert outcome_of(status, already_there=uploads[-1].already_there) == "already_there"
+    assert outcome_of(400) == "permanent"
 
 
 def test_problem_details_become_fields_of_the_exception(client):

@@ -509,6 +509,39 @@ def test_no_retry_setting_lets_a_row_be_claimed_more_than_once_a_second(
     assert (links.next_attempt_at - before).total_seconds() >= BACKOFF_FLOOR_SECONDS
 
 
+def test_image_storage_that_keeps_failing_opens_the_circuit_breaker(vipps, make_order, settings):
+    """Like Vipps failing, storage failing now counts: after CIRCUIT_BREAKER_THRESHOLD failed
+    reads with no answer from Vipps between them, the sources not read yet are left unread and
+    their rows handed back with no attempt spent on them (the receipts sent meanwhile are
+    answers from Vipps, which close the breaker again, so a few more reads may come first)."""
+    from functools import partial
+
+    from vipps_order_management.engine.pipeline import CIRCUIT_BREAKER_THRESHOLD
+    from vipps_order_management.storage import read_from_storage
+
+    class Flaky(ShopOrderAdapter):
+        def get_images(self, order):
+            name = f"p-{order.pk}.png"  # one picture per order: each needs its own read
+            return [ImageSource(name, partial(read_from_storage, _FlakyStorage(), name))]
+
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"shop.Order": Flaky},
+        "BATCH_SIZE": 8,
+        "CONCURRENCY": 1,
+    }
+    orders = [make_order() for _ in range(8)]
+    _FlakyStorage.reads = 0
+    services.drain(limit=8, worker_id="t")
+    links = [rows_of(order)["links"] for order in orders]
+    tried = [row for row in links if row.attempts]
+    assert CIRCUIT_BREAKER_THRESHOLD <= _FlakyStorage.reads < len(orders)
+    assert len(tried) == _FlakyStorage.reads  # one attempt per read, none for the rest
+    assert all(row.status == OutboxItem.Status.PENDING for row in links)  # none is lost
+    assert all("TimeoutError" in row.last_error for row in tried)
+    assert all(row.attempts == 0 and not row.last_error for row in links if row not in tried)
+
+
 def test_an_image_vipps_lost_is_uploaded_again_before_its_link(vipps, make_order):
     order = make_order(status="new")
     drain_until_idle()

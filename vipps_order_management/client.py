@@ -53,7 +53,7 @@ from .transport.access_tokens import (
     store_key,
     token_from_answer,
 )
-from .transport.answers import Answer, as_id, error_for, success_body
+from .transport.answers import Answer, already_there, as_id, error_for, success_body
 from .transport.credentials import Secret, SecretHeaders, credential_problem
 from .transport.session import clean_base_url, os_reason, pooled_session
 
@@ -117,6 +117,8 @@ class ApiCall:
     error: str | None = None
     #: The sales unit the call was made for.
     merchant_serial_number: str = ""
+    #: Refused because what it creates is already at Vipps (``transport.answers.already_there``).
+    already_there: bool = False
 
 
 class OrderManagementClient:
@@ -464,7 +466,9 @@ class OrderManagementClient:
             self._report(endpoint, path, None, started, message)
             raise error
         problem = None if response.status_code < 400 else f"HTTP {response.status_code}"
-        self._report(endpoint, path, response.status_code, started, problem)
+        self._report(
+            endpoint, path, response.status_code, started, problem, already_there(response)
+        )
         return response
 
     def _exchange(
@@ -531,6 +535,7 @@ class OrderManagementClient:
         status: int | None,
         started: float,
         error: str | None,
+        conflict: bool = False,
     ) -> None:
         duration = time.monotonic() - started
         logger.debug(
@@ -546,6 +551,7 @@ class OrderManagementClient:
                     duration,
                     self._redact(error) if error else error,
                     self.merchant_serial_number,
+                    conflict,
                 )
             )
 

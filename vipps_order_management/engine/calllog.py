@@ -42,10 +42,11 @@ _AS_LOGGED = {
 }
 
 
-def outcome_of(status: int | None) -> str:
+def outcome_of(status: int | None, *, already_there: bool = False) -> str:
     """How a call reads in the log, by the one classifier: success, temporary or refused, and
-    "already there" for a 409 (what the pipeline takes as already at Vipps)."""
-    if status == 409:
+    "already there" where the client found the answer says so (what the pipeline takes as
+    already at Vipps: ``transport.answers.already_there``)."""
+    if already_there:
         return SyncAttempt.Outcome.ALREADY_THERE
     return _AS_LOGGED[classify_status(status)]
 
@@ -155,7 +156,7 @@ def record_call(call: ApiCall) -> None:
         method=call.method,
         endpoint=call.endpoint,
         status_code=call.status_code,
-        outcome=outcome_of(call.status_code),
+        outcome=outcome_of(call.status_code, already_there=call.already_there),
         duration=call.duration,
         error=call.error or "",
         merchant_serial_number=call.merchant_serial_number,

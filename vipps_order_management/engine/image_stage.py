@@ -112,10 +112,16 @@ class ImageStage:
         found: dict[object, bytes | BaseException] = {}
 
         def read(identity: object, source: ImageSource) -> None:
+            # Storage failing now counts as Vipps failing does: once the breaker opens, the
+            # sources not read yet are left for a later round instead of each timing out.
+            if self.breaker.open:
+                found[identity] = NotAttempted("image storage is failing; tried again soon")
+                return
             try:
                 found[identity] = uploads.digest(source)
             except Exception as exc:
                 found[identity] = exc
+                self.breaker.record(classify(exc).outcome, answered=False)
 
         self.wait([self.executor.submit(read, i, s) for i, s in sources.items()])
         return found
@@ -124,7 +130,7 @@ class ImageStage:
         self, works: Sequence[OrderWork], digests: dict[object, bytes | BaseException]
     ) -> None:
         """Each link's image set, by content; a source that could not be read settles the
-        order's links (retried, or waiting for staff) and counts towards the breaker."""
+        order's links: retried, waiting for staff, or handed back unread (the breaker)."""
         for work in works:
             assert work.target is not None
             assert work.plan is not None
@@ -136,9 +142,10 @@ class ImageStage:
                     if isinstance(failure, ImageValidationError):
                         work.notes.append(f"Image left out: {failure}")
                         work.log.refused("image preparation", str(failure), kind=LINKS)
+                    elif isinstance(failure, NotAttempted):
+                        work.settle(LINKS, classify(failure))
                     elif failure is not None:
                         verdict = classify(failure)
-                        self.breaker.record(verdict.outcome, answered=False)
                         work.log.refused("image source", verdict.message, kind=LINKS)
                         work.settle(LINKS, verdict)
                     else:

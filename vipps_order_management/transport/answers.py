@@ -24,7 +24,7 @@ from ..exceptions import (
 )
 from ..outcomes import Outcome, classify_status
 
-__all__ = ["Answer", "as_id", "error_for", "retry_after", "success_body"]
+__all__ = ["Answer", "already_there", "as_id", "error_for", "retry_after", "success_body"]
 
 #: How much of an error body a message quotes.
 ERROR_TEXT_LIMIT = 500
@@ -101,12 +101,25 @@ def error_for(
     )
 
 
+def already_there(answer: Answer) -> bool:
+    """Whether Vipps refused to create what already exists (409, or a 400 saying "duplicate"):
+    the engine takes that as done, and the call log files the call so."""
+    if answer.status_code not in (400, 409):
+        return False
+    title, detail, _instance, _params = problem_details(answer)
+    return _conflict(answer.status_code, f"{title}:{detail}")
+
+
+def _conflict(status: int, text: str) -> bool:
+    return status == 409 or (status == 400 and "duplicate" in " ".join(text.split()).lower())
+
+
 def _error_class(status: int, text: str) -> type[VippsAPIError]:
     if status in (401, 403):
         return VippsAuthError
     if status == 404:
         return VippsNotFound
-    if status == 409 or (status == 400 and "duplicate" in " ".join(text.split()).lower()):
+    if _conflict(status, text):
         return VippsConflict
     if classify_status(status) is Outcome.RETRY:
         return VippsTransientError
