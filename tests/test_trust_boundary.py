@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.http import Http404
 from django.utils import timezone
@@ -209,6 +210,14 @@ def test_a_malformed_link_in_the_admin_inline_is_a_form_error(
     }
     response = client.post(f"/admin/shop/order/{order.pk}/change/", form)
     assert response.status_code == 200  # the form comes back, with the reason at the field
+    [inline] = [
+        wrapper.formset
+        for wrapper in response.context["inline_admin_formsets"]
+        if wrapper.formset.model is OrderLink
+    ]
+    [errors] = [form.errors for form in inline.forms]
+    assert list(errors) == ["url"]
+    assert reason in " ".join(errors["url"])
     assert reason in response.content.decode()
     assert not OrderLink.objects.exists()
 
@@ -230,8 +239,11 @@ def test_sync_now_of_an_order_with_a_malformed_stored_link_is_no_500(
 def test_a_deleted_orders_links_never_open_the_order_that_takes_its_key(client, vipps, make_order):
     old = make_order(tracking_url="https://track.example/old")
     OrderLink.objects.create(order=old, category="TICKET", url="https://tickets.example/old-42")
-    image = OrderImage.objects.create(order=old, image="vipps_order_management/images/x.png")
+    image = OrderImage(order=old)
+    image.image.save("old.png", ContentFile(png_bytes(colour=(10, 200, 10))), save=True)
     drain_until_idle()
+    old_image_id = vipps.category(old.vipps_reference)["imageId"]
+    assert old_image_id  # the old order's picture is at Vipps
     token = public_links.order_token(old)
     status_url = public_links.order_status_url(old, absolute=False)
     receipt_url = public_links.receipt_url(old, absolute=False)
@@ -255,6 +267,7 @@ def test_a_deleted_orders_links_never_open_the_order_that_takes_its_key(client, 
     drain_until_idle()
     category = vipps.category("order-new")
     assert "tickets.example" not in category["orderDetailsUrl"]
+    assert category.get("imageId") != old_image_id  # nor its picture
     assert [link.url for link in order_links(Order.objects.get(pk=pk))] == [
         "https://shop.example/orders/" + new.number
     ]
@@ -435,6 +448,61 @@ def test_the_api_and_the_tags_show_a_customer_the_same_links(make_order, setting
     assert "https://xn--blbr-roah.no/kvittering" in urls  # as it is sent
     assert not any("insecure" in u or "javascript" in u or "localhost" in u for u in urls)
     assert any("/vipps/orders/" in u for u in urls)  # the status page the adapter gives
+
+
+# ---------------------------------------------------------------------- text and identifiers
+
+
+@pytest.mark.parametrize("reference", [".", "..", "...", "-", "_.~"])
+def test_an_order_id_without_a_letter_or_digit_waits_for_staff_through_the_drain(
+    vipps, make_order, reference
+):
+    bad, good = make_order(reference=reference), make_order()
+    drain_until_idle()
+    for row in rows_of(bad).values():
+        assert row.status == OutboxItem.Status.DEAD
+        assert row.attempts == 1
+        assert "orderId" in row.last_error
+    assert all(row.status == OutboxItem.Status.DONE for row in rows_of(good).values())
+    assert vipps.receipt(good.vipps_reference) is not None
+    sent = {r.path for r in vipps.requests_for() if "/order-management/" in r.path}
+    assert all(good.vipps_reference in path or "/images" in path for path in sent)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["\u200b", "\u00ad\u00ad", "\u200e\u200f", "\u2060", "\ufeff", "\u0301", " \u3164 ", "\u202e"],
+    ids=[
+        "zero-width",
+        "soft hyphens",
+        "direction marks",
+        "word joiner",
+        "bom",
+        "a lone accent",
+        "hangul filler",
+        "override",
+    ],
+)
+def test_a_line_name_that_shows_nothing_waits_for_staff_naming_it(
+    vipps, make_order, settings, name
+):
+    class Invisible(ShopOrderAdapter):
+        def get_order_lines(self, order):
+            lines = super().get_order_lines(order)
+            lines[0].name = name
+            return lines
+
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"shop.Order": Invisible},
+    }
+    order = make_order()
+    drain_until_idle()
+    receipt = rows_of(order)["receipt"]
+    assert receipt.status == OutboxItem.Status.DEAD
+    assert "orderLines[0].name" in receipt.last_error
+    assert vipps.requests_for("POST", f"/receipts/{order.vipps_reference}") == []
+    assert rows_of(order)["links"].status == OutboxItem.Status.DONE  # the link still goes
 
 
 # ---------------------------------------------------------------------- storage and retries
