@@ -72,7 +72,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SYSTEM_HEADER_MAX_LENGTH = 30
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 
@@ -162,7 +161,7 @@ class OrderManagementClient:
             "merchant_serial_number", merchant_serial_number
         )
         self.timeout = timeout
-        self.system_headers = _system_headers(
+        self.system_headers = credentials.system_headers(
             system_name, system_version, plugin_name, plugin_version
         )
         self._owns_session = session is None
@@ -466,9 +465,8 @@ class OrderManagementClient:
             self._report(endpoint, path, None, started, message)
             raise error
         problem = None if response.status_code < 400 else f"HTTP {response.status_code}"
-        self._report(
-            endpoint, path, response.status_code, started, problem, already_there(response)
-        )
+        conflict = already_there(response)
+        self._report(endpoint, path, response.status_code, started, problem, conflict)
         return response
 
     def _exchange(
@@ -565,19 +563,6 @@ class OrderManagementClient:
 
 
 # ---------------------------------------------------------------------- arguments
-
-
-def _system_headers(name: str, version: str, plugin: str, plugin_version: str) -> dict[str, str]:
-    """The four headers that tell Vipps who calls, each cut to the length Vipps accepts."""
-    return {
-        header: credentials.checked(header, value)[:SYSTEM_HEADER_MAX_LENGTH]
-        for header, value in (
-            ("Vipps-System-Name", name),
-            ("Vipps-System-Version", version),
-            ("Vipps-System-Plugin-Name", plugin),
-            ("Vipps-System-Plugin-Version", plugin_version),
-        )
-    }
 
 
 def _payment_type(value: PaymentType | str) -> str:

@@ -8,7 +8,18 @@ from typing import Any
 
 from ..exceptions import VippsConfigurationError
 
-__all__ = ["Secret", "SecretHeaders", "checked", "credential_problem", "require"]
+__all__ = [
+    "SYSTEM_HEADER_MAX_LENGTH",
+    "Secret",
+    "SecretHeaders",
+    "checked",
+    "credential_problem",
+    "require",
+    "system_headers",
+]
+
+#: How much of each ``Vipps-System-*`` header Vipps accepts.
+SYSTEM_HEADER_MAX_LENGTH = 30
 
 
 class Secret:
@@ -102,3 +113,16 @@ def require(**credentials: Any) -> None:
             f"Missing Vipps credentials: {', '.join(missing)}. Find them in the Vipps MobilePay "
             "business portal under Utvikler/Developer -> API keys."
         )
+
+
+def system_headers(name: str, version: str, plugin: str, plugin_version: str) -> dict[str, str]:
+    """The four headers that tell Vipps who calls, each cut to the length Vipps accepts."""
+    return {
+        header: checked(header, value)[:SYSTEM_HEADER_MAX_LENGTH]
+        for header, value in (
+            ("Vipps-System-Name", name),
+            ("Vipps-System-Version", version),
+            ("Vipps-System-Plugin-Name", plugin),
+            ("Vipps-System-Plugin-Version", plugin_version),
+        )
+    }
