@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,6 +28,8 @@ DEVELOPMENT = LinkPolicy.for_development(http_hosts=["127.0.0.1", "localhost"], 
         ("https://shop.example/%C3%A6", "https://shop.example/%C3%A6"),
         ("https://8.8.8.8/x", "https://8.8.8.8/x"),
         ("https://[2001:4860:4860::8888]/x", "https://[2001:4860:4860::8888]/x"),
+        ("https://[::ffff:8.8.8.8]/x", "https://[::ffff:8.8.8.8]/x"),  # a public IPv4 inside
+        ("https://[64:ff9b::808:808]/x", "https://[64:ff9b::808:808]/x"),
         ("myapp://tickets/42", "myapp://tickets/42"),
         ("ruter:///min/bilett", "ruter:///min/bilett"),
         ("Vipps-App:open?id=ø", "vipps-app:open?id=%C3%B8"),
@@ -107,6 +111,28 @@ def test_valid_links_are_sent_as_rfc_3986_uris(url, sent):
         ("https://printer.local/", "local network"),
         ("https://nas.home.arpa/", "local network"),
         ("https://db.internal/", "local network"),
+        # multicast, site-local, and IPv4 addresses carried inside IPv6 ones
+        ("https://224.0.0.1/", "multicast"),
+        ("https://239.255.255.250/", "multicast"),
+        ("https://[ff02::1]/", "multicast"),
+        ("https://[ff0e::1]/", "multicast"),
+        ("https://[fec0::1]/", "private or reserved"),
+        ("https://240.0.0.1/", "private or reserved"),
+        ("https://[::127.0.0.1]/", "this machine"),  # IPv4-compatible
+        ("https://[::a00:1]/", "private"),
+        ("https://[::ffff:0:127.0.0.1]/", "this machine"),  # SIIT
+        ("https://[64:ff9b::7f00:1]/", "this machine"),  # NAT64
+        ("https://[64:ff9b::a00:1]/", "private"),
+        ("https://[64:ff9b:1::c0a8:101]/", "private"),  # local-use NAT64
+        ("https://[2002:7f00:1::]/", "this machine"),  # 6to4
+        ("https://[2002:c0a8:101::1]/", "private"),
+        ("https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", "this machine"),  # Teredo
+        # names reserved never to be public sites
+        ("https://shop.test/", "reserved"),
+        ("https://foo.invalid/", "reserved"),
+        ("https://hidden.onion/", "reserved"),
+        ("https://x.alt/", "reserved"),
+        ("https://SHOP.TEST./x", "reserved"),
         # length
         ("https://shop.example/" + "a" * 2048, "characters long"),
         ("https://shop.example/" + "ø" * 700, "once percent-encoded"),
@@ -196,3 +222,44 @@ def test_a_product_url_to_this_machine_is_refused_naming_the_line():
     errors = Receipt([line], BottomLine("NOK")).errors()
     assert [path for path, _ in errors] == ["orderLines[0].productUrl"]
     assert Receipt([line], BottomLine("NOK")).errors(policy=DEVELOPMENT) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        " javascript:alert(1)",
+        "java\tscript:alert(1)",
+        "\x01javascript:alert(1)",
+        "JAVASCRIPT:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox",
+        "blob:https://shop.example/1",
+        "file:///etc/passwd",
+        'https://shop.example/"onmouseover="alert(1)',
+    ],
+)
+def test_the_preview_of_what_vipps_holds_never_makes_a_script_clickable(url):
+    """What Vipps holds is outside input too: the admin's preview parses it as the policy does."""
+    from vipps_order_management.display.preview import PreviewLink, render_preview
+
+    page = render_preview(receipt=None, links=[PreviewLink("GENERAL", url)])
+    hrefs = re.findall(r'<a class="button" href="([^"]*)"', page)
+    assert len(hrefs) == 1
+    assert hrefs[0] == "#" or hrefs[0].startswith("https://shop.example/%22")
+    assert "javascript" not in hrefs[0].lower()
+
+
+def test_the_preview_keeps_real_links_clickable():
+    from vipps_order_management.display.preview import PreviewLink, render_preview
+
+    page = render_preview(
+        receipt=None,
+        links=[
+            PreviewLink("DELIVERY", "https://track.example/1"),
+            PreviewLink("GENERAL", "http://127.0.0.1:8000/x"),
+        ],
+    )
+    assert re.findall(r'<a class="button" href="([^"]*)"', page) == [
+        "https://track.example/1",
+        "http://127.0.0.1:8000/x",
+    ]

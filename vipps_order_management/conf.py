@@ -49,7 +49,7 @@ from .schema import (
     name,
     optional_duration,
     positive_integer,
-    seconds,
+    seconds_between,
     sub_dict,
     text,
 )
@@ -217,18 +217,19 @@ def _development_link_hosts(value: Any, context: Context) -> tuple[str, ...]:
     return tuple(value)
 
 
+#: The longest ``TIMEOUT`` part: beyond it a send holds its lease (and a thread) for nothing,
+#: and far beyond it the socket refuses the number.
+MAX_TIMEOUT_SECONDS = 600
+
+
 def _timeout(value: Any, context: Context) -> tuple[float, float]:
     """``(connect, read)`` in seconds; one number sets both."""
-    if is_number(value) and value > 0:
-        return float(value), float(value)
-    if (
-        isinstance(value, list | tuple)
-        and len(value) == 2
-        and all(is_number(part) and part > 0 for part in value)
-    ):
-        return float(value[0]), float(value[1])
+    parts = value if isinstance(value, list | tuple) and len(value) == 2 else (value, value)
+    if all(is_number(part) and 0 < part <= MAX_TIMEOUT_SECONDS for part in parts):
+        return float(parts[0]), float(parts[1])
     raise Invalid(
-        f"is {value!r}, not a positive number of seconds or a (connect, read) pair of them"
+        f"is {value!r}, not a number of seconds from 0 to {MAX_TIMEOUT_SECONDS} (above 0) or a "
+        "(connect, read) pair of them"
     )
 
 
@@ -406,9 +407,12 @@ SCHEMA: tuple[Setting, ...] = (
         "Use e.g. timedelta(hours=1): how long an order without a Vipps payment is looked "
         "at again before it is taken as paid some other way.",
     ),
-    Setting("LEASE_SECONDS", 120, seconds, "E018", "Use e.g. 120."),
+    # Renewed every third of it while a worker works: under a tenth of a second it could not
+    # be; over a day, a killed worker's orders would wait that long for another.
+    Setting("LEASE_SECONDS", 120, seconds_between(0.1, 86_400), "E018", "Use e.g. 120."),
     Setting("BATCH_SIZE", 100, positive_integer, "E019", "Use e.g. 100."),
-    Setting("WORKER_POLL_SECONDS", 5.0, seconds, "E021", "Use e.g. 5.0."),
+    # At 0 (or less, or NaN) an idle worker would spin on the database.
+    Setting("WORKER_POLL_SECONDS", 5.0, seconds_between(0.01, 3600), "E021", "Use e.g. 5.0."),
     Setting(
         "SITE_URL",
         None,

@@ -13,8 +13,9 @@ A link is allowed when it is
 * a valid RFC 3986 URI once normalised (below): no spaces, control or invisible characters, no
   backslash, no malformed percent-escape, a port from 1 to 65535;
 * without credentials (``https://user:pass@...``);
-* to a public host: not this machine (``localhost``, ``127.0.0.1``, ``[::1]``), not a private or
-  link-local network, not a single-label or local-only name, not an IPv4 address written the way
+* to a public host: not this machine (``localhost``, ``127.0.0.1``, ``[::1]``), not a private,
+  link-local, reserved or multicast network (nor an IPv6 address carrying such an IPv4 one), not
+  a single-label, local-only or reserved name (``.test``...), not an IPv4 address written the way
   only browsers read it (``https://2130706433/`` is 127.0.0.1), unless ``local_hosts`` (the
   project's ``DEBUG``) or ``http_hosts`` allow it;
 * at most :data:`LINK_MAX_LENGTH` characters.
@@ -77,6 +78,10 @@ REFUSED_SCHEMES = frozenset(
 
 #: Names that only ever reach this machine or the local network, never a customer's phone.
 _LOCAL_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".lan", ".home.arpa")
+
+#: Top-level names reserved never to be a public site (RFC 2606, 6761, 7686, 9476). Not
+#: ``.example``: documentation and test suites (this one too) use it for the shop's address.
+_RESERVED_SUFFIXES = (".test", ".invalid", ".onion", ".alt")
 
 _SCHEME = re.compile(r"\A([A-Za-z][A-Za-z0-9+.\-]*):")
 _DNS_LABEL = re.compile(r"\A(?!-)[a-z0-9\-]{1,63}(?<!-)\Z")
@@ -179,12 +184,41 @@ def _mixed_scripts(label: str) -> bool:
     return len(found) > 1
 
 
+#: IPv6 prefixes that carry an IPv4 address in their last 32 bits (IPv4-compatible, SIIT,
+#: NAT64 well-known and local-use): the embedded address is where the link leads.
+_EMBEDDING_IPV4 = tuple(
+    ipaddress.IPv6Network(prefix)
+    for prefix in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, compatible, SIIT, NAT64, 6to4, Teredo)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's address
+    if any(address in network for network in _EMBEDDING_IPV4) and int(address) & 0xFFFFFFFF:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _classify_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Why an address is not a public host, or "": global unicast only, and where it embeds
+    an IPv4 address, that one must be public too."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and address != ipaddress.IPv6Address("::1"):
+            return _classify_ip(embedded)
+        if address.is_site_local:
+            return "a private or reserved network"
     if address.is_loopback or address.is_unspecified:
         return "this machine"
-    if address.is_private or address.is_link_local or not address.is_global:
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_private or address.is_link_local or address.is_reserved or not address.is_global:
         return "a private or reserved network"
     return ""
 
@@ -196,20 +230,25 @@ def _numeric_ipv4(host: str) -> bool:
     return bool(last) and (last.isdigit() or bool(re.fullmatch(r"0[xX][0-9A-Fa-f]*", last)))
 
 
+def _ipv6_host(raw: str) -> tuple[str, str, str | None]:
+    """:func:`_host` for a bracketed IPv6 literal."""
+    inside = raw[1:-1] if raw.endswith("]") else None
+    if inside is None:
+        return "", "", f"has an unclosed IPv6 address {raw!r}; write it as [2001:db8::1]"
+    if "%" in inside:
+        return "", "", "has an IPv6 zone id, which only this machine understands"
+    try:
+        v6 = ipaddress.IPv6Address(inside)
+    except ValueError:
+        return "", "", f"has {raw!r}, which is not an IPv6 address"
+    return f"[{v6.compressed}]", _classify_ip(v6), None
+
+
 @lru_cache(maxsize=1024)  # a shop's links name a handful of hosts
 def _host(raw: str) -> tuple[str, str, str | None]:
     """``(normalised host, why it is not public, reason it is refused)`` for an http(s) host."""
     if raw.startswith("["):
-        inside = raw[1:-1] if raw.endswith("]") else None
-        if inside is None:
-            return "", "", f"has an unclosed IPv6 address {raw!r}; write it as [2001:db8::1]"
-        if "%" in inside:
-            return "", "", "has an IPv6 zone id, which only this machine understands"
-        try:
-            v6 = ipaddress.IPv6Address(inside)
-        except ValueError:
-            return "", "", f"has {raw!r}, which is not an IPv6 address"
-        return f"[{v6.compressed}]", _classify_ip(v6), None
+        return _ipv6_host(raw)
     if not raw:
         return "", "", "has no host name"
     if "%" in raw:
@@ -252,6 +291,12 @@ def _host(raw: str) -> tuple[str, str, str | None]:
         )
     if name == "localhost" or name.endswith(_LOCAL_SUFFIXES):
         return host, "this machine or the local network", None
+    if name.endswith(_RESERVED_SUFFIXES):
+        return (
+            host,
+            "a name reserved never to be a public site (.test, .invalid, .onion, .alt)",
+            None,
+        )
     if "." not in name:
         return host, "a name without a domain, known only on a local network", None
     return host, "", None

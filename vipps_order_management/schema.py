@@ -215,13 +215,35 @@ class AppSettings:
         setting = self.schema[key]
         value, source = self._raw(setting)
         context = Context(bool(settings.DEBUG), source, os.environ, self.environment_prefix)
-        try:
-            entry = _Entry(source, setting.parse(value, context))
-        except Invalid as exc:
-            refusals = tuple(self._refusal(setting, problem, source) for problem in exc.problems)
-            entry = _Entry(source, refusals=refusals)
+        entry = self._parsed(setting, value, context)
         self._cached[key] = entry
         return entry
+
+    def _parsed(self, setting: Setting, value: Any, context: Context) -> _Entry:
+        """The value through its parser; a refusal, never an exception, whatever it raises
+        (a parser's own slip, say ``urlsplit`` on ``https://[::1``, must not stop the checks)."""
+        try:
+            return _Entry(context.source, setting.parse(value, context))
+        except Invalid as exc:
+            problems = exc.problems
+        except Exception as exc:
+            shown = "a secret" if setting.secret else repr(value)
+            problems = (Problem(f"is {shown}, which cannot be read ({type(exc).__name__})"),)
+        refusals = tuple(self._refusal(setting, problem, context.source) for problem in problems)
+        return _Entry(context.source, refusals=refusals)
+
+    def parse(self, key: str, value: Any, *, given_as: str) -> Any:
+        """``value`` for ``key`` given elsewhere (``--poll-interval`` for WORKER_POLL_SECONDS),
+        through the key's own parser; refused, a ``VippsConfigurationError`` naming both."""
+        setting = self.schema[key]
+        context = Context(bool(settings.DEBUG), "settings", os.environ, self.environment_prefix)
+        entry = self._parsed(setting, value, context)
+        if entry.refusals:
+            reasons = " ".join(r.message.split(" ", 1)[1] for r in entry.refusals)
+            raise VippsConfigurationError(
+                f"{given_as} (for {self.name}[{key!r}]) {reasons} {setting.hint}"
+            )
+        return entry.value
 
     def _refusal(self, setting: Setting, problem: Problem, source: Source) -> Refusal:
         hint = problem.hint or setting.hint
@@ -257,11 +279,16 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def seconds(value: Any, context: Context) -> float:
-    """A positive number of seconds."""
-    if is_number(value) and value > 0:
-        return float(value)
-    raise Invalid(f"is {value!r}, not a positive number")
+def seconds_between(low: float, high: float) -> Parser:
+    """A number of seconds from ``low`` to ``high``: a lease too short to renew, a poll that
+    spins, a timeout no socket takes are refused, not found out later."""
+
+    def parse(value: Any, context: Context) -> float:
+        if is_number(value) and low <= value <= high:
+            return float(value)
+        raise Invalid(f"is {value!r}, not a number of seconds from {low:g} to {high:g}")
+
+    return parse
 
 
 def positive_integer(value: Any, context: Context) -> int:
@@ -274,9 +301,13 @@ def as_duration(value: Any) -> timedelta | None:
     """A positive ``timedelta``, or a positive number of seconds as one; ``None`` otherwise."""
     if isinstance(value, timedelta):
         return value if value > timedelta(0) else None
-    if is_number(value) and value > 0:
-        return timedelta(seconds=value)
-    return None
+    if not is_number(value) or value <= 0:
+        return None
+    try:
+        found = timedelta(seconds=value)
+    except OverflowError:  # more than timedelta holds (about 2.7 million years)
+        return None
+    return found if found > timedelta(0) else None  # 1e-9 s rounds to nothing
 
 
 def duration(value: Any, context: Context) -> timedelta:

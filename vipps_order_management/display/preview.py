@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import link_policy
 from . import APP, APP_LABELS, format_money, icon_svg, signed_amount, vat_rows
 
 __all__ = ["PreviewLink", "render_preview"]
@@ -106,14 +107,23 @@ def _links(page: _Page) -> str:
     buttons = []
     for link in page.links:
         label = page.labels.get(link.category, link.category.replace("_", " ").title())
-        scheme = link.url.split(":", 1)[0].lower()
-        href = _e(link.url) if scheme not in {"javascript", "data", "vbscript", "file"} else "#"
+        href = _e(_clickable(link.url))
         buttons.append(
             f'<a class="button" href="{href}" target="_blank" rel="noopener noreferrer">'
             f'<span class="icon">{icon_svg(link.category)}</span><span>{_e(label)}</span>'
             '<span class="chevron" aria-hidden="true">&rsaquo;</span></a>'
         )
     return f'<nav class="links">{"".join(buttons)}</nav>'
+
+
+def _clickable(url: str) -> str:
+    """The link as a browser may follow it from the preview, else ``#``: parsed as the link
+    policy parses it (a control character or a space before ``javascript:`` fools no one), and
+    no scheme the policy refuses. Plain http stays clickable: the preview shows what is held."""
+    parsed, _reason = link_policy.parse(url)
+    if parsed is None or (parsed.scheme in link_policy.REFUSED_SCHEMES and parsed.scheme != "http"):
+        return "#"
+    return parsed.url
 
 
 def _image(page: _Page) -> str:

@@ -43,10 +43,31 @@ def pooled_session(base_url: str, pool_size: int = 16) -> requests.Session:
 def clean_base_url(base_url: str) -> str:
     """``base_url`` without a trailing slash; a configuration error when it is not an API root."""
     url = (base_url or "").strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port out of range raises here
+    except ValueError as exc:
+        raise VippsConfigurationError(
+            f"BASE_URL must be an absolute URL such as https://api.vipps.no, not {base_url!r} "
+            f"({exc})"
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
         raise VippsConfigurationError(
             f"BASE_URL must be an absolute URL such as https://api.vipps.no, not {base_url!r}"
+        )
+    extra = [
+        what
+        for what, present in (
+            ("a query", parts.query or "?" in url),
+            ("a fragment", parts.fragment or "#" in url),
+            ("credentials", "@" in parts.netloc),
+            ("spaces or control characters", any(c.isspace() or ord(c) < 32 for c in url)),
+        )
+        if present
+    ]
+    if extra:
+        raise VippsConfigurationError(
+            f"BASE_URL is the API root, with no {' or '.join(extra)}: not {base_url!r}"
         )
     if parts.path.lower().endswith("/order-management"):
         raise VippsConfigurationError(

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from vipps_order_management.conf import app_settings
 from vipps_order_management.exceptions import VippsConfigurationError
 from vipps_order_management.runners.worker import Worker
 
@@ -67,8 +68,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["concurrency"] < 1:
             raise CommandError("--concurrency must be at least 1.")
-        if options["batch_size"] is not None and options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1.")
+        # An option overrides its setting, so the setting's own parser says what it may be.
+        for option, key in (("batch_size", "BATCH_SIZE"), ("poll_interval", "WORKER_POLL_SECONDS")):
+            if options[option] is not None:
+                flag = "--" + option.replace("_", "-")
+                try:
+                    options[option] = app_settings.parse(key, options[option], given_as=flag)
+                except VippsConfigurationError as exc:
+                    raise CommandError(str(exc)) from None
         verbose = options["verbosity"] >= 1
         if options["metrics_port"] is not None:
             self._serve_metrics(options["metrics_port"], options["metrics_address"])
