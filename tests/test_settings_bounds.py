@@ -92,5 +92,7 @@ def test_a_worker_option_is_parsed_as_its_setting_is(db, option, value, setting)
     assert setting in str(caught.value)
 
 
-def test_a_good_poll_interval_runs(db, capsys):
+def test_good_options_run_the_worker(db, capsys):
     call_command("vipps_om_worker", "--once", "--poll-interval", "0.5", "--batch-size", "10")
+    output = capsys.readouterr()
+    assert "stopped after 0 sends" in output.out + output.err

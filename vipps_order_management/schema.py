@@ -239,10 +239,11 @@ class AppSettings:
         context = Context(bool(settings.DEBUG), "settings", os.environ, self.environment_prefix)
         entry = self._parsed(setting, value, context)
         if entry.refusals:
-            reasons = " ".join(r.message.split(" ", 1)[1] for r in entry.refusals)
-            raise VippsConfigurationError(
-                f"{given_as} (for {self.name}[{key!r}]) {reasons} {setting.hint}"
+            label = f"{self.name}[{key!r}]"
+            reasons = " ".join(
+                r.message.replace(label, f"{given_as} (for {label})", 1) for r in entry.refusals
             )
+            raise VippsConfigurationError(f"{reasons} {setting.hint}")
         return entry.value
 
     def _refusal(self, setting: Setting, problem: Problem, source: Source) -> Refusal:
