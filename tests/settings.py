@@ -103,6 +103,8 @@ VIPPS_ORDER_MANAGEMENT = {
     },
     "DISPATCH": "worker",
     "SITE_URL": "https://shop.example",
+    # The test shop's own app opens myapp:// links (tickets, orders).
+    "APP_LINK_SCHEMES": ("myapp",),
     "SELLER_NAME": "Strikk og Sokk AS",
     "SELLER_ORGANISATION_NUMBER": "NO 912 345 678 MVA",
     "SELLER_ADDRESS": "Storgata 1, 0155 Oslo",

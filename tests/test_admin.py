@@ -269,6 +269,18 @@ def test_the_order_page_sets_the_shop_beside_vipps(staff, vipps, make_order):
     assert SyncAttempt.objects.for_order(order).exists()
 
 
+def test_the_fake_preview_link_follows_the_one_answer_to_this_machine(
+    staff, vipps, make_order, settings
+):
+    """127.1 is this machine to the resolver, so to the app: the page offers the fake's preview."""
+    order = make_order()
+    drain_until_idle()
+    shorthand = vipps.url.replace("127.0.0.1", "127.1")
+    settings.VIPPS_ORDER_MANAGEMENT = {**settings.VIPPS_ORDER_MANAGEMENT, "BASE_URL": shorthand}
+    content = staff.get(reverse("admin:shop_order_vipps", args=[order.pk])).content.decode()
+    assert f"{shorthand}/preview/123456/ECOM/{order.vipps_reference}" in content
+
+
 def test_the_order_page_survives_vipps_being_down(staff, vipps, make_order, caplog):
     order = make_order()
     drain_until_idle()

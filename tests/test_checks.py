@@ -602,10 +602,12 @@ MISCONFIGURATIONS = {
             "HEALTH": {"OLDEST_PENDING": -60},
             "HEALTH_TOKEN": "too-short",
             "SELLER_NAME": "",
+            "APP_LINK_SCHEMES": ("myapp://",),
         },
         {"TASKS": {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}},
         {"E002", "E003", "E004", "E005", "E006", "E007", "E008", "E010", "E013", "E015"}
         | {"E016", "E017", "E018", "E019", "E020", "E021", "E023", "E024", "E029", "E030"}
+        | {"E031"}
         | {"W006", "W007"},
     ),
     "no credentials, plain http, celery missing": (

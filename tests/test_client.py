@@ -31,6 +31,7 @@ from vipps_order_management.exceptions import (
     VippsNotFound,
     VippsTransientError,
 )
+from vipps_order_management.link_policy import LinkPolicy
 from vipps_order_management.payloads import BottomLine, Category, OrderLine, Receipt
 
 from .conftest import png_bytes
@@ -43,9 +44,15 @@ def a_receipt(number: str = "1001") -> Receipt:
     return Receipt([line], BottomLine("NOK", receipt_number=number))
 
 
+#: A shop whose app opens myapp:// links.
+SHOP_APP = LinkPolicy.configured(app_schemes=["myapp"])
+
+
 @pytest.fixture
 def client(vipps_fake):
-    with OrderManagementClient(base_url=vipps_fake.url, **vipps_fake.credentials) as instance:
+    with OrderManagementClient(
+        base_url=vipps_fake.url, link_policy=SHOP_APP, **vipps_fake.credentials
+    ) as instance:
         yield instance
 
 
@@ -423,6 +430,16 @@ def test_invalid_payloads_never_reach_the_network(client, vipps_fake):
         client.get_order("EPAYMENT", "o-1")
     with pytest.raises(ImageValidationError, match="PNG or JPEG"):
         client.upload_image("img", b"GIF89a....")
+    assert vipps_fake.requests == []
+
+
+def test_a_client_sends_no_app_scheme_it_was_not_told_of(vipps_fake):
+    """Vipps itself accepts any scheme; the client sends only https and the shop's own."""
+    with OrderManagementClient(base_url=vipps_fake.url, **vipps_fake.credentials) as strict:
+        with pytest.raises(PayloadValidationError, match="add 'myapp' to APP_LINK_SCHEMES"):
+            strict.put_category("ECOM", "o-1", Category("TICKET", "myapp://t/1"))
+        with pytest.raises(PayloadValidationError, match="itms-services: scheme"):
+            strict.create_category("ECOM", "o-1", Category("TICKET", "itms-services://?x=1"))
     assert vipps_fake.requests == []
 
 

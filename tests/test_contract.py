@@ -18,6 +18,7 @@ from PIL import Image as PILImage
 
 from vipps_order_management.client import OrderManagementClient
 from vipps_order_management.exceptions import ReceiptValidationError, VippsConflict
+from vipps_order_management.link_policy import LinkPolicy
 from vipps_order_management.payloads import BottomLine, Category, Receipt
 
 from .conftest import missing_service, openapi_spec_path
@@ -63,7 +64,10 @@ class RecordingSession(requests.Session):
 def recording(vipps_fake):
     session = RecordingSession()
     client = OrderManagementClient(
-        base_url=vipps_fake.url, session=session, **vipps_fake.credentials
+        base_url=vipps_fake.url,
+        session=session,
+        link_policy=LinkPolicy.configured(app_schemes=["myapp"]),
+        **vipps_fake.credentials,
     )
     yield client, session
     session.close()
@@ -212,7 +216,11 @@ def test_a_client_built_with_only_the_required_arguments_sends_all_four_system_h
     vipps_fake,
 ):
     """Vipps asks every integration to say what it is, on every call, the token call too."""
-    with OrderManagementClient(base_url=vipps_fake.url, **vipps_fake.credentials) as client:
+    with OrderManagementClient(
+        base_url=vipps_fake.url,
+        link_policy=LinkPolicy.configured(app_schemes=["app"]),
+        **vipps_fake.credentials,
+    ) as client:
         client.upload_image("socks-orange-123", png())
         client.put_category("ECOM", "order-2001", Category("RECEIPT", "https://shop.example/r"))
         receipt = Receipt(spec_lines_from_gross(), BottomLine("NOK", receipt_number="2001"))

@@ -25,6 +25,7 @@ import requests
 
 from vipps_order_management.client import OrderManagementClient
 from vipps_order_management.exceptions import VippsConflict
+from vipps_order_management.link_policy import LinkPolicy
 from vipps_order_management.payloads import BottomLine, Category, OrderLine, Receipt
 from vipps_order_management.testing import FakeMerchant, FakeVippsServer
 from vipps_order_management.testing.fake.cli import add_arguments
@@ -45,7 +46,8 @@ def a_receipt(name: str = "Socks") -> Receipt:
 
 def client_for(fake: FakeVippsServer, merchant: FakeMerchant | None = None) -> Any:
     credentials = (merchant or fake.merchant).credentials
-    return OrderManagementClient(base_url=fake.url, **credentials)
+    shop_app = LinkPolicy.configured(app_schemes=["myshop"])
+    return OrderManagementClient(base_url=fake.url, link_policy=shop_app, **credentials)
 
 
 def data_uri_image(page: str) -> bytes:

@@ -1398,7 +1398,7 @@ def test_cli_prints_a_banner_a_shell_can_source_and_serves_until_sigterm() -> No
 
 def test_http_links_only_to_hosts_allowed_for_development(vipps_fake):
     """Vipps opens https links only; the fake can allow http to named hosts, for the demo."""
-    development = LinkPolicy.for_development(http_hosts={"127.0.0.1"})
+    development = LinkPolicy.configured(http_hosts={"127.0.0.1"})
     with OrderManagementClient(
         base_url=vipps_fake.url, link_policy=development, **vipps_fake.credentials
     ) as client:

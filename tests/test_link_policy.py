@@ -8,11 +8,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vipps_order_management.link_policy import LinkPolicy, normalise, parse
+from vipps_order_management.link_policy import (
+    LinkPolicy,
+    app_scheme_errors,
+    is_this_machine,
+    normalise,
+    parse,
+)
 from vipps_order_management.payloads import BottomLine, Category, OrderLine, Receipt
 
 STRICT = LinkPolicy()
-DEVELOPMENT = LinkPolicy.for_development(http_hosts=["127.0.0.1", "localhost"], local_hosts=True)
+DEVELOPMENT = LinkPolicy.configured(http_hosts=["127.0.0.1", "localhost"], local_hosts=True)
+#: A shop whose own apps open these schemes.
+SHOP = LinkPolicy.configured(app_schemes=["myapp", "ruter", "vipps-app"])
 
 
 @pytest.mark.parametrize(
@@ -36,7 +44,7 @@ DEVELOPMENT = LinkPolicy.for_development(http_hosts=["127.0.0.1", "localhost"], 
     ],
 )
 def test_valid_links_are_sent_as_rfc_3986_uris(url, sent):
-    assert STRICT.check(url) == (sent, [])
+    assert SHOP.check(url) == (sent, [])
     assert normalise(url) == sent
     assert normalise(sent) == sent  # normalising twice changes nothing
 
@@ -148,6 +156,116 @@ def test_links_that_are_not_what_they_look_like_are_refused_with_the_reason(url,
 @pytest.mark.parametrize(
     "url",
     [
+        "myapp://tickets/42",  # the shop's app, but not declared
+        "itms-services://?action=download-manifest&url=https://evil.example/m.plist",
+        "ms-settings:network",
+        "chrome://settings",
+        "https+x://shop.example/",
+        "tel:+4712345678",
+        "sms:+4712345678",
+        "market://details?id=evil",
+        "x-apple-health://",
+    ],
+)
+def test_a_scheme_the_shop_did_not_declare_is_refused_saying_how_to_declare_it(url):
+    sent, errors = STRICT.check(url, path="links[0].url")
+    assert sent is None
+    scheme = url.split(":", 1)[0]
+    assert errors == [
+        (
+            "links[0].url",
+            f"uses the {scheme}: scheme, which is not declared as the shop's app's own; if it "
+            f"opens your app, add {scheme!r} to APP_LINK_SCHEMES",
+        )
+    ]
+    assert SHOP.check(url)[0] is None or scheme == "myapp"
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "intent://x#end"]
+)
+def test_refused_schemes_stay_refused_whatever_is_declared(url):
+    lenient = LinkPolicy.configured(app_schemes=["javascript", "data", "file", "intent", "myapp"])
+    assert lenient.app_schemes == frozenset({"myapp"})
+    assert lenient.check(url)[1][0][1].endswith("scheme, which is not allowed")
+
+
+@pytest.mark.parametrize(
+    ("schemes", "reason"),
+    [
+        ("myapp", "not a list of scheme names"),
+        (["myapp://"], "write 'myapp'"),
+        (["MyApp"], "write 'myapp'"),
+        (["my app"], "not a scheme name"),
+        (["1app"], "not a scheme name"),
+        ([""], "not a scheme name"),
+        ([42], "not a scheme name"),
+        (["https"], "https is always allowed"),
+        (["http"], "not an app's own scheme"),
+        (["javascript"], "not an app's own scheme"),
+        (["view-source"], "not an app's own scheme"),
+    ],
+)
+def test_declared_app_schemes_are_checked(schemes, reason):
+    reasons = app_scheme_errors(schemes)
+    assert len(reasons) == 1
+    assert reason in reasons[0]
+
+
+def test_good_app_schemes_pass():
+    assert app_scheme_errors(["myapp", "vipps-app", "no.shop.app", "a+b"]) == []
+    assert app_scheme_errors(()) == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "LOCALHOST",
+        "localhost.",
+        "shop.localhost",
+        "127.0.0.1",
+        "127.1",
+        "127.255.255.254",
+        "2130706433",
+        "0x7f.0.0.1",
+        "0177.0.0.1",
+        "0.0.0.0",  # noqa: S104 - a host name, not a bind
+        "[::1]",
+        "::1",
+        "[::]",
+        "[::ffff:127.0.0.1]",
+        "[64:ff9b::7f00:1]",
+    ],
+)
+def test_this_machine_however_it_is_written(host):
+    assert is_this_machine(host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "",
+        "localhost.evil.example",
+        "127.0.0.1.evil.example",
+        "shop.example",
+        "10.0.0.1",
+        "8.8.8.8",
+        "[::2]",
+        "[2001:db8::1]",
+        "[::1",
+        "printer.local",
+        "1e100",
+        "0x7g.0.0.1",
+    ],
+)
+def test_other_hosts_are_not_this_machine(host):
+    assert not is_this_machine(host)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
         "https://localhost:8000/x",
         "https://127.0.0.1/x",
         "https://[::1]:8000/x",
@@ -166,7 +284,7 @@ def test_development_allowances_are_narrow():
     assert DEVELOPMENT.check("http://shop.example/x")[0] is None  # http only to listed hosts
     assert DEVELOPMENT.check("https://user:pass@localhost/")[0] is None
     assert DEVELOPMENT.check("javascript:alert(1)")[0] is None
-    only_hosts = LinkPolicy.for_development(http_hosts=["127.0.0.1"])
+    only_hosts = LinkPolicy.configured(http_hosts=["127.0.0.1"])
     assert only_hosts.check("http://127.0.0.1:8000/x")[0] == "http://127.0.0.1:8000/x"
     assert only_hosts.check("https://127.0.0.1/x")[0] == "https://127.0.0.1/x"
     assert only_hosts.check("https://localhost/x")[0] is None

@@ -109,6 +109,7 @@ TYPED = {
     "WORKER_POLL_SECONDS": (1, 1.0),
     "SITE_URL": ("https://Blåbær.no/shop/", "https://xn--blbr-roah.no/shop"),
     "DEVELOPMENT_LINK_HOSTS": ([], ()),
+    "APP_LINK_SCHEMES": (["vipps-app", "myapp", "myapp"], ("myapp", "vipps-app")),
     "PUBLIC_LINK_MAX_AGE": (3600, timedelta(hours=1)),
     "PUBLIC_LINK_SALT": (None, ""),
     "API_PERMISSION_CLASSES": (
@@ -200,6 +201,8 @@ REFUSED = [
     ("RETRY", {"JITTER": 2}, "E017"),
     ("OSCAR", {"STATUS_CATEGORIES": {"Shipped": "SHIPPED"}}, "E024"),
     ("DEVELOPMENT_LINK_HOSTS", ("localhost",), "E022"),
+    ("APP_LINK_SCHEMES", ("javascript",), "E031"),
+    ("APP_LINK_SCHEMES", "myapp", "E031"),
     ("SITE_URL", "http://shop.example", "E010"),
     ("SITE_URL", "https://localhost:8000", "E010"),
     ("ORDER_ADAPTERS", ["shop.Order"], "E004"),

@@ -36,6 +36,13 @@ REFUSED = [
     ("WORKER_POLL_SECONDS", 3601, "E021"),
     ("WORKER_POLL_SECONDS", 0, "E021"),
     ("WORKER_POLL_SECONDS", float("nan"), "E021"),
+    # Plain http only to this machine: a name that merely starts like it is elsewhere.
+    ("BASE_URL", "http://localhost.evil.example:8765", "E009"),
+    ("BASE_URL", "http://127.0.0.1.evil.example:8765", "E009"),
+    ("BASE_URL", "http://10.0.0.1:8765", "E009"),
+    ("APP_LINK_SCHEMES", ("myapp", "intent"), "E031"),
+    ("APP_LINK_SCHEMES", ("myapp:",), "E031"),
+    ("APP_LINK_SCHEMES", {"myapp": True}, "E031"),
 ]
 
 
@@ -96,3 +103,20 @@ def test_good_options_run_the_worker(db, capsys):
     call_command("vipps_om_worker", "--once", "--poll-interval", "0.5", "--batch-size", "10")
     output = capsys.readouterr()
     assert "stopped after 0 sends" in output.out + output.err
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://127.1:8765", "http://localhost.:8765", "http://[::ffff:127.0.0.1]:8765"],
+)
+def test_plain_http_to_this_machine_however_written_is_the_fake_not_a_leak(settings, base_url):
+    """The link policy's one answer to "is this machine?" decides BASE_URL too: a warning that
+    nothing reaches the real Vipps, not the error of credentials sent in clear text."""
+    settings.DEBUG = False
+    settings.VIPPS_ORDER_MANAGEMENT = {**settings.VIPPS_ORDER_MANAGEMENT, "BASE_URL": base_url}
+    found = {
+        m.id for m in run_checks(tags=["vipps_order_management"], include_deployment_checks=True)
+    }
+    assert "vipps_order_management.E009" not in found
+    assert "vipps_order_management.W002" in found
+    assert base_url == app_settings.BASE_URL

@@ -56,6 +56,7 @@ MALFORMED = {
     "plain http": ("http://track.example/x", "http: scheme"),
     "space": ("https://track.example/a b", "U+0020"),
     "look-alike host": ("https://tr\u0430ck.example/x", "mixes Latin, Cyrillic"),
+    "undeclared app scheme": ("itms-services://?action=download-manifest", "APP_LINK_SCHEMES"),
 }
 
 
@@ -423,6 +424,8 @@ def test_the_api_and_the_tags_show_a_customer_the_same_links(make_order, setting
         "javascript:alert(1)",
         "https://localhost/admin",
         "https://bl\u00e5b\u00e6r.no/kvittering",
+        "myapp://tickets/42",  # declared in the test settings
+        "ms-settings:network",  # not declared
     ):
         OrderLink.objects.create(order=order, category="TICKET", url=url)
 
@@ -446,7 +449,10 @@ def test_the_api_and_the_tags_show_a_customer_the_same_links(make_order, setting
     urls = [url for _category, url in tags]
     assert "https://tickets.example/42" in urls
     assert "https://xn--blbr-roah.no/kvittering" in urls  # as it is sent
-    assert not any("insecure" in u or "javascript" in u or "localhost" in u for u in urls)
+    assert "myapp://tickets/42" in urls
+    assert not any(
+        word in u for u in urls for word in ("insecure", "javascript", "localhost", "ms-settings")
+    )
     assert any("/vipps/orders/" in u for u in urls)  # the status page the adapter gives
 
 

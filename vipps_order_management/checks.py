@@ -42,10 +42,10 @@ from .conf import (
     SETTINGS_NAME,
     Dispatch,
     app_settings,
-    is_this_machine,
     missing_credentials,
     without_password,
 )
+from .link_policy import is_this_machine
 from .schema import closest
 
 __all__ = ["CHECK_IDS", "TAG", "check_deployment", "check_settings", "importable"]
@@ -86,6 +86,7 @@ CHECK_IDS: dict[str, str] = {
     f"{TAG}.E029": "HEALTH is not a dict of thresholds (positive timedeltas, seconds or None).",
     f"{TAG}.E030": "HEALTH_TOKEN is not a long random string (at least 32 characters of -._~+/=, "
     "letters and digits).",
+    f"{TAG}.E031": "APP_LINK_SCHEMES is not a list of scheme names of the shop's own app.",
     f"{TAG}.W001": "ORDER_ADAPTERS is configured but no credentials are set: nothing is sent.",
     f"{TAG}.W002": "BASE_URL points at this machine (the fake Vipps) while DEBUG is False.",
     f"{TAG}.W003": "SITE_URL is not set while DEBUG is False.",

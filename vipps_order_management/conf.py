@@ -15,7 +15,6 @@ settings file, and the fake Vipps's banner can be sourced by a shell.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,7 +33,7 @@ from .client import clean_base_url
 from .conf_health import HEALTH_DEFAULT, health_thresholds, health_token
 from .conf_oscar import OSCAR_DEFAULT, parse_oscar
 from .exceptions import VippsConfigurationError
-from .link_policy import LinkPolicy
+from .link_policy import LinkPolicy, app_scheme_errors, is_this_machine
 from .schema import (
     AppSettings,
     Context,
@@ -96,18 +95,6 @@ class Retry:
 
 
 # ---------------------------------------------------------------------- parsers of one key
-
-
-def is_this_machine(host: str) -> bool:
-    """Whether ``host`` is loopback: the fake Vipps, or a tunnel, never the real one."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified
 
 
 def _credential(value: Any, context: Context) -> str | None:
@@ -178,7 +165,7 @@ def _site_url(value: Any, context: Context) -> str | None:
             "pages' paths to it"
         )
     http_hosts = [parts.hostname or ""] if parts.scheme == "http" else []
-    policy = LinkPolicy.for_development(http_hosts=http_hosts, local_hosts=context.debug)
+    policy = LinkPolicy.configured(http_hosts=http_hosts, local_hosts=context.debug)
     cleaned, errors = policy.check(value, path="SITE_URL")
     if errors:  # the policy's reason names the host, never a password in the address
         raise Invalid(*(reason for _path, reason in errors))
@@ -197,6 +184,15 @@ def without_password(value: Any) -> Any:
     if "@" not in authority:
         return value
     return f"{head}{slashes}***@{authority.rpartition('@')[2]}{rest[end:]}"
+
+
+def _app_link_schemes(value: Any, context: Context) -> tuple[str, ...]:
+    if not value:
+        return ()
+    reasons = app_scheme_errors(value)
+    if reasons:
+        raise Invalid(*reasons)
+    return tuple(sorted(set(value)))
 
 
 def _development_link_hosts(value: Any, context: Context) -> tuple[str, ...]:
@@ -420,6 +416,15 @@ SCHEMA: tuple[Setting, ...] = (
         "E010",
         "Use the shop's public https address, e.g. 'https://shop.example'.",
     ),
+    # The only schemes besides https that links may use: an allowlist, since a phone opens
+    # any registered scheme (itms-services:, intent:...) as readily as the shop's app.
+    Setting(
+        "APP_LINK_SCHEMES",
+        (),
+        _app_link_schemes,
+        "E031",
+        "Use the scheme names of the shop's own app, e.g. ('myapp',), or leave it out.",
+    ),
     Setting(
         "DEVELOPMENT_LINK_HOSTS",
         (),
@@ -526,7 +531,8 @@ _link_policy: list[LinkPolicy] = []
 
 
 def link_policy() -> LinkPolicy:
-    """The project's link policy: Vipps's own rule, plus the development allowances.
+    """The project's link policy: Vipps's own rule, the shop's app schemes, and the
+    development allowances.
 
     With ``DEBUG`` on, links to this machine or a private network pass (over https); plain-http
     links pass only to the hosts of ``DEVELOPMENT_LINK_HOSTS``. Every surface that sends or
@@ -534,8 +540,10 @@ def link_policy() -> LinkPolicy:
     """
     if not _link_policy:
         _link_policy.append(
-            LinkPolicy.for_development(
-                http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS, local_hosts=settings.DEBUG
+            LinkPolicy.configured(
+                app_schemes=app_settings.APP_LINK_SCHEMES,
+                http_hosts=app_settings.DEVELOPMENT_LINK_HOSTS,
+                local_hosts=settings.DEBUG,
             )
         )
     return _link_policy[0]

@@ -9,7 +9,10 @@ sent, and never sent one that is not what it looks like.
 A link is allowed when it is
 
 * ``https`` (or plain ``http`` to a host in ``http_hosts``: development with the fake Vipps), or
-  an app's own scheme (``myapp://tickets/42``), never ``javascript:``, ``data:``, ``file:``...;
+  a scheme the shop declared as its app's own (``app_schemes``, e.g. ``myapp://tickets/42``).
+  Any other scheme is refused: an allowlist, since a phone opens ``itms-services:``,
+  ``intent:`` or ``ms-settings:`` as readily as the shop's app. :data:`REFUSED_SCHEMES` can
+  never be declared;
 * a valid RFC 3986 URI once normalised (below): no spaces, control or invisible characters, no
   backslash, no malformed percent-escape, a port from 1 to 65535;
 * without credentials (``https://user:pass@...``);
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -47,6 +51,8 @@ __all__ = [
     "REFUSED_SCHEMES",
     "LinkPolicy",
     "ParsedLink",
+    "app_scheme_errors",
+    "is_this_machine",
     "normalise",
     "parse",
 ]
@@ -54,7 +60,8 @@ __all__ = [
 LINK_MAX_LENGTH = 2048
 """The longest link accepted, once normalised: what every browser and the app's tables hold."""
 
-#: Schemes that are neither https nor an app's own; ``http`` only for development hosts.
+#: Schemes that are never an app's own, so never declared as one, and never clickable in a
+#: preview; ``http`` passes only to development hosts.
 REFUSED_SCHEMES = frozenset(
     {
         "about",
@@ -76,14 +83,15 @@ REFUSED_SCHEMES = frozenset(
     }
 )
 
-#: Names that only ever reach this machine or the local network, never a customer's phone.
-_LOCAL_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".lan", ".home.arpa")
+#: Names that only ever reach the local network, never a customer's phone.
+_LOCAL_SUFFIXES = (".local", ".localdomain", ".internal", ".lan", ".home.arpa")
 
 #: Top-level names reserved never to be a public site (RFC 2606, 6761, 7686, 9476). Not
 #: ``.example``: documentation and test suites (this one too) use it for the shop's address.
 _RESERVED_SUFFIXES = (".test", ".invalid", ".onion", ".alt")
 
 _SCHEME = re.compile(r"\A([A-Za-z][A-Za-z0-9+.\-]*):")
+_SCHEME_NAME = re.compile(r"\A[a-z][a-z0-9+.\-]*\Z")
 _DNS_LABEL = re.compile(r"\A(?!-)[a-z0-9\-]{1,63}(?<!-)\Z")
 _PORT = re.compile(r"\A[0-9]{1,5}\Z")
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -215,12 +223,38 @@ def _classify_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
         if address.is_site_local:
             return "a private or reserved network"
     if address.is_loopback or address.is_unspecified:
-        return "this machine"
+        return _THIS_MACHINE
     if address.is_multicast:
         return "a multicast address"
     if address.is_private or address.is_link_local or address.is_reserved or not address.is_global:
         return "a private or reserved network"
     return ""
+
+
+_THIS_MACHINE = "this machine"
+
+
+def is_this_machine(host: str) -> bool:
+    """Whether ``host`` (a URL's host, bracketed or not) is this machine: ``localhost`` and its
+    subdomains, or a loopback or unspecified address however it is written (``127.1``,
+    ``0x7f.0.0.1``, ``[::ffff:127.0.0.1]``). The one answer for links, ``BASE_URL`` and the
+    admin."""
+    name = host.strip().lower()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    name = name.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(name)
+    except ValueError:
+        if not _numeric_ipv4(name) or not re.fullmatch(r"[0-9a-fx.]+", name):
+            return False
+        try:  # the shorthand the resolver reads too: 127.1, 2130706433, 0x7f.1
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return False
+    return _classify_ip(address) == _THIS_MACHINE
 
 
 def _numeric_ipv4(host: str) -> bool:
@@ -289,8 +323,10 @@ def _host(raw: str) -> tuple[str, str, str | None]:
                 "hyphens, in labels of at most 63 characters)"
             ),
         )
-    if name == "localhost" or name.endswith(_LOCAL_SUFFIXES):
-        return host, "this machine or the local network", None
+    if is_this_machine(name):
+        return host, _THIS_MACHINE, None
+    if name.endswith(_LOCAL_SUFFIXES):
+        return host, "a name of the local network", None
     if name.endswith(_RESERVED_SUFFIXES):
         return (
             host,
@@ -391,10 +427,34 @@ def normalise(url: Any) -> Any:
     return parsed.url if parsed is not None else url
 
 
+def app_scheme_errors(schemes: Any) -> list[str]:
+    """Why ``schemes`` cannot be the app schemes a shop declares (scheme names such as
+    ``"myapp"``: lower-case RFC 3986, neither http(s) nor one of :data:`REFUSED_SCHEMES`);
+    empty when they can. Never raises."""
+    if isinstance(schemes, str) or not isinstance(schemes, list | tuple | set | frozenset):
+        return [f"is {schemes!r}, not a list of scheme names such as ['myapp']"]
+    reasons = []
+    for scheme in schemes:
+        if not isinstance(scheme, str) or not _SCHEME_NAME.fullmatch(scheme):
+            shown = scheme.split(":", 1)[0] if isinstance(scheme, str) else ""
+            hint = f"; write {shown.lower()!r}" if _SCHEME_NAME.fullmatch(shown.lower()) else ""
+            reasons.append(
+                f"holds {scheme!r}, which is not a scheme name (a lower-case letter, then "
+                f"letters, digits, '+', '-' or '.', without ':'){hint}"
+            )
+        elif scheme in ("https", "http") or scheme in REFUSED_SCHEMES:
+            reasons.append(
+                f"holds {scheme!r}, which is not an app's own scheme"
+                + (": https is always allowed" if scheme == "https" else "")
+            )
+    return reasons
+
+
 @dataclass(frozen=True)
 class LinkPolicy:
     """Which links are allowed: strict by default, as Vipps is; looser only for development.
 
+    ``app_schemes``: the schemes of the shop's own app (``myapp``), the only others than https.
     ``http_hosts``: hosts whose plain-http links pass (development with the fake Vipps).
     ``local_hosts``: links to this machine or a private network pass (the project's ``DEBUG``).
     """
@@ -402,14 +462,21 @@ class LinkPolicy:
     http_hosts: frozenset[str] = field(default_factory=frozenset)
     local_hosts: bool = False
     max_length: int = LINK_MAX_LENGTH
+    app_schemes: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def for_development(
-        cls, *, http_hosts: Collection[str] = (), local_hosts: bool = False
+    def configured(
+        cls,
+        *,
+        app_schemes: Collection[str] = (),
+        http_hosts: Collection[str] = (),
+        local_hosts: bool = False,
     ) -> LinkPolicy:
-        """A policy with development allowances; host names compared as the policy spells them."""
+        """A policy from settings: host names and schemes compared as the policy spells them.
+        Schemes :func:`app_scheme_errors` refuses are left out, never allowed."""
         hosts = frozenset(str(host).strip("[]").lower() for host in http_hosts)
-        return cls(hosts, bool(local_hosts))
+        schemes = frozenset(scheme for scheme in app_schemes if not app_scheme_errors([scheme]))
+        return cls(hosts, bool(local_hosts), app_schemes=schemes)
 
     def check(
         self, url: Any, *, path: str = "url", required: bool = True
@@ -452,14 +519,18 @@ class LinkPolicy:
 
     def _refusal(self, link: ParsedLink) -> str | None:
         development_host = (link.host or "").strip("[]") in self.http_hosts
-        http_allowed = link.scheme == "http" and development_host
-        if link.scheme in REFUSED_SCHEMES and not http_allowed:
-            if link.scheme == "http":
-                return (
-                    "uses the http: scheme; the Vipps app opens only https links. For local "
-                    "development list the host in DEVELOPMENT_LINK_HOSTS"
-                )
-            return f"uses the {link.scheme}: scheme, which is not allowed"
+        if link.scheme == "http" and not development_host:
+            return (
+                "uses the http: scheme; the Vipps app opens only https links. For local "
+                "development list the host in DEVELOPMENT_LINK_HOSTS"
+            )
+        if link.scheme not in ("https", "http") and link.scheme not in self.app_schemes:
+            if link.scheme in REFUSED_SCHEMES:
+                return f"uses the {link.scheme}: scheme, which is not allowed"
+            return (
+                f"uses the {link.scheme}: scheme, which is not declared as the shop's app's own; "
+                f"if it opens your app, add {link.scheme!r} to APP_LINK_SCHEMES"
+            )
         if link.local and not (self.local_hosts or development_host):
             return (
                 f"points at {link.host}, {link.local}, which the customer's phone cannot reach; "
@@ -469,5 +540,5 @@ class LinkPolicy:
         return None
 
 
-#: Vipps's own rule, with no development allowance: what the client checks by default.
+#: Vipps's own rule, with no app scheme and no development allowance: the client's default.
 STRICT = LinkPolicy()

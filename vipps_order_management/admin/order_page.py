@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import models
 from django.views.decorators.debug import sensitive_variables
@@ -23,6 +24,7 @@ from ..engine.plan import SyncPlan, plan
 from ..engine.status import status_of
 from ..exceptions import VippsError
 from ..images import PreparedImage
+from ..link_policy import is_this_machine
 from ..models import SyncAttempt
 from ..order_rows import attached_rows
 from ..payloads import OrderView
@@ -149,11 +151,18 @@ def _payment_check(sync_plan: SyncPlan) -> dict[str, Any]:
     }
 
 
+def _host_of(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # not a URL: not this machine
+        return ""
+
+
 def _fake_preview_url(sync_plan: SyncPlan) -> str:
     """The fake Vipps's own preview page, when the project talks to the fake (development)."""
     base = app_settings.get("BASE_URL", "")  # refused: the page shows the plan's error
     target = sync_plan.target
-    if target is None or not base.startswith(("http://127.0.0.1", "http://localhost")):
+    if target is None or not base.startswith("http://") or not is_this_machine(_host_of(base)):
         return ""
     return (
         f"{base}/preview/{target.merchant_serial_number}/"
