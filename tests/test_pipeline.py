@@ -246,6 +246,35 @@ def test_one_thread_sends_one_call_at_a_time(vipps, make_order):
     assert _max_in_flight(vipps, lambda: services.drain(worker_id="t", concurrency=1)) == 1
 
 
+@pytest.mark.parametrize(
+    ("setting", "option", "concurrency", "claimed"),
+    [
+        (100, None, 1, 100),  # the setting
+        (100, 7, 1, 7),  # --batch-size over the setting
+        (100, 7, 4, 16),  # raised to four orders per thread
+        (2, None, 3, 12),
+        (50, None, 8, 50),
+    ],
+)
+def test_orders_per_claim_are_the_setting_raised_to_four_per_thread(
+    settings, setting, option, concurrency, claimed
+):
+    from vipps_order_management.engine.pipeline import MIN_ORDERS_PER_THREAD, Pipeline
+
+    settings.VIPPS_ORDER_MANAGEMENT = {**settings.VIPPS_ORDER_MANAGEMENT, "BATCH_SIZE": setting}
+    with Pipeline(concurrency=concurrency, batch_size=option) as pipeline:
+        assert pipeline.batch_size == claimed
+        assert pipeline.batch_size >= MIN_ORDERS_PER_THREAD * concurrency
+
+
+@pytest.mark.parametrize("concurrency", [0, -1])
+def test_a_pipeline_without_a_thread_is_refused(concurrency):
+    from vipps_order_management.engine.pipeline import Pipeline
+
+    with pytest.raises(ValueError, match="at least one thread"):
+        Pipeline(concurrency=concurrency)
+
+
 # ---------------------------------------------------------------------- requeue
 
 

@@ -579,7 +579,11 @@ def _validate_order_id(order_id: str) -> None:
 
 
 def _segment(value: str, name: str) -> str:
-    """``value`` as one path segment; never ``.`` or ``..``, which clients fold into the path."""
+    """``value`` as one path segment; never ``.`` or ``..``, which clients fold into the path.
+
+    The floor for every segment, ids Vipps returns included; what an orderId may hold is
+    :func:`~vipps_order_management.payloads.order_id_errors`, checked before a call is built.
+    """
     text = str(value)
     if not text or not text.strip("."):
         raise PayloadValidationError([(name, f"{text!r} cannot name a resource")])

@@ -97,7 +97,7 @@ def claim(
     only: Q | None = None,
 ) -> Lease | None:
     """Lease the due rows of up to ``limit`` orders for ``worker_id``, until the lease expires."""
-    seconds = float(lease_seconds or app_settings.LEASE_SECONDS)
+    seconds = app_settings.LEASE_SECONDS if lease_seconds is None else lease_seconds
     started = time.monotonic()
     now = timezone.now()
     token = uuid.uuid4().hex

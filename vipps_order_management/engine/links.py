@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from .. import signals
 from ..client import OrderManagementClient
+from ..conf import CategoryAPI
 from ..exceptions import ImageMissingAtVipps, VippsNotFound
 from ..models import VippsOrder
 from ..payloads import Category, PaymentType
@@ -30,9 +31,14 @@ from .receipts import Events
 __all__ = ["fingerprint", "sync_links"]
 
 
-def fingerprint(api: str, target: Target, categories: Sequence[Category]) -> str:
+def fingerprint(api: CategoryAPI, target: Target, categories: Sequence[Category]) -> str:
     """What identifies a set of links as sent, so unchanged links are not sent again."""
-    value = [api, target.payment_type.value, target.reference, [c.to_api() for c in categories]]
+    value = [
+        api.value,
+        target.payment_type.value,
+        target.reference,
+        [c.to_api() for c in categories],
+    ]
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -41,7 +47,7 @@ def sync_links(
     target: Target,
     state: VippsOrder,
     *,
-    api: str,
+    api: CategoryAPI,
     categories: Sequence[Category],
     notes: Sequence[str],
     force: bool,
@@ -57,7 +63,7 @@ def sync_links(
     if not force and state.links_state == VippsOrder.LinkState.SENT and state.links_hash == digest:
         return "Links unchanged."
     try:
-        if api == "v3":
+        if api is CategoryAPI.V3:
             message = _reconcile_v3(client, target, categories)
         else:
             client.put_category(  # the plan validated it, with the same rules
@@ -74,7 +80,7 @@ def sync_links(
     state.links_hash = digest
     state.links_sent_at = timezone.now()
     state.links_error = "\n".join(dict.fromkeys(notes))
-    events.append((signals.category_sent, {"categories": list(categories), "api": api}))
+    events.append((signals.category_sent, {"categories": list(categories), "api": api.value}))
     return message
 
 

@@ -55,6 +55,10 @@ logger = logging.getLogger(__name__)
 #: probably down, and the rows still claimed are handed back rather than all spending an attempt.
 CIRCUIT_BREAKER_THRESHOLD = 3
 
+#: Orders claimed per sending thread at the least, whatever ``BATCH_SIZE`` says: with fewer,
+#: threads would sit idle while the next batch is claimed.
+MIN_ORDERS_PER_THREAD = 4
+
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -83,8 +87,11 @@ class Pipeline:
         concurrency: int = 1,
         batch_size: int | None = None,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency is {concurrency!r}; at least one thread sends")
         self.worker_id = worker_id or default_worker_id()
-        self.concurrency = max(1, int(concurrency))
+        self.concurrency = concurrency
+        #: ``--batch-size``, parsed by ``BATCH_SIZE``'s parser; ``None``: the setting.
         self._batch_size = batch_size
         self._executor: ThreadPoolExecutor | None = None
         self._image_executor: ThreadPoolExecutor | None = None
@@ -124,8 +131,10 @@ class Pipeline:
 
     @property
     def batch_size(self) -> int:
-        """Orders per claim: the setting (or the worker's own), and at least four per thread."""
-        return max(1, int(self._batch_size or app_settings.BATCH_SIZE), 4 * self.concurrency)
+        """Orders per claim: ``BATCH_SIZE`` (or the worker's ``--batch-size``), raised to
+        :data:`MIN_ORDERS_PER_THREAD` per thread, as the setting's documentation says."""
+        chosen = app_settings.BATCH_SIZE if self._batch_size is None else self._batch_size
+        return max(chosen, MIN_ORDERS_PER_THREAD * self.concurrency)
 
     @property
     def first_batch_size(self) -> int:

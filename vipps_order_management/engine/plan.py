@@ -28,7 +28,7 @@ from django.utils.translation import gettext
 
 from .. import public_links
 from ..adapters import ImageSource, Link, OrderAdapter, get_adapter
-from ..conf import app_settings, link_policy
+from ..conf import CategoryAPI, app_settings, link_policy
 from ..display import format_money
 from ..exceptions import (
     PayloadValidationError,
@@ -261,8 +261,8 @@ class SyncPlan:
     # -- links and images ----------------------------------------------------------------------
 
     @property
-    def category_api(self) -> str:
-        return str(app_settings.CATEGORY_API)
+    def category_api(self) -> CategoryAPI:
+        return CategoryAPI(app_settings.CATEGORY_API)  # parsed already: typed for mypy
 
     @cached_property
     def all_links(self) -> list[Link]:
@@ -318,7 +318,7 @@ class SyncPlan:
     def links(self) -> list[PlannedLink]:
         """The links that are sent: all of them (v3), or the one the adapter thinks best (v2)."""
         chosen = list(self.all_links)
-        if self.category_api == "v2" and chosen:
+        if self.category_api is CategoryAPI.V2 and chosen:
             primary = self._ask(
                 "links",
                 "get_primary_link",
@@ -328,7 +328,7 @@ class SyncPlan:
             chosen = [primary] if primary is not None else []
         planned = []
         errors = []
-        v3 = self.category_api == "v3"
+        v3 = self.category_api is CategoryAPI.V3
         policy = link_policy()
         for index, link in enumerate(chosen):
             sources = (link.image,) if link.image is not None else tuple(self.images)
@@ -511,7 +511,7 @@ class SyncPlan:
             category = link.category_payload()
             body = (
                 category.to_api_v3(target.reference, target.payment_type)
-                if self.category_api == "v3" and target is not None
+                if self.category_api is CategoryAPI.V3 and target is not None
                 else category.to_api()
             )
             if link.sources:
@@ -519,7 +519,7 @@ class SyncPlan:
             categories.append(body)
         images = [source.name for source in self.images]
         found: dict[str, Any] = {
-            "categoryApi": str(self.category_api),
+            "categoryApi": self.category_api.value,
             "categories": categories,
             "images": images,
         }

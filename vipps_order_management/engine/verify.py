@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..conf import CategoryAPI
 from ..exceptions import VippsError
 from ..payloads import Category
 from .clients import get_client
@@ -77,7 +78,7 @@ def _links_held(sync_plan: SyncPlan, category: Category | None) -> tuple[bool, s
     links = sync_plan.links
     target = sync_plan.target
     assert target is not None
-    if sync_plan.category_api == "v3":
+    if sync_plan.category_api is CategoryAPI.V3:
         if not links:
             return True, ""
         client = get_client(target.merchant_serial_number)
