@@ -564,6 +564,23 @@ def test_a_refusal_by_vipps_is_a_json_502_with_the_message(staff_api, vipps, mak
     assert VippsOrder.objects.for_order(order).get().receipt_state == "dead"
 
 
+def test_a_refusal_here_is_a_json_422_and_never_blames_vipps(staff_api, vipps, make_order):
+    order = make_order(tracking_url="http://track.example/1")  # plain http: the policy refuses
+    OutboxItem.objects.all().delete()
+
+    response = staff_api.post(url("order-sync", order) + "?now=1")
+
+    assert response.status_code == 422
+    body = response.json()
+    results = {r["kind"]: r for r in body["results"]}
+    assert results["links"]["status"] == "dead"
+    assert "orderDetailsUrl" in results["links"]["message"]
+    assert results["receipt"]["ok"] is True
+    assert "Vipps did not accept" not in body["detail"]
+    assert vipps.category(order.vipps_reference) is None
+    assert not vipps.requests_for("PUT", "/categories/")
+
+
 def test_a_vipps_configuration_error_is_a_json_503_not_a_500(
     staff_api, vipps, make_order, settings
 ):

@@ -136,6 +136,99 @@ def test_a_real_worker_sends_the_good_orders_and_keeps_running(worker_env, vipps
     assert "Traceback" not in err
 
 
+def _wrong_image_link(adapter, order):
+    from vipps_order_management.adapters import Link
+    from vipps_order_management.payloads import CategoryType
+
+    return [Link(CategoryType.TICKET, "https://tickets.example/1", image="ticket.png")]
+
+
+#: What a shop's hook may give back that is not what it should be: (hook, what it returns,
+#: what the reason says). Each keeps to its order; the receipt, which needs none of it, goes.
+WRONG_KINDS = {
+    "links as a string": (
+        "get_default_links",
+        lambda adapter, order: "https://shop.example/orders/1",
+        "get_default_links() returned str, not a list of Link",
+    ),
+    "no links at all": (
+        "get_default_links",
+        lambda adapter, order: None,
+        "get_default_links() returned NoneType",
+    ),
+    "a link as a tuple": (
+        "get_default_links",
+        lambda adapter, order: [("GENERAL", "https://shop.example/")],
+        "get_default_links()[0] is tuple",
+    ),
+    "a link as a dict": (
+        "get_links",
+        lambda adapter, order: [{"category": "GENERAL", "url": "https://shop.example/"}],
+        "get_links()[0] is dict",
+    ),
+    "images as a file name": (
+        "get_product_images",
+        lambda adapter, order: "socks.png",
+        "get_product_images() returned str, not a list of ImageSource",
+    ),
+    "an image as bytes": (
+        "get_product_images",
+        lambda adapter, order: [png_bytes()],
+        "get_product_images()[0] is bytes",
+    ),
+    "images as a dict": (
+        "get_images",
+        lambda adapter, order: {"socks": png_bytes()},
+        "get_images() returned dict",
+    ),
+    "a link's image as a name": (
+        "get_default_links",
+        _wrong_image_link,
+        "Link.image is str, not an ImageSource",
+    ),
+    "a primary link not among the links": (
+        "get_primary_link",
+        lambda adapter, order, links: "https://shop.example/",
+        "get_primary_link() returned str",
+    ),
+    "an image whose identity is no key": (
+        "get_product_images",
+        lambda adapter, order: [ImageSource("socks.png", png_bytes, identity=["socks"])],
+        "TypeError",
+    ),
+}
+
+
+@pytest.mark.parametrize(("hook", "returns", "reason"), WRONG_KINDS.values(), ids=WRONG_KINDS)
+def test_a_hook_returning_the_wrong_kind_keeps_to_its_order(
+    vipps, make_order, settings, hook, returns, reason
+):
+    good, bad = make_order(), make_order()
+
+    def wrong(adapter, order, *args):
+        if order.pk == bad.pk:
+            return returns(adapter, order, *args)
+        return getattr(ShopOrderAdapter, hook)(adapter, order, *args)
+
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"shop.Order": type("Wrong", (ShopOrderAdapter,), {hook: wrong})},
+    }
+    result = drain_until_idle()
+
+    assert vipps.category(good.vipps_reference) is not None
+    assert vipps.images()  # the good order's picture went up
+    rows = rows_of(bad)
+    assert rows["links"].status == OutboxItem.Status.DEAD
+    assert rows["links"].attempts == 1
+    assert reason in rows["links"].last_error
+    assert vipps.category(bad.vipps_reference) is None
+    assert rows["receipt"].status == OutboxItem.Status.DONE
+    assert result.dead == 1
+    # Shown nowhere broken: the customer's links and staff's page of the order still answer.
+    assert isinstance(order_links(Order.objects.get(pk=bad.pk)), list)
+
+
 def test_an_order_whose_plan_raises_anything_is_kept_to_itself(vipps, make_order, settings):
     good = make_order()
     broken = make_order()
@@ -229,9 +322,33 @@ def test_sync_now_of_an_order_with_a_malformed_stored_link_is_no_500(
     order = make_order(status="new")
     OrderLink.objects.create(order=order, category="DELIVERY", url="https://[::1/track")
     response = staff_client.post(f"/vipps/api/v1/orders/shop.order/{order.pk}/sync/?now=1")
-    assert response.status_code in (200, 502), response.content
+    assert response.status_code == 422, response.content  # refused here, not by Vipps
+    assert "cannot be sent as it is" in response.json()["detail"]
     assert "orderDetailsUrl" in response.content.decode()
     assert rows_of(order)["links"].status == OutboxItem.Status.DEAD
+
+
+@pytest.mark.parametrize("url", [42, None, b"https://track.example/1"])
+def test_a_link_that_is_not_text_is_named_on_the_staff_page_never_a_500(
+    admin_client, vipps, make_order, settings, url
+):
+    from vipps_order_management.adapters import Link
+    from vipps_order_management.payloads import CategoryType
+
+    class NotText(ShopOrderAdapter):
+        def get_default_links(self, order):
+            return [Link(CategoryType.DELIVERY, url)]
+
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"shop.Order": NotText},
+    }
+    order = make_order()
+    drain_until_idle()
+    page = admin_client.get(f"/admin/shop/order/{order.pk}/vipps/")
+    assert page.status_code == 200
+    assert "orderDetailsUrl" in page.content.decode()
+    assert order_links(Order.objects.get(pk=order.pk)) == []
 
 
 # ---------------------------------------------------------------------- order identity

@@ -35,7 +35,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
-from typing import Any
+from typing import Any, TypeVar
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
@@ -64,6 +64,7 @@ __all__ = [
     "registered_models",
     "resolve_adapter",
     "resolve_model",
+    "returned_list",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,29 @@ logger = logging.getLogger(__name__)
 #: Field names tried, in order, for when an order was placed (``get_order_date`` and the
 #: date filters of ``vipps_om_sync``).
 ORDER_DATE_FIELDS = ("date_placed", "created_at", "created", "placed_at", "ordered_at", "date")
+
+T = TypeVar("T")
+
+
+def returned_list(value: Any, kind: type[T], method: str) -> list[T]:  # noqa: UP047 - 3.11 tools read this
+    """What an adapter's ``method`` returned, as a list of ``kind``.
+
+    The one check of what a shop's hook gives back before anything uses it: a ``TypeError``
+    naming the method and the first item that is not a ``kind`` (a string is no list of
+    links), which the sync turns into that order waiting for staff, never a crash.
+    """
+    if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"{method}() returned {type(value).__name__}, not a list of {kind.__name__}"
+        )
+    items = list(value)
+    for index, item in enumerate(items):
+        if not isinstance(item, kind):
+            raise TypeError(
+                f"{method}()[{index}] is {type(item).__name__} {item!r:.60}, not {kind.__name__}"
+            )
+    return items
+
 
 #: Which link the v2 API shows when an order has several: the most useful one to the customer.
 PRIMARY_LINK_PRECEDENCE: tuple[CategoryType, ...] = (
@@ -142,6 +166,13 @@ class Link:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "category", CategoryType(str(self.category)))
+        if self.image is not None and not isinstance(self.image, ImageSource):
+            raise TypeError(
+                f"Link.image is {type(self.image).__name__}, not an ImageSource or None "
+                "(ImageSource.from_field(product.image), for instance)"
+            )
+        if isinstance(self.position, bool) or not isinstance(self.position, int):
+            raise TypeError(f"Link.position is {self.position!r}, not a whole number")
 
 
 class OrderAdapter:
@@ -323,7 +354,7 @@ class OrderAdapter:
                     position=row.position,
                 )
             )
-        return stored + list(self.get_default_links(order))
+        return stored + returned_list(self.get_default_links(order), Link, "get_default_links")
 
     def get_default_links(self, order: models.Model) -> Iterable[Link]:
         """Links every order gets without a stored row: its signed status page.
@@ -365,7 +396,9 @@ class OrderAdapter:
         from .order_rows import attached_rows
 
         stored = [ImageSource.from_field(row.image) for row in attached_rows(order).images]
-        return stored or list(self.get_product_images(order))
+        return stored or returned_list(
+            self.get_product_images(order), ImageSource, "get_product_images"
+        )
 
     def get_product_images(self, order: models.Model) -> Iterable[ImageSource]:
         """Images of the products bought; several are combined into one collage."""

@@ -370,11 +370,14 @@ def _split(text: str, delimiter: str) -> tuple[str, str | None]:
     return (before, after) if found else (before, None)
 
 
-def parse(url: str) -> tuple[ParsedLink | None, str | None]:
-    """The link taken apart and normalised, or ``(None, reason)`` when it is not a valid URI.
+def parse(url: Any) -> tuple[ParsedLink | None, str | None]:
+    """The link taken apart and normalised, or ``(None, reason)`` when it is not a valid URI
+    (or not a string). Never raises.
 
     Says nothing about whether the link is allowed: that is :meth:`LinkPolicy.errors`.
     """
+    if not isinstance(url, str):
+        return None, f"must be a string, not {type(url).__name__}"
     plain = url.isascii() and url.isprintable() and " " not in url
     bad = None if plain else next((char for char in url if _invisible(char)), None)
     if bad is not None:

@@ -198,7 +198,7 @@ def _as_left_elsewhere(row: OutboxItem) -> SyncResult:
     if row.status == OutboxItem.Status.DONE:
         return SyncResult(row.kind, Outcome.DONE, row.result or "Sent by another worker.")
     if row.status == OutboxItem.Status.DEAD:
-        return SyncResult(row.kind, Outcome.DEAD, row.last_error)
+        return SyncResult(row.kind, Outcome.DEAD, row.last_error, status_code=row.last_status_code)
     return SyncResult(
         row.kind, Outcome.RETRY, row.last_error or "Another worker will send it again."
     )

@@ -293,7 +293,9 @@ class SyncView(StaffOrderView):
     By default the order is queued (202) and the runner sends it. With ``now`` (``?now=1`` or
     ``{"now": true}``) it is sent while the caller waits, with a result per kind: 200 when all
     arrived, 503 when Vipps is unavailable (the order stays queued and is retried), 502 when
-    something was refused. Every failure is also recorded in the attempt log and the status.
+    Vipps refused something, 422 when it was refused here (the order's data, the shop's code or
+    the configuration) before reaching Vipps. Every failure is also recorded in the attempt log
+    and the status.
     """
 
     serializer_class = SyncRequestSerializer
@@ -355,8 +357,15 @@ class SyncView(StaffOrderView):
                 "messages": messages
             }
             return Response(data, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        data["detail"] = _("Vipps did not accept the order: %(messages)s") % {"messages": messages}
-        return Response(data, status=status.HTTP_502_BAD_GATEWAY)
+        if any(r.status == "dead" and r.status_code is not None for r in failed):
+            data["detail"] = _("Vipps did not accept the order: %(messages)s") % {
+                "messages": messages
+            }
+            return Response(data, status=status.HTTP_502_BAD_GATEWAY)
+        data["detail"] = _(
+            "The order cannot be sent as it is; nothing was sent for it: %(messages)s"
+        ) % {"messages": messages}
+        return Response(data, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
 
 
 class SyncStatusView(StaffOrderView, RetrieveAPIView[Any]):

@@ -93,9 +93,7 @@ class ImageStage:
             **others.known,
             **{key: prepared.image_id for key, prepared in self.uploaded.items()},
         }
-        for work in needing:
-            if LINKS not in work.verdicts:
-                self._assign(work, ids)
+        _each_order(needing, lambda work: self._assign(work, ids))
 
     # -- what is needed -------------------------------------------------------------------------
 
@@ -104,11 +102,18 @@ class ImageStage:
         it raised. Sources are told apart by :func:`uploads.source_identity`: their content
         where it is at hand, their file where it is in a storage, never their name alone."""
         sources: dict[object, ImageSource] = {}
-        for work in works:
+
+        def collect(work: OrderWork) -> None:
             assert work.plan is not None
-            for link in work.plan.links:
-                for source in link.sources:
-                    sources.setdefault(uploads.source_identity(source), source)
+            mine = {
+                uploads.source_identity(source): source
+                for link in work.plan.links
+                for source in link.sources
+            }
+            for identity, source in mine.items():
+                sources.setdefault(identity, source)
+
+        _each_order(works, collect)
         found: dict[object, bytes | BaseException] = {}
 
         def read(identity: object, source: ImageSource) -> None:
@@ -131,28 +136,30 @@ class ImageStage:
     ) -> None:
         """Each link's image set, by content; a source that could not be read settles the
         order's links: retried, waiting for staff, or handed back unread (the breaker)."""
-        for work in works:
-            assert work.target is not None
-            assert work.plan is not None
-            for link in work.plan.links:
-                key = None
-                if link.sources:
-                    found = [digests[uploads.source_identity(s)] for s in link.sources]
-                    failure = next((f for f in found if isinstance(f, BaseException)), None)
-                    if isinstance(failure, ImageValidationError):
-                        work.notes.append(f"Image left out: {failure}")
-                        work.log.refused("image preparation", str(failure), kind=LINKS)
-                    elif isinstance(failure, NotAttempted):
-                        work.settle(LINKS, classify(failure))
-                    elif failure is not None:
-                        verdict = classify(failure)
-                        work.log.refused("image source", verdict.message, kind=LINKS)
-                        work.settle(LINKS, verdict)
-                    else:
-                        digests_found = [f for f in found if isinstance(f, bytes)]
-                        key = (work.target.merchant_serial_number, uploads.set_hash(digests_found))
-                        self.wanted.setdefault(key, (work, link.sources))
-                work.image_keys.append(key)
+        _each_order(works, lambda work: self._want_one(work, digests))
+
+    def _want_one(self, work: OrderWork, digests: dict[object, bytes | BaseException]) -> None:
+        assert work.target is not None
+        assert work.plan is not None
+        for link in work.plan.links:
+            key = None
+            if link.sources:
+                found = [digests[uploads.source_identity(s)] for s in link.sources]
+                failure = next((f for f in found if isinstance(f, BaseException)), None)
+                if isinstance(failure, ImageValidationError):
+                    work.notes.append(f"Image left out: {failure}")
+                    work.log.refused("image preparation", str(failure), kind=LINKS)
+                elif isinstance(failure, NotAttempted):
+                    work.settle(LINKS, classify(failure))
+                elif failure is not None:
+                    verdict = classify(failure)
+                    work.log.refused("image source", verdict.message, kind=LINKS)
+                    work.settle(LINKS, verdict)
+                else:
+                    digests_found = [f for f in found if isinstance(f, bytes)]
+                    key = (work.target.merchant_serial_number, uploads.set_hash(digests_found))
+                    self.wanted.setdefault(key, (work, link.sources))
+            work.image_keys.append(key)
 
     # -- uploading ------------------------------------------------------------------------------
 
@@ -229,3 +236,16 @@ class ImageStage:
                         ),
                     )
             work.categories.append(link.category_payload(image_id))
+
+
+def _each_order(works: Sequence[OrderWork], step: Callable[[OrderWork], None]) -> None:
+    """``step`` for each order whose links are still open. Whatever one order's step raises
+    (a shop's image source that is not what it says) settles that order's links, never the
+    batch: the others go on, and the rows are not handed back to be claimed first again."""
+    for work in works:
+        if LINKS in work.verdicts:
+            continue
+        try:
+            step(work)
+        except Exception as exc:
+            work.settle(LINKS, classify(exc))

@@ -27,7 +27,7 @@ from django.db import models
 from django.utils.translation import gettext
 
 from .. import public_links
-from ..adapters import ImageSource, Link, OrderAdapter, get_adapter
+from ..adapters import ImageSource, Link, OrderAdapter, get_adapter, returned_list
 from ..conf import CategoryAPI, app_settings, link_policy
 from ..display import format_money
 from ..exceptions import (
@@ -98,6 +98,16 @@ class Refused(VippsError):
     def __init__(self, problem: Problem) -> None:
         super().__init__(str(problem))
         self.problem = problem
+
+
+def _one_of(primary: Any, links: Sequence[Link]) -> Link | None:
+    """``get_primary_link``'s answer: one of the order's links, or ``None``."""
+    if primary is None or (isinstance(primary, Link) and primary in links):
+        return primary
+    raise TypeError(
+        f"get_primary_link() returned {type(primary).__name__} {primary!r:.60}, not one of "
+        "the links it was given or None"
+    )
 
 
 def _raising_method(exc: BaseException, adapter: OrderAdapter) -> str | None:
@@ -273,7 +283,10 @@ class SyncPlan:
         :attr:`receipt_shown`), is the order's status page instead: it says something true.
         """
         links: list[Link] = self._ask(
-            "links", "get_links", lambda: list(self.adapter.get_links(self.order)), []
+            "links",
+            "get_links",
+            lambda: returned_list(self.adapter.get_links(self.order), Link, "get_links"),
+            [],
         )
         return self._status_page_for_receipt_page(links)
 
@@ -310,7 +323,10 @@ class SyncPlan:
     def images(self) -> list[ImageSource]:
         """The order's own images (stored rows, else the products'); a collage when several."""
         images: list[ImageSource] = self._ask(
-            "links", "get_images", lambda: list(self.adapter.get_images(self.order)), []
+            "links",
+            "get_images",
+            lambda: returned_list(self.adapter.get_images(self.order), ImageSource, "get_images"),
+            [],
         )
         return images
 
@@ -322,7 +338,7 @@ class SyncPlan:
             primary = self._ask(
                 "links",
                 "get_primary_link",
-                lambda: self.adapter.get_primary_link(self.order, chosen),
+                lambda: _one_of(self.adapter.get_primary_link(self.order, chosen), chosen),
                 None,
             )
             chosen = [primary] if primary is not None else []

@@ -19,6 +19,9 @@ class SyncResult:
     calls: int = 0  # HTTP calls made to Vipps for the order
     #: The order as the shop knows it ("Order 1001"), for messages; "" when unknown.
     order: str = ""
+    #: Vipps's answer when it was Vipps that refused or failed; ``None`` when nothing reached
+    #: it (refused here: the order's data, the shop's code, the configuration).
+    status_code: int | None = None
 
     def __post_init__(self) -> None:
         self.status = Outcome(self.status)

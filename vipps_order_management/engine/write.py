@@ -131,7 +131,11 @@ def announce(works: Sequence[OrderWork], changed: set[int], result: DrainResult)
                 signals.sync_failed.send(
                     sender, order=order, kind=kind, error=verdict.error, next_attempt_at=verdict.due
                 )
-            result.add(SyncResult(kind, status, verdict.message, work.log.calls, work.name))
+            result.add(
+                SyncResult(
+                    kind, status, verdict.message, work.log.calls, work.name, verdict.status_code
+                )
+            )
 
 
 def _note_failure(work: OrderWork, kind: str, message: str) -> None:
