@@ -204,6 +204,34 @@ def test_sync_by_date_honours_the_adapters_own_order_date(members, settings, ada
     assert member_names(members) == {"first-day", "last-evening"}
 
 
+class UnreliableDateAdapter(UserAdapter):
+    """A shop's computed date that is sometimes not a date at all."""
+
+    def get_order_date(self, user):
+        if user.username == "first-day":
+            raise LookupError("no date for this member")
+        if user.username == "last-evening":
+            return "31 March"
+        if user.username == "after":
+            return datetime(2024, 2, 1, 12, 0)  # naive: read in the current time zone
+        return user.date_joined
+
+
+def test_an_order_whose_own_date_cannot_be_had_is_left_out_and_named(members, settings):
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"auth.User": "tests.test_commands.UnreliableDateAdapter"},
+    }
+    out, err = run(
+        "vipps_om_sync", "--model", "auth.User", "--since", "2024-01-01", "--until", "2024-03-31"
+    )
+    assert member_names(members) == {"after"}  # the naive date, within the range
+    assert "Queued 1 order" in out
+    assert "Left out 2 orders" in err
+    assert "first-day: UnreliableDateAdapter.get_order_date: LookupError: no date" in err
+    assert "last-evening: UnreliableDateAdapter.get_order_date: TypeError: returned str" in err
+
+
 def test_sync_by_date_time_range(members):
     run(
         "vipps_om_sync",

@@ -14,6 +14,7 @@ Nothing here sends anything. Errors are :class:`SelectionError`, naming the opti
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -47,6 +48,8 @@ __all__ = [
 
 When = date | datetime
 
+logger = logging.getLogger(__name__)
+
 
 class SelectionError(VippsError):
     """The orders asked for cannot be selected: the message says why, and what to write."""
@@ -62,6 +65,9 @@ class Selection:
     queryset: models.QuerySet[Any] | None = None
     #: When the adapter computes an order's date itself: the orders it keeps, asked one by one.
     keep: Callable[[models.Model], bool] | None = None
+    #: The orders :attr:`keep` could not judge (the adapter's date raised or was no date),
+    #: each with the reason: left out, for the command to report.
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -213,7 +219,9 @@ def select_orders(
         if since is not None or until is not None:
             found = _date_field(selection, date_field)
             if found is None:  # the adapter's own get_order_date decides, order by order
-                selection.keep = partial(_placed_within, selection.adapter, since, until)
+                selection.keep = partial(
+                    _placed_within, selection.adapter, since, until, selection.left_out
+                )
             else:
                 queryset = queryset.filter(date_range_q(found[0], found[1], since, until))
         selection.queryset = queryset.order_by("pk")
@@ -295,15 +303,41 @@ def date_range_q(
 
 
 def _placed_within(
-    adapter: OrderAdapter, since: When | None, until: When | None, order: models.Model
+    adapter: OrderAdapter,
+    since: When | None,
+    until: When | None,
+    left_out: list[str],
+    order: models.Model,
 ) -> bool:
-    """Whether the adapter's own date of ``order`` lies within ``since`` and ``until``."""
-    placed = adapter.get_order_date(order)
-    if placed is None:
+    """Whether the adapter's own date of ``order`` lies within ``since`` and ``until``. An
+    order whose date cannot be had is left out with the reason, never the end of the run."""
+    try:
+        moment = _placed_at(adapter, order)
+    except Exception as exc:  # the shop's code: this order is left out, the others go on
+        reason = f"{order}: {type(adapter).__name__}.get_order_date: {type(exc).__name__}: {exc}"
+        logger.warning("Left out of the selection: %s", reason)
+        left_out.append(reason)
         return False
-    moment = _bound(placed)
+    if moment is None:
+        return False
     if since is not None and moment < _bound(since):
         return False
     if isinstance(until, datetime):
         return moment <= until
     return until is None or moment < _start_of(until + timedelta(days=1))
+
+
+def _placed_at(adapter: OrderAdapter, order: models.Model) -> datetime | None:
+    """The adapter's date of ``order`` as an instant comparable with the command's bounds."""
+    placed = adapter.get_order_date(order)
+    if placed is None:
+        return None
+    if not isinstance(placed, date):
+        raise TypeError(f"returned {type(placed).__name__} {placed!r:.40}, not a date or datetime")
+    moment = _bound(placed)
+    aware = timezone.is_aware(timezone.now())
+    if aware and timezone.is_naive(moment):  # as Django reads a naive datetime: local time
+        return timezone.make_aware(moment)
+    if not aware and timezone.is_aware(moment):
+        return timezone.make_naive(moment)
+    return moment

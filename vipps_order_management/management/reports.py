@@ -9,6 +9,7 @@ from django.utils.translation import ngettext
 
 __all__ = [
     "dry_run_summary",
+    "left_out_summary",
     "queued_summary",
     "reupload_summary",
     "sent_summary",
@@ -24,6 +25,15 @@ def queued_summary(count: int, kinds: Sequence[str]) -> str:
         "Queued %(count)d orders for sending (%(kinds)s).",
         count,
     ) % {"count": count, "kinds": ", ".join(kinds)}
+
+
+def left_out_summary(count: int) -> str:
+    """Orders ``--since``/``--until`` could not judge: the adapter's date raised or was none."""
+    return ngettext(
+        "Left out %(count)d order: the adapter's get_order_date could not give its date.",
+        "Left out %(count)d orders: the adapter's get_order_date could not give their dates.",
+        count,
+    ) % {"count": count}
 
 
 def reupload_summary(images: int, count: int) -> str:

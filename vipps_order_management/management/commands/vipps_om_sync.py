@@ -42,6 +42,7 @@ from ..options import (
 from ..progress import ProgressBar, bar_cleared, progress_bar
 from ..reports import (
     dry_run_summary,
+    left_out_summary,
     queued_summary,
     reupload_summary,
     sent_summary,
@@ -103,6 +104,16 @@ class Command(BaseCommand):
                 raise CommandError(
                     _("%(error)s. Run manage.py vipps_om_check for details.") % {"error": exc}
                 ) from None
+            finally:
+                self._report_left_out(selections)
+
+    def _report_left_out(self, selections: list[Selection]) -> None:
+        left_out = [reason for selection in selections for reason in selection.left_out]
+        if left_out:
+            with bar_cleared(self.progress):
+                self.stderr.write(left_out_summary(len(left_out)), style_func=self.style.WARNING)
+                for reason in left_out:
+                    self.stderr.write(f"  {reason}")
 
     def _run(self, selections: list[Selection], kinds: list[str], options: dict[str, Any]) -> None:
         orders = (o for s in selections for o in s.orders(self.chunk_size))
