@@ -351,6 +351,56 @@ def test_a_link_that_is_not_text_is_named_on_the_staff_page_never_a_500(
     assert order_links(Order.objects.get(pk=order.pk)) == []
 
 
+def test_a_secret_hook_that_raises_shuts_that_orders_pages_and_no_other(
+    client, make_order, settings, caplog
+):
+    troubled, fine = make_order(), make_order()
+    urls = {
+        order.pk: public_links.order_status_url(order, absolute=False) for order in (troubled, fine)
+    }
+
+    class Raising(ShopOrderAdapter):
+        def get_public_link_secret(self, order):
+            if order.pk == troubled.pk:
+                raise ConnectionError("the secrets store is down")
+            return super().get_public_link_secret(order)
+
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"shop.Order": Raising},
+    }
+    assert client.get(urls[troubled.pk]).status_code == 404
+    assert client.get(urls[troubled.pk] + "receipt/").status_code == 404
+    assert client.get(urls[fine.pk]).status_code == 200
+    assert "Raising.get_public_link_secret failed" in caplog.text
+
+
+def test_a_visibility_hook_that_raises_hides_that_order_and_lists_the_rest(
+    make_order, settings, caplog
+):
+    user = get_user_model().objects.create_user("kari", password="pw")
+    troubled, fine = make_order(user=user), make_order(user=user)
+
+    class Raising(ShopOrderAdapter):
+        def user_can_view(self, order, user):
+            if order.pk == troubled.pk:
+                raise RuntimeError("permission service unavailable")
+            return super().user_can_view(order, user)
+
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"shop.Order": Raising},
+    }
+    api = APIClient()
+    api.force_authenticate(user)
+    listed = api.get("/vipps/api/v1/my/orders/")
+    assert listed.status_code == 200
+    assert [row["pk"] for row in listed.json()["results"]] == [str(fine.pk)]
+    single = api.get(f"/vipps/api/v1/my/orders/shop.order/{troubled.pk}/links/")
+    assert single.status_code == 404
+    assert "Raising.user_can_view failed" in caplog.text
+
+
 # ---------------------------------------------------------------------- order identity
 
 

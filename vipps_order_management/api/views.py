@@ -438,7 +438,7 @@ class MyOrderListView(CustomerView, ListAPIView[Any]):
             order
             for adapter, pk in page
             if (order := loaded.get((adapter, pk))) is not None
-            and adapter.user_can_view(order, request.user)
+            and _may_view(adapter, order, request.user)
         ]
         data = [customer_order_data(sync_plan) for sync_plan in plans_for(visible)]
         return self.get_paginated_response(CustomerOrderSerializer(data, many=True).data)
@@ -452,9 +452,21 @@ class MyOrderLinksView(CustomerView, RetrieveAPIView[Any]):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         adapter = self.get_order_adapter()
         order = _lookup(adapter.get_orders_for_user(request.user), self.order_pk)
-        if not adapter.user_can_view(order, request.user):
+        if not _may_view(adapter, order, request.user):
             raise Http404
         return Response(CustomerOrderSerializer(customer_order_data(plan(order, adapter))).data)
+
+
+def _may_view(adapter: OrderAdapter, order: models.Model, user: Any) -> bool:
+    """The adapter's ``user_can_view``; when it raises, the order stays hidden (logged), and
+    the customer's other orders are still listed."""
+    try:
+        return bool(adapter.user_can_view(order, user))
+    except Exception:
+        logger.exception(
+            "%s.user_can_view failed for %s; the order is not shown", type(adapter).__name__, order
+        )
+        return False
 
 
 # ---------------------------------------------------------------------- schema
