@@ -621,6 +621,31 @@ def test_outbound_signals_tell_the_shop_what_happened(vipps, make_order, heard):
     assert "403" in kwargs["error"]
 
 
+@pytest.mark.parametrize("name", ["receipt_sent", "order_synced", "category_sent"])
+def test_a_receiver_that_raises_stops_no_sync_and_no_other_receiver(
+    vipps, make_order, heard, caplog, name
+):
+    orders = [make_order() for _ in range(5)]
+
+    def broken(sender, order, **kwargs):
+        if order.pk == orders[1].pk:
+            raise RuntimeError("the shop's receiver broke")
+
+    getattr(signals, name).connect(broken)
+    try:
+        result = drain_until_idle()
+    finally:
+        getattr(signals, name).disconnect(broken)
+
+    assert result.done == 10  # every order's links and receipt, in one drain
+    for order in orders:
+        assert {outbox_of(order, kind).status for kind in ("links", "receipt")} == {"done"}
+    heard_orders = {kwargs["order"].pk for signal, kwargs in heard if signal == name}
+    assert heard_orders == {order.pk for order in orders}  # the other receiver heard them all
+    assert "the shop's receiver broke" in caplog.text
+    assert len(vipps.requests_for("POST", "/receipts/")) == 5  # nothing sent twice
+
+
 def test_force_sends_unchanged_links_again(vipps, make_order):
     order = make_order()
     drain_until_idle()

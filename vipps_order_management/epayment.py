@@ -116,5 +116,5 @@ def mark_receipt_sent(order: models.Model, via: str = "epayment") -> VippsOrder:
         state.merchant_serial_number = target.merchant_serial_number
     mark_sent(state, receipt.content_hash(), via)
     state.save()
-    signals.receipt_sent.send(type(order), order=order, receipt=receipt, via=via)
+    signals.receipt_sent.send_robust(type(order), order=order, receipt=receipt, via=via)
     return state

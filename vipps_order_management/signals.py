@@ -1,7 +1,8 @@
 """Signals sent while syncing, for shops that want to react (alerts, audit, their own UI).
 
 All are sent by the worker after the database change they describe has been saved, with
-``sender`` set to the order's model class and ``order`` to the order itself.
+``sender`` set to the order's model class and ``order`` to the order itself, through
+``send_robust``: a receiver that raises is logged and stops neither the others nor the sync.
 """
 
 from __future__ import annotations

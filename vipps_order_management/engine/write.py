@@ -102,7 +102,7 @@ def announce(works: Sequence[OrderWork], changed: set[int], result: DrainResult)
         sender = type(order) if order is not None else OutboxItem
         if order is not None:
             for signal, arguments in work.events:
-                signal.send(sender, order=order, **arguments)
+                signal.send_robust(sender, order=order, **arguments)
         for kind in KINDS:
             if kind not in work.rows:
                 continue
@@ -114,7 +114,7 @@ def announce(works: Sequence[OrderWork], changed: set[int], result: DrainResult)
             if status is Outcome.DONE:
                 status = Outcome.CHANGED if row.pk in changed else Outcome.DONE
                 if order is not None:
-                    signals.order_synced.send(
+                    signals.order_synced.send_robust(
                         sender, order=order, kind=kind, result=verdict.message
                     )
             elif status is Outcome.DEAD and row.pk in changed:
@@ -124,11 +124,11 @@ def announce(works: Sequence[OrderWork], changed: set[int], result: DrainResult)
                 logger.warning(
                     "Vipps sync of %s (%s) failed for good: %s", work.name, kind, verdict.message
                 )
-                signals.dead_lettered.send(
+                signals.dead_lettered.send_robust(
                     sender, order=order, kind=kind, error=verdict.message, outbox_item=row
                 )
             elif status is Outcome.RETRY and order is not None:
-                signals.sync_failed.send(
+                signals.sync_failed.send_robust(
                     sender, order=order, kind=kind, error=verdict.error, next_attempt_at=verdict.due
                 )
             result.add(
