@@ -257,6 +257,8 @@ def test_this_machine_however_it_is_written(host):
         "printer.local",
         "1e100",
         "0x7g.0.0.1",
+        None,
+        2130706433,
     ],
 )
 def test_other_hosts_are_not_this_machine(host):

@@ -12,18 +12,22 @@ import signal
 import time
 from decimal import Decimal
 
+import hypothesis
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import connection
 from django.http import Http404
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from tests.shop.models import Order
 from tests.shop.vipps import ShopOrderAdapter
 from vipps_order_management import public_links, services
-from vipps_order_management.adapters import ImageSource
+from vipps_order_management.adapters import ImageSource, Link
+from vipps_order_management.conf import link_policy
 from vipps_order_management.engine import cleanup
 from vipps_order_management.engine.outbox import BACKOFF_FLOOR_SECONDS
 from vipps_order_management.models import (
@@ -34,6 +38,7 @@ from vipps_order_management.models import (
     SyncAttempt,
     VippsOrder,
 )
+from vipps_order_management.payloads import CategoryType
 from vipps_order_management.templatetags.vipps_order_management import order_links
 from vipps_order_management.testing import drain_until_idle
 
@@ -227,6 +232,88 @@ def test_a_hook_returning_the_wrong_kind_keeps_to_its_order(
     assert result.dead == 1
     # Shown nowhere broken: the customer's links and staff's page of the order still answer.
     assert isinstance(order_links(Order.objects.get(pk=bad.pk)), list)
+
+
+_ANYTHING = st.one_of(
+    st.none(),
+    st.integers(),
+    st.text(max_size=40),
+    st.binary(max_size=20),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
+)
+_A_LINK = st.builds(
+    Link,
+    category=st.sampled_from(CategoryType),
+    url=st.one_of(st.text(max_size=80), st.just("https://track.example/ok")),
+)
+_LINKS = st.one_of(_ANYTHING, st.lists(st.one_of(_A_LINK, _ANYTHING), max_size=3))
+
+
+@hypothesis.settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@given(returned=_LINKS)
+def test_whatever_the_links_hook_returns_the_drain_goes_on(vipps, make_order, settings, returned):
+    """The rule, not the examples: any value where links belong keeps to its order."""
+    good, odd = make_order(), make_order()
+
+    class Anything(ShopOrderAdapter):
+        def get_default_links(self, order):
+            return returned if order.pk == odd.pk else super().get_default_links(order)
+
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"shop.Order": Anything},
+    }
+    drain_until_idle()  # never raises
+
+    assert vipps.category(good.vipps_reference) is not None
+    assert vipps.receipt(odd.vipps_reference) is not None  # the receipt needs no link
+    links = rows_of(odd)["links"]
+    assert links.status in (OutboxItem.Status.DONE, OutboxItem.Status.DEAD)
+    if links.status == OutboxItem.Status.DEAD:
+        assert links.last_error  # with its reason
+    # What the customer is shown is what the policy allows, whatever came in.
+    policy = link_policy()
+    for shown in order_links(Order.objects.get(pk=odd.pk)):
+        assert policy.clean(shown.url) == shown.url
+
+
+_AN_IMAGE = st.builds(
+    ImageSource.from_bytes,
+    name=st.text(max_size=20),
+    data=st.one_of(st.binary(max_size=64), st.just(png_bytes())),
+)
+_IMAGES = st.one_of(_ANYTHING, st.lists(st.one_of(_AN_IMAGE, _ANYTHING), max_size=3))
+
+
+@hypothesis.settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@given(returned=_IMAGES)
+def test_whatever_the_images_hook_returns_the_drain_goes_on(vipps, make_order, settings, returned):
+    good, odd = make_order(), make_order()
+
+    class Anything(ShopOrderAdapter):
+        def get_product_images(self, order):
+            return returned if order.pk == odd.pk else super().get_product_images(order)
+
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"shop.Order": Anything},
+    }
+    drain_until_idle()  # never raises
+
+    assert vipps.category(good.vipps_reference) is not None
+    assert vipps.receipt(odd.vipps_reference) is not None
+    links = rows_of(odd)["links"]
+    assert links.status in (OutboxItem.Status.DONE, OutboxItem.Status.DEAD)
+    if links.status == OutboxItem.Status.DEAD:
+        assert links.last_error
 
 
 def test_an_order_whose_plan_raises_anything_is_kept_to_itself(vipps, make_order, settings):

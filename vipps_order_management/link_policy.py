@@ -234,11 +234,13 @@ def _classify_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
 _THIS_MACHINE = "this machine"
 
 
-def is_this_machine(host: str) -> bool:
+def is_this_machine(host: Any) -> bool:
     """Whether ``host`` (a URL's host, bracketed or not) is this machine: ``localhost`` and its
     subdomains, or a loopback or unspecified address however it is written (``127.1``,
     ``0x7f.0.0.1``, ``[::ffff:127.0.0.1]``). The one answer for links, ``BASE_URL`` and the
-    admin."""
+    admin. Anything but a string is no host, so not this machine."""
+    if not isinstance(host, str):
+        return False
     name = host.strip().lower()
     if name.startswith("[") and name.endswith("]"):
         name = name[1:-1]
