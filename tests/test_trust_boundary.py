@@ -38,7 +38,7 @@ from vipps_order_management.models import (
     SyncAttempt,
     VippsOrder,
 )
-from vipps_order_management.payloads import CategoryType
+from vipps_order_management.payloads import CategoryType, OrderLine
 from vipps_order_management.templatetags.vipps_order_management import order_links
 from vipps_order_management.testing import drain_until_idle
 
@@ -314,6 +314,78 @@ def test_whatever_the_images_hook_returns_the_drain_goes_on(vipps, make_order, s
     assert links.status in (OutboxItem.Status.DONE, OutboxItem.Status.DEAD)
     if links.status == OutboxItem.Status.DEAD:
         assert links.last_error
+
+
+_WILD_AMOUNT = st.one_of(
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.text(max_size=8),
+    st.floats(),
+)
+#: A line as a careful shop makes it...
+_SANE_LINE = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["Wool socks", "Lue i ull", "Frakt"]),
+        "id": st.sampled_from(["SKU-1", "shipping"]),
+        "unit_price": st.decimals(0, 100_000, places=2),
+        "quantity": st.integers(1, 50),
+        "vat_rate": st.sampled_from([0, 12, 15, 25]),
+        "discount": st.just(0),
+        "product_url": st.sampled_from([None, "https://shop.example/p/1"]),
+    }
+)
+#: ...and what a careless one puts in any one field of it.
+_WILD_FIELDS = {
+    "name": st.one_of(st.text(max_size=300), st.none()),
+    "id": st.one_of(st.text(max_size=140), st.none()),
+    "unit_price": _WILD_AMOUNT,
+    "quantity": _WILD_AMOUNT,
+    "vat_rate": _WILD_AMOUNT,
+    "discount": _WILD_AMOUNT,
+    "product_url": st.text(max_size=60),
+}
+_LINE = st.one_of(
+    _SANE_LINE,
+    st.tuples(_SANE_LINE, st.sampled_from(sorted(_WILD_FIELDS))).flatmap(
+        lambda pair: _WILD_FIELDS[pair[1]].map(lambda value: {**pair[0], pair[1]: value})
+    ),
+)
+
+
+@hypothesis.settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@given(lines=st.lists(_LINE, min_size=1, max_size=3))
+def test_whatever_the_lines_hold_the_receipt_goes_valid_or_waits_naming_why(
+    vipps, make_order, settings, lines
+):
+    """Money, text and links of the lines as a careless shop might give them: what reaches the
+    fake (which checks Vipps's rules) is accepted, and anything else waits with its reason."""
+    good, odd = make_order(), make_order()
+
+    class Anything(ShopOrderAdapter):
+        def get_order_lines(self, order):
+            if order.pk != odd.pk:
+                return super().get_order_lines(order)
+            return [OrderLine.from_gross(**line) for line in lines]
+
+    settings.VIPPS_ORDER_MANAGEMENT = {
+        **settings.VIPPS_ORDER_MANAGEMENT,
+        "ORDER_ADAPTERS": {"shop.Order": Anything},
+    }
+    drain_until_idle()  # never raises
+
+    assert vipps.receipt(good.vipps_reference) is not None
+    receipt = rows_of(odd)["receipt"]
+    if receipt.status == OutboxItem.Status.DONE:
+        assert vipps.receipt(odd.vipps_reference) is not None
+    else:
+        assert receipt.status == OutboxItem.Status.DEAD
+        assert receipt.last_error
+        assert receipt.last_status_code is None  # refused here: Vipps never saw it
+        assert vipps.receipt(odd.vipps_reference) is None
 
 
 def test_an_order_whose_plan_raises_anything_is_kept_to_itself(vipps, make_order, settings):
