@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import time
 from decimal import Decimal
+from urllib.parse import quote
 
 import hypothesis
 import pytest
@@ -435,6 +436,43 @@ def test_a_malformed_link_from_staff_is_a_400_naming_the_field(
     assert list(response.json()) == ["url"]
     assert reason in response.json()["url"][0]
     assert not OrderLink.objects.exists()
+
+
+@hypothesis.settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@given(url=st.one_of(st.text(max_size=120), st.from_regex(r"\Ahttps://[^/]{0,30}/.{0,30}\Z")))
+def test_any_link_staff_type_is_stored_as_the_policy_sends_it_or_refused_naming_url(
+    staff_client, make_order, url
+):
+    order = make_order()
+    response = staff_client.post(
+        f"/vipps/api/v1/orders/shop.order/{order.pk}/links/",
+        {"category": "DELIVERY", "url": url},
+        format="json",
+    )
+    assert response.status_code in (201, 400), response.content
+    stored = OrderLink.objects.filter(object_id=str(order.pk))
+    if response.status_code == 400:
+        assert "url" in response.json()
+        assert not stored.exists()
+    else:
+        # Stored as it is sent: the policy allows it and normalising changes nothing more.
+        assert link_policy().check(stored.get().url) == (stored.get().url, [])
+
+
+@hypothesis.settings(max_examples=60, deadline=None)
+@given(token=st.text(max_size=200))
+def test_no_token_opens_a_page_by_accident_or_breaks_one(token):
+    """Any text where a signed token belongs is a 404, never a 500 or someone's order."""
+    from django.test import Client
+
+    for page in ("", "receipt/"):
+        path = f"/vipps/orders/{quote(token, safe='')}/{page}"
+        response = Client(raise_request_exception=False).get(path)
+        assert response.status_code == 404, (path, response.status_code)
 
 
 @pytest.mark.parametrize(("url", "reason"), MALFORMED.values(), ids=MALFORMED.keys())
