@@ -99,6 +99,28 @@ def test_a_worker_option_is_parsed_as_its_setting_is(db, option, value, setting)
     assert setting in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--max-runtime", "-1", "a number of seconds above 0"),
+        ("--max-runtime", "0", "a number of seconds above 0"),
+        ("--max-runtime", "nan", "a number of seconds above 0"),
+        ("--max-runtime", "inf", "a number of seconds above 0"),
+        ("--metrics-port", "0", "a port from 1 to 65535"),
+        ("--metrics-port", "99999", "a port from 1 to 65535"),
+        ("--metrics-port", "-80", "a port from 1 to 65535"),
+        ("--concurrency", "0", "at least 1"),
+    ],
+)
+def test_a_worker_option_no_worker_could_use_is_refused_naming_it(db, option, value, says):
+    """Never a traceback (99999 used to end in OverflowError from bind()), never a worker that
+    stops at once (-1) or never (nan)."""
+    with pytest.raises(CommandError) as caught:
+        call_command("vipps_om_worker", "--once", option, value)
+    assert option in str(caught.value)
+    assert says in str(caught.value)
+
+
 def test_good_options_run_the_worker(db, capsys):
     call_command("vipps_om_worker", "--once", "--poll-interval", "0.5", "--batch-size", "10")
     output = capsys.readouterr()

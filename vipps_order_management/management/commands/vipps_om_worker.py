@@ -12,6 +12,7 @@ dies lets its lease run out for another worker to finish the job.
 
 from __future__ import annotations
 
+import math
 import signal
 from typing import Any
 
@@ -68,6 +69,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["concurrency"] < 1:
             raise CommandError("--concurrency must be at least 1.")
+        runtime = options["max_runtime"]
+        if runtime is not None and not (math.isfinite(runtime) and runtime > 0):
+            raise CommandError(f"--max-runtime is {runtime}; give a number of seconds above 0.")
+        port = options["metrics_port"]
+        if port is not None and not 1 <= port <= 65535:
+            raise CommandError(f"--metrics-port is {port}; give a port from 1 to 65535.")
         # An option overrides its setting, so the setting's own parser says what it may be.
         for option, key in (("batch_size", "BATCH_SIZE"), ("poll_interval", "WORKER_POLL_SECONDS")):
             if options[option] is not None:
