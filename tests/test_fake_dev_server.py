@@ -415,6 +415,28 @@ def test_the_options_say_what_they_accept() -> None:
     for wrong in (["--unknown-image-status", "403"], ["--state-file", "x", "--no-state-file"]):
         with pytest.raises(SystemExit):
             parser.parse_args(wrong)
+    assert parser.parse_args(["--port", "0"]).port == 0  # a free one
+    assert parser.parse_args(["--token-lifetime", "1"]).token_lifetime == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--port", "99999", "a port from 0 to 65535"),
+        ("--port", "-1", "a port from 0 to 65535"),
+        ("--port", "http", "a port from 0 to 65535"),
+        ("--token-lifetime", "-5", "seconds from 1 to"),
+        ("--token-lifetime", "0", "seconds from 1 to"),
+    ],
+)
+def test_an_option_no_fake_could_use_is_refused_naming_it(capsys, option, value, says) -> None:
+    """Never the traceback of bind() (99999 used to end in OverflowError)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args([option, value])
+    error = capsys.readouterr().err
+    assert f"argument {option}: {says}" in error
 
 
 def test_the_command_ignores_development_hosts_without_debug(tmp_path: Path) -> None:

@@ -33,6 +33,21 @@ def _unknown_image_status(text: str) -> int | None:
     raise argparse.ArgumentTypeError(f"choose 404, 400 or accept, not {text!r}")
 
 
+def _whole_number(low: int, high: int, what: str) -> Any:
+    """An argparse type: a whole number from ``low`` to ``high``, or a message saying so."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} from {low} to {high}, not {text!r}")
+        return value
+
+    return parse
+
+
 def add_arguments(
     parser: argparse.ArgumentParser, *, default_state_file: str | None = None
 ) -> None:
@@ -64,7 +79,10 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)"
     )
     parser.add_argument(
-        "--port", type=int, default=8765, help="port (0 picks a free one; default 8765)"
+        "--port",
+        type=_whole_number(0, 65535, "a port"),
+        default=8765,
+        help="port (0 picks a free one; default 8765)",
     )
     parser.add_argument("--client-id", default=default.client_id, help="client_id to accept")
     parser.add_argument(
@@ -79,7 +97,10 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--msn", default=default.merchant_serial_number, help="merchant serial number (4-7 digits)"
     )
     parser.add_argument(
-        "--token-lifetime", type=int, default=3600, help="access token lifetime, seconds"
+        "--token-lifetime",
+        type=_whole_number(1, 366 * 86400, "seconds"),
+        default=3600,
+        help="access token lifetime, seconds",
     )
 
 
