@@ -452,13 +452,34 @@ def test_a_client_sends_no_app_scheme_it_was_not_told_of(vipps_fake):
 )
 def test_bad_base_url_is_a_configuration_error(base_url, message):
     with pytest.raises(VippsConfigurationError, match=message):
-        OrderManagementClient(
-            base_url=base_url,
-            client_id="c",
-            client_secret="s",
-            subscription_key="k",
-            merchant_serial_number="1",
-        )
+        client_at(base_url)
+
+
+def client_at(base_url):
+    return OrderManagementClient(
+        base_url=base_url,
+        client_id="c",
+        client_secret="s",
+        subscription_key="k",
+        merchant_serial_number="1",
+    )
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://user:s3cret@api.vipps.no",
+        "https://user:s3cret@[::1",
+        "https://user:s3cret@api.vipps.no:99999",
+        "http://:s3cret@api.vipps.no/order-management",
+    ],
+)
+def test_a_password_in_a_refused_base_url_is_never_shown(base_url):
+    """The client is used without the settings too: its own message hides the password."""
+    with pytest.raises(VippsConfigurationError) as caught:
+        client_at(base_url)
+    assert "s3cret" not in str(caught.value)
+    assert "***@" in str(caught.value)
 
 
 def test_missing_credentials_are_named():

@@ -43,10 +43,10 @@ from .conf import (
     Dispatch,
     app_settings,
     missing_credentials,
-    without_password,
 )
 from .link_policy import is_this_machine
 from .schema import closest
+from .transport.credentials import without_password
 
 __all__ = ["CHECK_IDS", "TAG", "check_deployment", "check_settings", "importable"]
 

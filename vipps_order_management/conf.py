@@ -52,6 +52,7 @@ from .schema import (
     sub_dict,
     text,
 )
+from .transport.credentials import without_password
 from .units import parse_sales_units
 
 SETTINGS_NAME = "VIPPS_ORDER_MANAGEMENT"
@@ -112,12 +113,10 @@ def _base_url(value: Any, context: Context) -> str:
     """The API root without its trailing slash; plain http only to this machine or in DEBUG."""
     if not isinstance(value, str):
         raise Invalid(f"is {value!r}, not the address of the API root")
-    shown = repr(without_password(value))
     try:
         url = clean_base_url(value)
-    except VippsConfigurationError as exc:
-        reason = str(exc).replace(repr(value), shown)
-        raise Invalid(f"is {shown}, which cannot work: {reason}") from None
+    except VippsConfigurationError as exc:  # its message never shows a password either
+        raise Invalid(f"is {without_password(value)!r}, which cannot work: {exc}") from None
     parts = urlsplit(url)
     if parts.scheme != "https" and not context.debug and not is_this_machine(parts.hostname or ""):
         raise Invalid(
@@ -170,20 +169,6 @@ def _site_url(value: Any, context: Context) -> str | None:
     if errors:  # the policy's reason names the host, never a password in the address
         raise Invalid(*(reason for _path, reason in errors))
     return str(cleaned).rstrip("/")
-
-
-def without_password(value: Any) -> Any:
-    """``value`` for a message: a user name and password in its authority left out."""
-    if not isinstance(value, str):
-        return value
-    head, slashes, rest = value.partition("//")
-    if not slashes:
-        head, rest = "", value
-    end = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
-    authority = rest[:end]
-    if "@" not in authority:
-        return value
-    return f"{head}{slashes}***@{authority.rpartition('@')[2]}{rest[end:]}"
 
 
 def _app_link_schemes(value: Any, context: Context) -> tuple[str, ...]:

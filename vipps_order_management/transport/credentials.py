@@ -16,6 +16,7 @@ __all__ = [
     "credential_problem",
     "require",
     "system_headers",
+    "without_password",
 ]
 
 #: How much of each ``Vipps-System-*`` header Vipps accepts.
@@ -126,3 +127,17 @@ def system_headers(name: str, version: str, plugin: str, plugin_version: str) ->
             ("Vipps-System-Plugin-Version", plugin_version),
         )
     }
+
+
+def without_password(value: Any) -> Any:
+    """``value`` for a message: a user name and password in its authority left out."""
+    if not isinstance(value, str):
+        return value
+    head, slashes, rest = value.partition("//")
+    if not slashes:
+        head, rest = "", value
+    end = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
+    authority = rest[:end]
+    if "@" not in authority:
+        return value
+    return f"{head}{slashes}***@{authority.rpartition('@')[2]}{rest[end:]}"

@@ -11,6 +11,7 @@ from requests.adapters import HTTPAdapter
 
 from .. import __version__
 from ..exceptions import VippsConfigurationError
+from .credentials import without_password
 
 __all__ = ["clean_base_url", "os_reason", "pooled_session"]
 
@@ -43,17 +44,17 @@ def pooled_session(base_url: str, pool_size: int = 16) -> requests.Session:
 def clean_base_url(base_url: str) -> str:
     """``base_url`` without a trailing slash; a configuration error when it is not an API root."""
     url = (base_url or "").strip().rstrip("/")
+    shown = repr(without_password(base_url))  # a message never shows a password
     try:
         parts = urlsplit(url)
         port = parts.port  # a port out of range raises here
     except ValueError as exc:
         raise VippsConfigurationError(
-            f"BASE_URL must be an absolute URL such as https://api.vipps.no, not {base_url!r} "
-            f"({exc})"
+            f"BASE_URL must be an absolute URL such as https://api.vipps.no, not {shown} ({exc})"
         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
         raise VippsConfigurationError(
-            f"BASE_URL must be an absolute URL such as https://api.vipps.no, not {base_url!r}"
+            f"BASE_URL must be an absolute URL such as https://api.vipps.no, not {shown}"
         )
     extra = [
         what
@@ -67,7 +68,7 @@ def clean_base_url(base_url: str) -> str:
     ]
     if extra:
         raise VippsConfigurationError(
-            f"BASE_URL is the API root, with no {' or '.join(extra)}: not {base_url!r}"
+            f"BASE_URL is the API root, with no {' or '.join(extra)}: not {shown}"
         )
     if parts.path.lower().endswith("/order-management"):
         raise VippsConfigurationError(

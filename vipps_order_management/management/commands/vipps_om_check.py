@@ -38,7 +38,6 @@ from vipps_order_management.conf import (
     ENVIRONMENT_PREFIX,
     app_settings,
     missing_credentials,
-    without_password,
 )
 from vipps_order_management.display.health import report_lines
 from vipps_order_management.engine.clients import sales_units
@@ -49,6 +48,7 @@ from vipps_order_management.exceptions import (
     VippsConfigurationError,
     VippsTransientError,
 )
+from vipps_order_management.transport.credentials import without_password
 from vipps_order_management.units import SalesUnit
 
 #: Shorter secrets are masked completely: four characters of eight would be half of it.
